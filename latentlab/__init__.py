@@ -1,0 +1,70 @@
+"""latentlab: GAN inversion and latent-space editing around a full StyleGAN2, in pure PyTorch.
+
+The public API, re-exported here:
+
+* networks: :class:`Generator`, :class:`Discriminator`, :class:`GeneratorConfig`,
+  :class:`DiscriminatorConfig`, :func:`get_preset`;
+* files: :func:`load_generator`, :func:`load_checkpoint`, :func:`save_checkpoint`, :func:`save_latents`,
+  :func:`load_latents`, :func:`to_uint8`, :func:`from_uint8`;
+* rendering: :func:`generate_images`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("latentlab")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
+
+from .generate import generate_images
+from .io import (
+    Checkpoint,
+    CheckpointError,
+    Latents,
+    from_uint8,
+    load_checkpoint,
+    load_generator,
+    load_latents,
+    make_grid,
+    save_checkpoint,
+    save_image,
+    save_latents,
+    to_uint8,
+)
+from .nn import (
+    PRESETS,
+    Discriminator,
+    DiscriminatorConfig,
+    Generator,
+    GeneratorConfig,
+    get_preset,
+    sample_z,
+    seed_to_z,
+)
+from .utils import resolve_device
+
+__all__ = [
+    "__version__",
+    "PRESETS",
+    "Checkpoint",
+    "CheckpointError",
+    "Discriminator",
+    "DiscriminatorConfig",
+    "Generator",
+    "GeneratorConfig",
+    "Latents",
+    "from_uint8",
+    "generate_images",
+    "get_preset",
+    "load_checkpoint",
+    "load_generator",
+    "load_latents",
+    "make_grid",
+    "resolve_device",
+    "sample_z",
+    "save_checkpoint",
+    "save_image",
+    "save_latents",
+    "seed_to_z",
+    "to_uint8",
+]

@@ -1,0 +1,174 @@
+"""The ``latentlab`` command line. Every subcommand is a thin wrapper over one library function."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .utils import DEVICE_CHOICES
+
+
+class _Group(click.Group):
+    """Turns expected errors (bad input, unreadable files) into one ``Error: ...`` line and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        from .io.checkpoint import CheckpointError
+
+        try:
+            return super().invoke(ctx)
+        except (CheckpointError, ValueError, KeyError, FileNotFoundError, IsADirectoryError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+            raise click.ClickException(str(msg)) from None
+        except OSError as e:
+            raise click.ClickException(f"{e.strerror or e}: {e.filename}" if e.filename else str(e)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="latentlab")
+def cli() -> None:
+    """latentlab: StyleGAN2 inversion and latent-space editing.
+
+    Run `latentlab COMMAND --help` for the options and an example of each command.
+    """
+
+
+def main() -> None:
+    """Console-script entry point: tunes glibc's allocator for big tensors, then runs the CLI."""
+    from .utils import tune_allocator
+
+    tune_allocator()
+    cli(prog_name="latentlab")
+
+
+def _device_option(f):
+    return click.option(
+        "--device", default="auto", show_default=True,
+        help=f"One of {', '.join(DEVICE_CHOICES)} (or e.g. cuda:1); auto = cuda, then mps, then cpu.",
+    )(f)  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--network", "network", required=True, help="Registry name or path to a .safetensors checkpoint.")
+@click.option("--seeds", required=True, help="Seeds as a list with inclusive ranges, e.g. 0-7,12.")
+@click.option("--trunc", "psi", type=float, default=1.0, show_default=True,
+              help="Truncation psi in [-1, 2]; 1 = none, 0.7 is a common choice.")
+@click.option("--trunc-cutoff", "cutoff", type=int, default=None,
+              help="Truncate only the first N W codes (the coarse layers); default all.")
+@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
+              help="Noise inputs: the stored maps, fresh noise seeded by each seed, or none.")
+@click.option("--class", "class_idx", type=int, default=None, help="Class index for a conditional network.")
+@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for seed%04d.png, codes.npz and (with --grid) grid.png.")
+@click.option("--grid/--no-grid", default=False, show_default=True, help="Also write all images as one grid.")
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Images per forward pass.")
+@_device_option
+def generate(network, seeds, psi, cutoff, noise_mode, class_idx, outdir, grid, batch, device):
+    """Render images from seeds with a generator.
+
+    Writes one PNG per seed, the z and W+ codes as codes.npz (keys z, w, seeds; w is NVIDIA's
+    --projected-w layout) and, with --grid, grid.png. Seeds give the same z as NVIDIA's generate.py.
+
+    Example:
+
+        latentlab generate --network net.safetensors --seeds 0-7,12 --trunc 0.7 --outdir out/ --grid
+    """
+    from .generate import generate_images
+    from .io import load_generator, make_grid, save_image, save_latents, to_uint8
+    from .utils import parse_int_list
+
+    seed_list = parse_int_list(seeds, "seeds")
+    G = load_generator(network, device=device)
+    result = generate_images(G, seed_list, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=noise_mode,
+                             class_idx=class_idx, batch_size=batch, progress=True)  # fmt: skip
+    pixels = to_uint8(result.images)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for seed, img in zip(result.seeds, pixels, strict=True):
+        save_image(outdir / f"seed{seed:04d}.png", img)
+    meta = {"network": str(network), "space": "w+", "truncation_psi": psi, "truncation_cutoff": cutoff,
+            "noise_mode": noise_mode, "class_idx": class_idx, "source": "latentlab generate"}  # fmt: skip
+    save_latents(outdir / "codes.npz", result.ws, meta=meta, z=result.z, seeds=result.seeds)
+    if grid:
+        save_image(outdir / "grid.png", make_grid(pixels))
+    click.echo(f"wrote {len(seed_list)} images{' and grid.png' if grid else ''} and codes.npz to {outdir}")
+
+
+@cli.command()
+@click.argument("network")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def info(network, as_json):
+    """Describe a checkpoint: config, parameter counts, num_ws and the W+ layer table.
+
+    Example:
+
+        latentlab info net.safetensors
+    """
+    from .info import describe, format_description
+
+    d = describe(network)
+    click.echo(json.dumps(d, indent=2) if as_json else format_description(d))
+
+
+@cli.command()
+@click.option("--preset", required=True, help="Preset name (see `latentlab presets`).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random initialisation.")
+@click.option("--with-d/--no-d", "with_d", default=True, show_default=True, help="Also store a discriminator.")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def init(preset, seed, with_d, out):
+    """Write an untrained checkpoint (G, G_ema and D) built from a preset.
+
+    Useful to inspect an architecture, to benchmark it, or to start training from a fixed initialisation.
+    G_ema starts as a copy of G; w_avg starts at zero, as in training.
+
+    Example:
+
+        latentlab init --preset bench-a --seed 0 bench-a.safetensors
+    """
+    from .info import init_checkpoint
+
+    init_checkpoint(preset, out, seed=seed, with_d=with_d)
+    click.echo(f"wrote untrained {preset} checkpoint to {out}")
+
+
+@cli.command()
+def presets():
+    """List the named network presets.
+
+    Example:
+
+        latentlab presets
+    """
+    from .nn.config import PRESETS
+
+    width = max(len(n) for n in PRESETS)
+    for name, p in PRESETS.items():
+        click.echo(f"{name:<{width}}  {p.description}")
+
+
+@cli.command()
+@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+              show_default=True, help="Where to write the demo's files.")
+@_device_option
+def demo(outdir, device):
+    """The main job on the embedded default model: render a grid of samples and describe the model.
+
+    Until the embedded model ships, the demo builds the bench-a architecture with a fixed random
+    initialisation (an untrained network, so the images are coloured noise) and says so.
+
+    Example:
+
+        latentlab demo --outdir demo-out
+    """
+    from .info import run_demo
+
+    for line in run_demo(outdir, device=device):
+        click.echo(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

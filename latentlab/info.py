@@ -1,0 +1,136 @@
+"""Describe checkpoints, create untrained ones, and the demo: the library side of ``info``/``init``/``demo``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .nn.config import get_preset
+from .nn.discriminator import Discriminator
+from .nn.generator import Generator
+
+
+def layer_group(index: int) -> str:
+    """The StyleGAN paper's name for W+ code ``index``: coarse (4-8 px), middle (16-32 px), fine (64+ px)."""
+    res = 2 ** (index // 2 + 2)
+    return "coarse" if res <= 8 else "middle" if res <= 32 else "fine"
+
+
+def layer_table(G: Generator) -> list[dict[str, Any]]:
+    """One row per W+ code: index, resolution, the layers it drives, their channels and the group name."""
+    rows: list[dict[str, Any]] = [
+        {"index": i, "resolution": 2 ** (i // 2 + 2), "layers": [], "channels": None, "group": layer_group(i)}
+        for i in range(G.num_ws)
+    ]
+    w_idx = 0
+    for block in G.synthesis.blocks():
+        for j, layer in enumerate(block.conv_layers()):
+            rows[w_idx + j]["layers"].append(f"b{block.resolution}.conv{j + (2 - block.num_conv)}")
+            rows[w_idx + j]["channels"] = layer.out_channels
+        if block.num_torgb:
+            row = rows[w_idx + block.num_conv]
+            row["layers"].append(f"b{block.resolution}.torgb")
+            if row["channels"] is None:  # the last code drives only the last ToRGB
+                row["channels"] = block.conv1.out_channels
+        w_idx += block.num_conv
+    return rows
+
+
+def count_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def describe(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """A JSON-able summary of a checkpoint: file, versions, configs, parameter counts, W+ layer table."""
+    from .io.checkpoint import load_checkpoint
+    from .pretrained import resolve
+
+    path = resolve(name_or_path)
+    ckpt = load_checkpoint(path, device="cpu")
+    out: dict[str, Any] = {"file": str(path), "size_mb": round(path.stat().st_size / 2**20, 2),
+                           "networks": [n for n in ("G_ema", "G", "D") if getattr(ckpt, n) is not None],
+                           "versions": ckpt.versions, "meta": ckpt.meta}  # fmt: skip
+    G = ckpt.generator
+    if G is not None:
+        out["G"] = {
+            "config": G.config.to_dict(),
+            "num_ws": G.num_ws,
+            "params": {"mapping": count_params(G.mapping), "synthesis": count_params(G.synthesis),
+                       "total": count_params(G)},  # fmt: skip
+            "layers": layer_table(G),
+        }
+    if ckpt.D is not None:
+        out["D"] = {"config": ckpt.D.config.to_dict(), "params": {"total": count_params(ckpt.D)}}
+    return out
+
+
+def format_description(d: dict[str, Any]) -> str:
+    """Human-readable text for :func:`describe`'s dict."""
+    lines = [f"file:      {d['file']} ({d['size_mb']} MB)", f"networks:  {', '.join(d['networks'])}",
+             f"written by latentlab {d['versions'].get('latentlab_version')}, "
+             f"torch {d['versions'].get('torch_version')}"]  # fmt: skip
+    if d.get("meta"):
+        lines.append(f"meta:      {d['meta']}")
+    if "G" in d:
+        g = d["G"]
+        cfg = g["config"]
+        lines += ["", "generator config:"] + [f"  {k:<24} {v}" for k, v in cfg.items()]
+        p = g["params"]
+        lines += ["", f"generator parameters: {p['total']:,} (mapping {p['mapping']:,}, "
+                      f"synthesis {p['synthesis']:,})",
+                  f"num_ws: {g['num_ws']}", "", "  W+  res   channels  group   layers"]  # fmt: skip
+        for row in g["layers"]:
+            lines.append(f"  {row['index']:>3} {row['resolution']:>5}  {row['channels']:>8}  {row['group']:<7} "
+                         f"{', '.join(row['layers'])}")  # fmt: skip
+    if "D" in d:
+        lines += ["", f"discriminator parameters: {d['D']['params']['total']:,}", "discriminator config:"]
+        lines += [f"  {k:<24} {v}" for k, v in d["D"]["config"].items()]
+    return "\n".join(lines)
+
+
+def init_checkpoint(preset: str, out: str | os.PathLike, seed: int = 0, with_d: bool = True) -> Path:
+    """Write an untrained checkpoint of ``preset`` (G, G_ema = copy of G, and D) seeded by ``seed``."""
+    import copy
+
+    from .io.checkpoint import save_checkpoint
+
+    p = get_preset(preset)
+    with torch.random.fork_rng(devices=[]):  # seed the initialisers without touching the caller's RNG
+        torch.manual_seed(seed)
+        G = Generator(p.G)
+        D = Discriminator(p.D) if with_d else None
+    return save_checkpoint(out, G=G, G_ema=copy.deepcopy(G), D=D,
+                           meta={"preset": preset, "seed": seed, "trained": False})  # fmt: skip
+
+
+def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
+    """The README's main job; yields the lines to print.
+
+    Uses the embedded default model when the registry has one; until then an untrained bench-a network.
+    """
+    from . import pretrained
+    from .generate import generate_images
+    from .io import load_generator, make_grid, save_image, to_uint8
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    default = pretrained.DEFAULT_MODEL
+    if default is not None:
+        network: str | Path = default
+        yield f"embedded default model: {default}"
+    else:
+        network = init_checkpoint("bench-a", outdir / "bench-a-untrained.safetensors", seed=0, with_d=False)
+        yield ("no embedded model ships yet: using an UNTRAINED bench-a network (random weights), "
+               f"written to {network}")  # fmt: skip
+    G = load_generator(network, device=device)
+    res = G.img_resolution
+    yield f"generator: {res}x{res}, num_ws={G.num_ws}, w_dim={G.w_dim}, device={G.w_avg.device}"
+    result = generate_images(G, list(range(16)), truncation_psi=0.7, noise_mode="const", progress=True)
+    grid = outdir / "samples.png"
+    save_image(grid, make_grid(to_uint8(result.images), cols=8))
+    yield f"wrote {grid} (seeds 0-15, psi 0.7)"
+    yield f"next: latentlab info {network}   |   latentlab generate --network {network} --seeds 0-7 --outdir out"

@@ -1,0 +1,258 @@
+"""The native checkpoint: one ``.safetensors`` file, no pickles.
+
+Layout (format version 1):
+
+* tensors ``G_ema.<param>``, ``G.<param>``, ``D.<param>`` (each network optional, at least one present):
+  every parameter and persistent buffer of the network, under NVIDIA's names;
+* ``__metadata__`` (strings): ``format = "latentlab-checkpoint"``, ``format_version = "1"``,
+  ``latentlab_version``, ``torch_version``, ``config`` (JSON ``{"G": {...}, "D": {...}}``; G_ema shares G's)
+  and ``meta`` (free-form JSON: training progress, data set, notes).
+
+Loading is strict: a missing, unexpected or mis-shaped tensor is an error that names it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ..nn.config import DiscriminatorConfig, GeneratorConfig
+from ..nn.discriminator import Discriminator
+from ..nn.generator import Generator
+from .atomic import atomic_path
+
+FORMAT = "latentlab-checkpoint"
+FORMAT_VERSION = 1
+NETWORKS = ("G_ema", "G", "D")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read as asked: corrupt, foreign, incomplete or mismatched."""
+
+
+@dataclass
+class Checkpoint:
+    """The networks and metadata of one checkpoint file; absent networks are None."""
+
+    G_ema: Generator | None = None
+    G: Generator | None = None
+    D: Discriminator | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)  # latentlab/torch versions that wrote it
+
+    @property
+    def generator(self) -> Generator | None:
+        """The generator to render with: G_ema when present, else G."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    G_ema: Generator | None = None,
+    G: Generator | None = None,
+    D: Discriminator | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write the given networks to ``path`` (``.safetensors``) atomically.
+
+    A crash at any moment leaves the previous file (if any) intact. ``G`` and ``G_ema`` must share a
+    config. ``meta`` must be JSON-serialisable.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"native checkpoints are .safetensors files, got {str(path)!r}")
+    nets = {"G_ema": G_ema, "G": G, "D": D}
+    if all(v is None for v in nets.values()):
+        raise ValueError("save_checkpoint needs at least one of G_ema=, G=, D=")
+    gens = [g for g in (G_ema, G) if g is not None]
+    if len(gens) == 2 and G.config != G_ema.config:
+        raise ValueError("G and G_ema have different configs; they must be the same architecture")
+    config: dict[str, Any] = {}
+    if gens:
+        config["G"] = gens[0].config.to_dict()
+    if D is not None:
+        config["D"] = D.config.to_dict()
+
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, net in nets.items():
+        if net is None:
+            continue
+        for name, t in net.state_dict().items():
+            tensors[f"{prefix}.{name}"] = t.detach().to("cpu").contiguous().clone()
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "latentlab_version": _version(),
+        "torch_version": torch.__version__,
+        "config": json.dumps(config),
+        "meta": json.dumps(meta or {}),
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return path
+
+
+def read_header(path: str | os.PathLike) -> dict[str, str]:
+    """The ``__metadata__`` of a native checkpoint, checked; raises :class:`CheckpointError` otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such checkpoint file: {str(path)!r}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable .safetensors checkpoint ({_short(e)})") from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: a .safetensors file, but not a latentlab checkpoint (no format tag)")
+    try:
+        version = int(metadata.get("format_version", "?"))
+    except ValueError:
+        version = -1
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {metadata.get('format_version')!r} is not supported "
+            f"(this latentlab reads version {FORMAT_VERSION})"
+        )
+    return metadata
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    networks: tuple[str, ...] | None = None,
+) -> Checkpoint:
+    """Rebuild the networks stored in ``path`` from their configs and load their tensors strictly.
+
+    Args:
+        path: a ``.safetensors`` file written by :func:`save_checkpoint`.
+        device: where to put the networks.
+        networks: which of ``"G_ema", "G", "D"`` to load; None = all present. Asking for an absent
+            one is an error.
+    Returns:
+        A :class:`Checkpoint` with the networks in eval mode.
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: corrupt file, foreign file, missing/unexpected/mis-shaped tensors, bad config.
+    """
+    path = Path(path)
+    metadata = read_header(path)
+    try:
+        config = json.loads(metadata.get("config", ""))
+        meta = json.loads(metadata.get("meta", "{}"))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: config metadata is not valid JSON ({e})") from None
+    with safe_open(str(path), framework="pt") as f:
+        keys = list(f.keys())
+    present = [n for n in NETWORKS if any(k.startswith(n + ".") for k in keys)]
+    stray = sorted(k for k in keys if k.split(".", 1)[0] not in NETWORKS)
+    if stray:
+        raise CheckpointError(f"{path}: unexpected tensor {stray[0]!r} (not under G_ema., G. or D.)")
+    wanted = present if networks is None else list(networks)
+    for n in wanted:
+        if n not in NETWORKS:
+            raise ValueError(f"unknown network {n!r}; choose from {', '.join(NETWORKS)}")
+        if n not in present:
+            raise CheckpointError(f"{path}: has no {n} (it holds {', '.join(present) or 'nothing'})")
+
+    out = Checkpoint(meta=meta, versions={k: metadata.get(k, "?") for k in ("latentlab_version", "torch_version")})
+    try:
+        for n in wanted:
+            if n == "D":
+                net = Discriminator(DiscriminatorConfig.from_dict(config["D"]))
+            else:
+                net = Generator(GeneratorConfig.from_dict(config["G"]))
+            _load_strict(net, path, n, device)
+            setattr(out, n, net.to(device).eval())
+    except KeyError as e:
+        raise CheckpointError(f"{path}: config metadata has no {e.args[0]!r} entry") from None
+    except (TypeError, ValueError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: bad config in metadata ({e})") from None
+    return out
+
+
+def _load_strict(net: torch.nn.Module, path: Path, prefix: str, device: str | torch.device) -> None:
+    expected = net.state_dict()
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        stored = {k[len(prefix) + 1 :]: k for k in f.keys() if k.startswith(prefix + ".")}
+        missing = sorted(set(expected) - set(stored))
+        unexpected = sorted(set(stored) - set(expected))
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise CheckpointError(f"{path}: missing tensor {prefix}.{missing[0]}{more}")
+        if unexpected:
+            more = f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""
+            raise CheckpointError(f"{path}: unexpected tensor {prefix}.{unexpected[0]}{more}")
+        state = {}
+        for name, ref in expected.items():
+            try:
+                t = f.get_tensor(stored[name])
+            except (SafetensorError, OSError) as e:
+                raise CheckpointError(f"{path}: cannot read tensor {prefix}.{name} ({_short(e)})") from None
+            if t.shape != ref.shape:
+                raise CheckpointError(
+                    f"{path}: tensor {prefix}.{name} has shape {tuple(t.shape)}, "
+                    f"the config wants {tuple(ref.shape)}"
+                )
+            if t.dtype != ref.dtype:
+                raise CheckpointError(f"{path}: tensor {prefix}.{name} is {t.dtype}, expected {ref.dtype}")
+            state[name] = t
+    net.load_state_dict(state, strict=True)
+
+
+def load_generator(
+    name_or_path: str | os.PathLike,
+    device: str | torch.device = "auto",
+    network: str = "auto",
+) -> Generator:
+    """A ready generator: eval mode, gradients off, ``w_avg`` present, on ``device``.
+
+    Args:
+        name_or_path: a checkpoint path, or a name from :mod:`latentlab.pretrained`.
+        device: ``"auto"`` (cuda, mps, cpu), or a device.
+        network: ``"G_ema"``, ``"G"``, or ``"auto"`` (G_ema when present, else G).
+    """
+    from ..pretrained import resolve
+    from ..utils import resolve_device
+
+    dev = resolve_device(device)
+    path = resolve(name_or_path)
+    if network == "auto":
+        header_keys = _network_names(path)
+        network = "G_ema" if "G_ema" in header_keys else "G"
+        if network not in header_keys:
+            raise CheckpointError(f"{path}: holds no generator (only {', '.join(header_keys) or 'nothing'})")
+    if network not in ("G_ema", "G"):
+        raise ValueError(f"network must be 'G_ema', 'G' or 'auto', got {network!r}")
+    G = getattr(load_checkpoint(path, device=dev, networks=(network,)), network)
+    return G.requires_grad_(False)
+
+
+def _network_names(path: Path) -> list[str]:
+    read_header(path)
+    with safe_open(str(path), framework="pt") as f:
+        prefixes = {k.split(".", 1)[0] for k in f.keys()}
+    return [n for n in NETWORKS if n in prefixes]
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]

@@ -1,0 +1,103 @@
+"""Image conversion at the library's edges.
+
+Inside latentlab images are float32 ``[N, C, H, W]`` in [-1, 1]; at the edges (files, PIL, OpenCV) they are
+uint8 ``[H, W, C]`` RGB. These two helpers are the only places that convert between the two.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .atomic import atomic_path
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """``[N, C, H, W]`` (or ``[C, H, W]``) in [-1, 1] -> uint8 ``[N, H, W, C]`` (or ``[H, W, C]``).
+
+    Uses NVIDIA's mapping ``floor(clip(x * 127.5 + 128, 0, 255))`` (-1 -> 0.5 -> 0, 1 -> 255), so that
+    outputs compare bit for bit with theirs.
+    """
+    if images.ndim not in (3, 4):
+        raise ValueError(f"to_uint8 wants [N, C, H, W] or [C, H, W] images, got shape {tuple(images.shape)}")
+    x = (images.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    x = x.movedim(-3, -1)
+    return x.cpu().numpy()
+
+
+def from_uint8(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``[N, H, W, C]`` (or ``[H, W, C]``, or grey ``[H, W]``) -> float32 ``[N, C, H, W]`` in [-1, 1]."""
+    a = np.asarray(images)
+    if a.dtype != np.uint8:
+        raise ValueError(f"from_uint8 wants uint8 pixels, got {a.dtype}")
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4:
+        raise ValueError(f"from_uint8 wants [N, H, W, C], [H, W, C] or [H, W], got shape {a.shape}")
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).to(torch.float32) / 127.5 - 1
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> Path:
+    """Write one image atomically; format from the extension (``.png``, ``.jpg``, ``.webp``).
+
+    Args:
+        image: uint8 ``[H, W, C]`` (C = 1 or 3), or a float tensor ``[C, H, W]`` / ``[1, C, H, W]`` in [-1, 1].
+    """
+    if isinstance(image, torch.Tensor):
+        if image.ndim == 4 and image.shape[0] == 1:
+            image = image[0]
+        image = to_uint8(image)
+    a = np.asarray(image)
+    if a.ndim != 3 or a.shape[2] not in (1, 3) or a.dtype != np.uint8:
+        raise ValueError(f"save_image wants uint8 [H, W, 1 or 3], got {a.dtype} {a.shape}")
+    pil = Image.fromarray(a[:, :, 0], "L") if a.shape[2] == 1 else Image.fromarray(a, "RGB")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        pil.save(tmp, format=Image.registered_extensions().get(path.suffix.lower()))
+    return path
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as uint8 RGB ``[H, W, 3]`` (EXIF orientation applied, alpha dropped).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not an image Pillow can read.
+    """
+    from PIL import ImageOps
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such image file: {str(path)!r}")
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(f"{path}: not a readable image ({e})") from None
+
+
+def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 0) -> np.ndarray:
+    """Tile uint8 ``[N, H, W, C]`` images row-major into one ``[rows*H, cols*W, C]`` image.
+
+    ``cols`` defaults to ``ceil(sqrt(N))``; empty cells are black; ``pad`` pixels of black between cells.
+    """
+    a = np.asarray(images)
+    if a.ndim != 4:
+        raise ValueError(f"make_grid wants [N, H, W, C] images, got shape {a.shape}")
+    n, h, w, c = a.shape
+    if n == 0:
+        raise ValueError("make_grid needs at least one image")
+    cols = cols or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    grid = np.zeros((rows * h + (rows - 1) * pad, cols * w + (cols - 1) * pad, c), dtype=a.dtype)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        grid[r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = a[i]
+    return grid

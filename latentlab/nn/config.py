@@ -1,0 +1,205 @@
+"""Frozen network configs and named presets.
+
+A config fully determines a network's parameters; it is stored inside every checkpoint so that a model
+is always rebuilt from its file, never re-typed by a script. Field names follow NVIDIA's keyword
+arguments where one exists, so that their pickles' ``init_kwargs`` translate field by field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+ARCHITECTURES = ("orig", "skip", "resnet")
+
+
+def _check_resolution(resolution: int) -> None:
+    if not isinstance(resolution, int) or resolution < 4 or resolution & (resolution - 1):
+        raise ValueError(f"resolution must be a power of two >= 4, got {resolution!r}")
+
+
+def num_ws_for(resolution: int) -> int:
+    """Number of per-layer W codes of a StyleGAN2 skip/resnet generator: ``2 * log2(resolution) - 2``."""
+    _check_resolution(resolution)
+    return 2 * int(math.log2(resolution)) - 2
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Everything that determines a StyleGAN2 generator's parameters."""
+
+    resolution: int = 64  # output side in pixels, a power of two >= 4
+    z_dim: int = 512  # input latent size; 0 = no z input (labels only)
+    w_dim: int = 512  # intermediate latent size
+    c_dim: int = 0  # conditioning label size; 0 = unconditional
+    img_channels: int = 3  # 3 = RGB, 1 = grey
+    mapping_layers: int = 8  # depth of the z -> w MLP (the paper's 8)
+    mapping_lr_multiplier: float = 0.01  # the mapping MLP learns 100x slower (StyleGAN, Sec. C)
+    mapping_layer_features: int | None = None  # width of the hidden mapping layers; None = w_dim
+    embed_features: int | None = None  # label embedding width; None = w_dim (ignored when c_dim = 0)
+    w_avg_beta: float = 0.995  # decay of the tracked W mean used for truncation
+    channel_base: int = 32768  # channels at resolution r are min(channel_base // r, channel_max)
+    channel_max: int = 512  # upper bound on channels at every resolution
+    architecture: str = "skip"  # how RGB is produced: "skip" (StyleGAN2 default), "orig", "resnet"
+    conv_clamp: float | None = None  # clamp conv outputs to +-conv_clamp; None = no clamping
+    use_noise: bool = True  # per-pixel noise inputs with learned strength
+    resample_filter: tuple[int, ...] = (1, 3, 3, 1)  # taps of the separable low-pass FIR filter
+
+    def __post_init__(self) -> None:
+        _check_resolution(self.resolution)
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        for name in ("z_dim", "c_dim"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.z_dim == 0 and self.c_dim == 0:
+            raise ValueError("a generator needs z_dim > 0 or c_dim > 0")
+        for name in ("w_dim", "img_channels", "mapping_layers", "channel_base", "channel_max"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        object.__setattr__(self, "resample_filter", tuple(self.resample_filter))
+
+    @property
+    def num_ws(self) -> int:
+        """Number of W codes the synthesis network consumes (one per conv layer plus the last ToRGB)."""
+        return num_ws_for(self.resolution)
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2**i for i in range(2, int(math.log2(self.resolution)) + 1)]
+
+    def channels(self, res: int) -> int:
+        """Feature maps at resolution ``res``."""
+        return min(self.channel_base // res, self.channel_max)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["resample_filter"] = list(self.resample_filter)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GeneratorConfig:
+        return _from_dict(cls, d)
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Everything that determines a StyleGAN2 (residual) discriminator's parameters."""
+
+    resolution: int = 64  # input side in pixels, a power of two >= 4
+    img_channels: int = 3  # 3 = RGB, 1 = grey
+    c_dim: int = 0  # conditioning label size; 0 = unconditional (no projection head)
+    channel_base: int = 32768  # channels at resolution r are min(channel_base // r, channel_max)
+    channel_max: int = 512  # upper bound on channels at every resolution
+    architecture: str = "resnet"  # "resnet" (StyleGAN2 default), "skip" or "orig"
+    mbstd_group_size: int | None = 4  # minibatch-stddev group size; None = the whole minibatch
+    mbstd_num_channels: int = 1  # minibatch-stddev feature maps; 0 = no minibatch-stddev layer
+    cmap_dim: int | None = None  # width of the mapped label; None = channels at 4x4 (ignored if c_dim=0)
+    mapping_layers: int = 8  # depth of the label -> cmap MLP (conditional only)
+    conv_clamp: float | None = None  # clamp conv outputs to +-conv_clamp; None = no clamping
+    resample_filter: tuple[int, ...] = (1, 3, 3, 1)  # taps of the separable low-pass FIR filter
+
+    def __post_init__(self) -> None:
+        _check_resolution(self.resolution)
+        if self.resolution < 8:
+            raise ValueError(f"discriminator resolution must be >= 8, got {self.resolution}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        if self.mbstd_group_size is not None and self.mbstd_group_size < 1:
+            raise ValueError(f"mbstd_group_size must be >= 1 or None, got {self.mbstd_group_size}")
+        if self.mbstd_num_channels < 0:
+            raise ValueError(f"mbstd_num_channels must be >= 0, got {self.mbstd_num_channels}")
+        object.__setattr__(self, "resample_filter", tuple(self.resample_filter))
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2**i for i in range(int(math.log2(self.resolution)), 2, -1)]
+
+    def channels(self, res: int) -> int:
+        return min(self.channel_base // res, self.channel_max)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["resample_filter"] = list(self.resample_filter)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DiscriminatorConfig:
+        return _from_dict(cls, d)
+
+
+def _from_dict(cls, d: dict[str, Any]):
+    if not isinstance(d, dict):
+        raise ValueError(f"{cls.__name__} must be built from a JSON object, got {type(d).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+    return cls(**d)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named pair of configs with a one-line description."""
+
+    name: str
+    description: str
+    G: GeneratorConfig
+    D: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+    def to_json(self) -> str:
+        return json.dumps({"G": self.G.to_dict(), "D": self.D.to_dict()}, indent=2)
+
+
+def _preset(name: str, description: str, **g: Any) -> Preset:
+    d_keys = {"resolution", "img_channels", "c_dim", "channel_base", "channel_max", "conv_clamp"}
+    d = {k: v for k, v in g.items() if k in d_keys}
+    return Preset(name, description, GeneratorConfig(**g), DiscriminatorConfig(**d))
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        _preset(
+            "bench-a",
+            "Benchmark config A: 64x64, z=w=512, 8 mapping layers, 128 channels up to 32x32 and 64 at 64x64.",
+            resolution=64, z_dim=512, w_dim=512, channel_base=4096, channel_max=128,
+        ),
+        _preset(
+            "stylegan2-1024",
+            "The StyleGAN2 paper's config F at 1024x1024 (NVIDIA's FFHQ model): 512 channels up to 32x32.",
+            resolution=1024, z_dim=512, w_dim=512, channel_base=32768, channel_max=512,
+        ),
+        _preset(
+            "paper256",
+            "stylegan2-ada's paper256 config: 256x256, half the channels of config F.",
+            resolution=256, z_dim=512, w_dim=512, channel_base=16384, channel_max=512,
+        ),
+        _preset(
+            "small-64",
+            "A small 64x64 model for CPU training: w=256, 4 mapping layers, at most 128 channels.",
+            resolution=64, z_dim=256, w_dim=256, mapping_layers=4, channel_base=4096, channel_max=128,
+        ),
+        _preset(
+            "tiny",
+            "A tiny 16x16 test network (w=32, 2 mapping layers, 16-32 channels); fast on any CPU.",
+            resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
+        ),
+        _preset(
+            "tiny-32",
+            "A tiny 32x32 test network (w=32, 2 mapping layers, 8-32 channels).",
+            resolution=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
+        ),
+    ]
+}  # fmt: skip
+
+
+def get_preset(name: str) -> Preset:
+    """The named preset; unknown names raise ``KeyError`` listing the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown preset {name!r}; known presets: {', '.join(sorted(PRESETS))}") from None

@@ -1,0 +1,100 @@
+"""Small shared helpers: device choice, seed lists, the glibc allocator setting."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import re
+import sys
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` (or None) -> cuda if available, then mps, then cpu; other names are checked and returned.
+
+    Raises:
+        ValueError: unknown device name, or a device that is not available here.
+    """
+    if isinstance(device, torch.device):
+        return device
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; use one of {', '.join(DEVICE_CHOICES)}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available on this machine")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} asked for, but MPS is not available on this machine")
+    return dev
+
+
+_RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$")
+
+
+def parse_int_list(text: str, what: str = "seeds", max_count: int = 100_000) -> list[int]:
+    """Parse ``"0-7,12"`` -> ``[0, 1, ..., 7, 12]`` (inclusive ranges, order kept, duplicates kept).
+
+    Raises:
+        ValueError: with the offending piece, for empty pieces, non-integers, reversed or huge ranges.
+    """
+    if text is None or not str(text).strip():
+        raise ValueError(f"{what}: empty list")
+    out: list[int] = []
+    for piece in str(text).split(","):
+        m = _RANGE.match(piece)
+        if not m:
+            raise ValueError(f"{what}: cannot parse {piece.strip()!r} (expected e.g. '0-7,12')")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise ValueError(f"{what}: range {piece.strip()!r} runs backwards")
+        if len(out) + hi - lo + 1 > max_count:
+            raise ValueError(f"{what}: more than {max_count} values")
+        out.extend(range(lo, hi + 1))
+    return out
+
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's upper bound on 64-bit systems
+
+
+def tune_allocator() -> bool:
+    """Keep large tensor buffers in the heap instead of fresh ``mmap`` pages (glibc only).
+
+    By default glibc serves allocations above a (dynamic) threshold with ``mmap`` and hands them back with
+    ``munmap`` on free, so every forward pass page-faults its activations in anew. Raising the mmap
+    threshold to its maximum (32 MiB) and the trim threshold lets freed buffers be reused. This is
+    process-wide, so only latentlab's command-line entry points call it (disable with
+    ``LATENTLAB_TUNE_MALLOC=0``); library users may call it themselves. See docs/performance.md.
+
+    Returns:
+        True if the settings were applied.
+    """
+    if os.environ.get("LATENTLAB_TUNE_MALLOC", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    ok = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX) == 1
+    ok = mallopt(_M_TRIM_THRESHOLD, 2**30) == 1 and ok
+    return ok

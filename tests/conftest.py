@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny seeded networks and checkpoints (tests never download anything)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from latentlab import Discriminator, Generator, get_preset, save_checkpoint
+
+
+def randomize_(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every parameter and buffer random values (noise strengths, biases and w_avg included), so that
+    tests exercise every term rather than the zero-initialised ones."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            scale = 0.3 if name.endswith("noise_strength") else 1.0
+            t.copy_(torch.randn(t.shape, generator=g) * scale)
+    return module
+
+
+def tiny_G(seed: int = 0, **overrides) -> Generator:
+    cfg = get_preset("tiny").G
+    if overrides:
+        cfg = type(cfg)(**{**cfg.to_dict(), **overrides})
+    return randomize_(Generator(cfg), seed).eval()
+
+
+def tiny_D(seed: int = 1, **overrides) -> Discriminator:
+    cfg = get_preset("tiny").D
+    if overrides:
+        cfg = type(cfg)(**{**cfg.to_dict(), **overrides})
+    return randomize_(Discriminator(cfg), seed).eval()
+
+
+@pytest.fixture
+def G() -> Generator:
+    return tiny_G()
+
+
+@pytest.fixture
+def D() -> Discriminator:
+    return tiny_D()
+
+
+@pytest.fixture
+def tiny_ckpt(tmp_path):
+    """A tiny checkpoint with G, G_ema (different weights) and D."""
+    G = tiny_G(0)
+    G_ema = tiny_G(5)
+    D = tiny_D(1)
+    path = save_checkpoint(tmp_path / "tiny.safetensors", G=G, G_ema=G_ema, D=D, meta={"note": "test"})
+    return path, copy.deepcopy(G), copy.deepcopy(G_ema), copy.deepcopy(D)

@@ -1,0 +1,138 @@
+"""The command line, end to end on tiny networks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from latentlab import load_checkpoint, load_generator, load_latents
+from latentlab.cli import cli
+from latentlab.io.images import load_image
+from latentlab.nn import seed_to_z
+
+SUBCOMMANDS = ["generate", "info", "init", "presets", "demo"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("cmd", SUBCOMMANDS)
+def test_every_subcommand_has_help_with_example(cmd):
+    r = run(cmd, "--help")
+    assert r.exit_code == 0
+    assert "Example" in r.output and f"latentlab {cmd}" in r.output
+
+
+def test_generate_end_to_end(tiny_ckpt, tmp_path):
+    path, *_ = tiny_ckpt
+    out = tmp_path / "out"
+    r = run("generate", "--network", path, "--seeds", "0-2,9", "--trunc", "0.7", "--outdir", out, "--grid",
+            "--device", "cpu")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["codes.npz", "grid.png", "seed0000.png", "seed0001.png", "seed0002.png", "seed0009.png"]
+    assert load_image(out / "seed0009.png").shape == (16, 16, 3)
+    assert load_image(out / "grid.png").shape == (32, 32, 3)
+    codes = load_latents(out / "codes.npz")
+    G = load_generator(path, device="cpu")
+    assert codes.w.shape == (4, G.num_ws, G.w_dim)
+    assert list(codes.arrays["seeds"]) == [0, 1, 2, 9]
+    assert codes.meta["truncation_psi"] == 0.7
+    # z is NVIDIA generate.py's: RandomState(seed).randn(1, z_dim).
+    assert torch.equal(torch.from_numpy(codes.arrays["z"][3]), seed_to_z(G.z_dim, 9)[0])
+    # The stored W+ codes re-render the PNG exactly.
+    with torch.no_grad():
+        img = G.synthesis(codes.w[3:4], noise_mode="const")
+    from latentlab import to_uint8
+
+    assert np.array_equal(to_uint8(img)[0], load_image(out / "seed0009.png"))
+
+
+def test_generate_is_deterministic_and_batch_independent(tiny_ckpt, tmp_path):
+    path, *_ = tiny_ckpt
+    for name, batch in (("a", 1), ("b", 4)):
+        assert run("generate", "--network", path, "--seeds", "3-5", "--noise-mode", "random",
+                   "--batch", batch, "--outdir", tmp_path / name).exit_code == 0  # fmt: skip
+    for s in (3, 4, 5):
+        a = load_image(tmp_path / "a" / f"seed{s:04d}.png").astype(int)
+        b = load_image(tmp_path / "b" / f"seed{s:04d}.png").astype(int)
+        assert np.abs(a - b).max() <= 1  # same image whatever the batch (float rounding at most)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--seeds", "5-1"], "runs backwards"),
+        (["--seeds", "1,x"], "cannot parse 'x'"),
+        (["--seeds", "0", "--trunc", "3"], "truncation psi must be in [-1, 2], got 3.0"),
+        (["--seeds", "0", "--trunc-cutoff", "99"], "truncation cutoff must be in [0, 6]"),
+        (["--seeds", "0", "--class", "1"], "unconditional"),
+        (["--seeds", "0", "--device", "tpu"], "unknown device 'tpu'"),
+    ],
+)
+def test_generate_bad_input_is_one_clear_line(tiny_ckpt, tmp_path, args, message):
+    path, *_ = tiny_ckpt
+    r = CliRunner().invoke(cli, ["generate", "--network", str(path), "--outdir", str(tmp_path / "o"), *args])
+    assert r.exit_code != 0
+    assert message in r.output and "Traceback" not in r.output
+    assert r.output.strip().count("\n") == 0, r.output
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_bad_network_files(tmp_path):
+    (tmp_path / "corrupt.safetensors").write_bytes(b"\xff" * 100)
+    for network, message in [(tmp_path / "corrupt.safetensors", "not a readable .safetensors checkpoint"),
+                             ("no-such-thing", "neither a file nor a known model name")]:  # fmt: skip
+        for argv in (["info", network], ["generate", "--network", network, "--seeds", "0", "--outdir", tmp_path]):
+            r = CliRunner().invoke(cli, [str(a) for a in argv])
+            assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output
+
+
+def test_info(tiny_ckpt):
+    path, *_ = tiny_ckpt
+    r = run("info", path)
+    assert r.exit_code == 0
+    assert "num_ws: 6" in r.output and "b16.torgb" in r.output and "discriminator parameters" in r.output
+    r = run("info", path, "--json")
+    import json
+
+    d = json.loads(r.output)
+    assert d["G"]["num_ws"] == 6 and [row["group"] for row in d["G"]["layers"]] == ["coarse"] * 4 + ["middle"] * 2
+    assert d["G"]["params"]["total"] == d["G"]["params"]["mapping"] + d["G"]["params"]["synthesis"]
+
+
+def test_init_and_presets(tmp_path):
+    paths = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        paths[name] = tmp_path / f"{name}.safetensors"
+        assert run("init", "--preset", "tiny", "--seed", seed, paths[name]).exit_code == 0
+    a, b, c = (load_generator(paths[n], device="cpu").state_dict() for n in "abc")
+    assert next(iter(load_checkpoint(paths["a"]).G.state_dict().values())).shape  # G is stored too
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the seed fixes the initialisation
+    assert not torch.equal(a["synthesis.b4.const"], c["synthesis.b4.const"])
+    assert load_checkpoint(paths["a"]).D is not None
+    r = CliRunner().invoke(cli, ["init", "--preset", "huge", str(tmp_path / "x.safetensors")])
+    assert r.exit_code == 1 and "unknown preset 'huge'" in r.output
+    assert "bench-a" in run("presets").output
+
+
+def test_demo(tmp_path):
+    r = run("demo", "--outdir", tmp_path / "demo", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert load_image(tmp_path / "demo" / "samples.png").shape == (128, 512, 3)
+
+
+def test_console_script_exit_code_and_no_traceback(tmp_path):
+    exe = shutil.which("latentlab") or str(__import__("pathlib").Path(sys.executable).parent / "latentlab")
+    ok = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "version" in ok.stdout
+    bad = subprocess.run([exe, "info", str(tmp_path / "missing.safetensors")], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().startswith("Error:") and "Traceback" not in bad.stderr
