@@ -1,0 +1,164 @@
+"""Synthesis speed: images/s of G(z) (no grad, const noise) for a preset, optionally beside NVIDIA's code.
+
+Prints one JSON line per measurement. Each allocator mode runs in its own subprocess, because glibc's
+settings are process-wide: "default" (glibc as configured by the environment) and "tuned"
+(:func:`latentlab.utils.tune_allocator`, what the ``latentlab`` command does).
+
+Side by side with NVIDIA's stylegan2-ada-pytorch: pass ``--reference DIR`` pointing at a checkout of theirs
+(never committed here). Their generator gets the same weights (the parameter names map one-to-one), and the
+two are timed in alternating rounds in the same process, so machine noise hits both alike. Their default
+inference path is the fused one ("nvidia"); "nvidia-nonfused" is their other path.
+
+Example:
+
+    python benchmarks/bench_synthesis.py --batch 1,8,32 --threads 2 --reference ~/src/stylegan2-ada-pytorch
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import types
+
+
+def _flops_per_image(fn, z) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn(z)
+    return counter.get_total_flops() / z.shape[0]
+
+
+def _sgemm_gflops(threads: int) -> float:
+    """Median GFLOP/s of a 2048^3 float32 matrix product: what this machine sustains right now."""
+    import torch
+
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    for _ in range(2):
+        a @ b
+    rates = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ b
+        rates.append(2 * 2048**3 / (time.perf_counter() - t0) / 1e9)
+    return statistics.median(rates)
+
+
+def _load_reference(ref_dir: str, G):
+    """NVIDIA's Generator with G's config and weights; None when it cannot be imported."""
+    import torch
+
+    sys.path.insert(0, ref_dir)
+    if "requests" not in sys.modules:
+        try:
+            import requests  # noqa: F401  (their dnnlib imports it at module level; unused here)
+        except ImportError:
+            sys.modules["requests"] = types.ModuleType("requests")
+    from training.networks import Generator as NVGenerator  # type: ignore[import-not-found]
+
+    c = G.config
+    nv = NVGenerator(
+        z_dim=c.z_dim, c_dim=c.c_dim, w_dim=c.w_dim, img_resolution=c.resolution, img_channels=c.img_channels,
+        mapping_kwargs=dict(num_layers=c.mapping_layers),
+        synthesis_kwargs=dict(channel_base=c.channel_base, channel_max=c.channel_max, architecture=c.architecture),
+    ).eval()  # fmt: skip
+    missing, unexpected = nv.load_state_dict(G.state_dict(), strict=False)
+    assert not unexpected and all(k.endswith("resample_filter") for k in missing), (missing, unexpected)
+    with torch.no_grad():
+        z = torch.randn(2, c.z_dim, generator=torch.Generator().manual_seed(0))
+        diff = (nv(z, None, noise_mode="const") - G(z, noise_mode="const")).abs().max().item()
+    return nv, diff
+
+
+def worker(args) -> None:
+    import torch
+
+    from latentlab.nn import Generator, get_preset
+    from latentlab.utils import tune_allocator
+
+    tuned = tune_allocator() if args.malloc == "tuned" else False
+    torch.set_num_threads(args.threads)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        G = Generator(get_preset(args.preset).G).eval()
+    impls = {
+        "latentlab": lambda z: G(z, noise_mode="const"),
+        "latentlab-fused": lambda z: G(z, noise_mode="const", fused=True),
+        "latentlab-nchw": lambda z: G(z, noise_mode="const", channels_last=False),
+    }
+    ref_diff = None
+    if args.reference:
+        nv, ref_diff = _load_reference(args.reference, G)
+        impls["nvidia"] = lambda z: nv(z, None, noise_mode="const")
+        impls["nvidia-nonfused"] = lambda z: nv(z, None, noise_mode="const", fused_modconv=False)
+    only = set(args.impls.split(",")) if args.impls else set(impls)
+    impls = {k: v for k, v in impls.items() if k in only}
+
+    for batch in [int(b) for b in args.batch.split(",")]:
+        sgemm = _sgemm_gflops(args.threads)
+        z = torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(1))
+        iters = max(2, args.images // batch)
+        rates: dict[str, list[float]] = {k: [] for k in impls}
+        with torch.no_grad():
+            flops = _flops_per_image(impls[next(iter(impls))], z)
+            for fn in impls.values():
+                for _ in range(2):
+                    fn(z)
+            for _ in range(args.rounds):  # alternate implementations round by round
+                for name, fn in impls.items():
+                    t0 = time.perf_counter()
+                    for _ in range(iters):
+                        fn(z)
+                    rates[name].append(iters * batch / (time.perf_counter() - t0))
+        for name, r in rates.items():
+            ips = statistics.median(r)
+            rec = {
+                "bench": "synthesis", "preset": args.preset, "impl": name, "batch": batch,
+                "threads": args.threads, "malloc": args.malloc, "malloc_applied": tuned,
+                "img_per_s": round(ips, 2), "img_per_s_min": round(min(r), 2), "img_per_s_max": round(max(r), 2),
+                "gflop_per_img": round(flops / 1e9, 4), "gflop_per_s": round(ips * flops / 1e9, 1),
+                "peak_fraction": round(ips * flops / 1e9 / args.peak_gflops, 3), "rounds": args.rounds,
+                "sgemm_gflop_per_s": round(sgemm, 1), "sgemm_fraction": round(ips * flops / 1e9 / sgemm, 3),
+                "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+            }  # fmt: skip
+            if ref_diff is not None:
+                rec["max_abs_diff_vs_nvidia"] = ref_diff
+            print(json.dumps(rec), flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="bench-a", help="network preset (default: bench-a, the issue's Config A)")
+    p.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--images", type=int, default=64, help="images per timing round and batch size")
+    p.add_argument("--rounds", type=int, default=7, help="alternating timing rounds; the median is reported")
+    p.add_argument("--malloc", default="default,tuned", help="allocator modes: default, tuned, or both")
+    p.add_argument("--reference", default=None, help="path to a checkout of NVIDIA's stylegan2-ada-pytorch")
+    p.add_argument("--impls", default=None, help="comma-separated subset of implementations to time")
+    p.add_argument("--peak-gflops", type=float, default=125.0, help="fp32 peak of the machine, for the fraction")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    for mode in args.malloc.split(","):
+        if mode not in ("default", "tuned"):
+            p.error(f"unknown allocator mode {mode!r}")
+        cmd = [sys.executable, __file__, "--worker", "--malloc", mode]
+        for key in ("preset", "batch", "threads", "images", "rounds", "reference", "impls", "peak_gflops"):
+            value = getattr(args, key)
+            if value is not None:
+                cmd += [f"--{key.replace('_', '-')}", str(value)]
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+        subprocess.run(cmd, check=True, env=env)
+
+
+if __name__ == "__main__":
+    main()
