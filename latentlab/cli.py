@@ -15,8 +15,13 @@ class _Group(click.Group):
     """Turns expected errors (bad input, unreadable files) into one ``Error: ...`` line and exit code 1."""
 
     def invoke(self, ctx: click.Context):
+        """Run the subcommand; ``LATENTLAB_DEBUG=1`` lets errors through with their traceback."""
+        import os
+
         from .io.checkpoint import CheckpointError
 
+        if os.environ.get("LATENTLAB_DEBUG") == "1":
+            return super().invoke(ctx)
         try:
             return super().invoke(ctx)
         except (CheckpointError, ValueError, KeyError, FileNotFoundError, IsADirectoryError) as e:

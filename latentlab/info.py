@@ -26,21 +26,22 @@ def layer_table(G: Generator) -> list[dict[str, Any]]:
         {"index": i, "resolution": 2 ** (i // 2 + 2), "layers": [], "channels": None, "group": layer_group(i)}
         for i in range(G.num_ws)
     ]
+    for i, (name, layer) in enumerate(G.synthesis.noise_layers()):  # conv layer i is driven by code i
+        rows[i]["layers"].append(name)
+        rows[i]["channels"] = layer.out_channels
     w_idx = 0
-    for block in G.synthesis.blocks():
-        for j, layer in enumerate(block.conv_layers()):
-            rows[w_idx + j]["layers"].append(f"b{block.resolution}.conv{j + (2 - block.num_conv)}")
-            rows[w_idx + j]["channels"] = layer.out_channels
+    for block in G.synthesis.blocks():  # a ToRGB reads the code after its block's convs
+        w_idx += block.num_conv
         if block.num_torgb:
-            row = rows[w_idx + block.num_conv]
+            row = rows[w_idx]
             row["layers"].append(f"b{block.resolution}.torgb")
             if row["channels"] is None:  # the last code drives only the last ToRGB
                 row["channels"] = block.conv1.out_channels
-        w_idx += block.num_conv
     return rows
 
 
 def count_params(module: torch.nn.Module) -> int:
+    """Number of trainable-parameter elements (buffers such as w_avg and noise maps excluded)."""
     return sum(p.numel() for p in module.parameters())
 
 

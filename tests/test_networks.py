@@ -253,3 +253,24 @@ def test_conv_clamp_limits_activations():
         img = G(torch.randn(2, G.z_dim), noise_mode="const")
     # Each ToRGB output is clamped to +-0.05 and the skip sum accumulates 3 of them (with FIR gain 1).
     assert img.abs().max().item() <= 0.05 * 3 + 1e-5
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_cpu_synthesis_stays_channels_last(G, batch):
+    """Every layer keeps channels-last activations on CPU, including for a batch of one, where oneDNN returns
+    odd batch strides that used to send the transposed convolution (and everything after it) to NCHW."""
+    formats = {}
+
+    def record(name):
+        def hook(module, inputs, output):
+            formats[name] = output.is_contiguous(memory_format=torch.channels_last) and not output.is_contiguous()
+
+        return hook
+
+    handles = [m.register_forward_hook(record(n)) for n, m in G.synthesis.named_modules()
+               if n.endswith(("conv0", "conv1", "torgb"))]  # fmt: skip
+    with torch.no_grad():
+        G.synthesis(G.mapping(torch.randn(batch, G.z_dim)), noise_mode="const", channels_last=True)
+    for h in handles:
+        h.remove()
+    assert formats and all(formats.values()), {k: v for k, v in formats.items() if not v}

@@ -27,8 +27,37 @@ def num_ws_for(resolution: int) -> int:
     return 2 * int(math.log2(resolution)) - 2
 
 
+class _Config:
+    """What both network configs share: channel rule and JSON round trip (fields in ``dataclasses.asdict``)."""
+
+    channel_base: int
+    channel_max: int
+    resample_filter: tuple[int, ...]
+
+    def channels(self, res: int) -> int:
+        """Feature maps at resolution ``res``: ``min(channel_base // res, channel_max)``."""
+        return min(self.channel_base // res, self.channel_max)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-able dict (what checkpoints store)."""
+        d = dataclasses.asdict(self)
+        d["resample_filter"] = list(self.resample_filter)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        """Build from :meth:`to_dict`'s output; unknown fields are an error naming them."""
+        if not isinstance(d, dict):
+            raise ValueError(f"{cls.__name__} must be built from a JSON object, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+        return cls(**d)
+
+
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(_Config):
     """Everything that determines a StyleGAN2 generator's parameters."""
 
     resolution: int = 64  # output side in pixels, a power of two >= 4
@@ -69,24 +98,13 @@ class GeneratorConfig:
 
     @property
     def block_resolutions(self) -> list[int]:
+        """Synthesis block resolutions, ascending: ``[4, 8, ..., resolution]``."""
         return [2**i for i in range(2, int(math.log2(self.resolution)) + 1)]
 
-    def channels(self, res: int) -> int:
-        """Feature maps at resolution ``res``."""
-        return min(self.channel_base // res, self.channel_max)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["resample_filter"] = list(self.resample_filter)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GeneratorConfig:
-        return _from_dict(cls, d)
 
 
 @dataclass(frozen=True)
-class DiscriminatorConfig:
+class DiscriminatorConfig(_Config):
     """Everything that determines a StyleGAN2 (residual) discriminator's parameters."""
 
     resolution: int = 64  # input side in pixels, a power of two >= 4
@@ -116,29 +134,9 @@ class DiscriminatorConfig:
 
     @property
     def block_resolutions(self) -> list[int]:
+        """Discriminator block resolutions, descending: ``[resolution, ..., 8]`` (4x4 is the epilogue)."""
         return [2**i for i in range(int(math.log2(self.resolution)), 2, -1)]
 
-    def channels(self, res: int) -> int:
-        return min(self.channel_base // res, self.channel_max)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["resample_filter"] = list(self.resample_filter)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DiscriminatorConfig:
-        return _from_dict(cls, d)
-
-
-def _from_dict(cls, d: dict[str, Any]):
-    if not isinstance(d, dict):
-        raise ValueError(f"{cls.__name__} must be built from a JSON object, got {type(d).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
-    return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -151,6 +149,7 @@ class Preset:
     D: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
 
     def to_json(self) -> str:
+        """Both configs as pretty JSON ``{"G": ..., "D": ...}``."""
         return json.dumps({"G": self.G.to_dict(), "D": self.D.to_dict()}, indent=2)
 
 

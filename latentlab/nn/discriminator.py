@@ -48,6 +48,8 @@ class DiscriminatorBlock(nn.Module):
                                     resample_filter=resample_filter)  # fmt: skip
 
     def forward(self, x: Tensor | None, img: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """``x [N, C_tmp, R, R]`` (None in the first block) and the image ``[N, C, R, R]`` (used by the first
+        block and the skip architecture) -> ``([N, C_out, R/2, R/2], image at R/2 or None)``."""
         if self.in_channels == 0 or self.architecture == "skip":
             y = self.fromrgb(img)
             x = x + y if x is not None else y
@@ -113,6 +115,7 @@ class DiscriminatorEpilogue(nn.Module):
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
     def forward(self, x: Tensor, img: Tensor | None, cmap: Tensor | None) -> Tensor:
+        """``x [N, C, 4, 4]`` (+ ``cmap [N, cmap_dim]`` when conditional) -> logits ``[N, 1]``."""
         x = x.contiguous()
         if self.architecture == "skip":
             x = x + self.fromrgb(img)
@@ -155,13 +158,19 @@ class Discriminator(nn.Module):
 
     @property
     def c_dim(self) -> int:
+        """Label size (0 = unconditional)."""
         return self.config.c_dim
 
     @property
     def img_resolution(self) -> int:
+        """Input image side in pixels."""
         return self.config.resolution
 
     def forward(self, img: Tensor, c: Tensor | None = None) -> Tensor:
+        """Images ``[N, C, R, R]`` in [-1, 1] (and labels ``[N, c_dim]``) -> logits ``[N, 1]``.
+
+        ``N`` must be divisible by the minibatch-stddev group size (or smaller than it).
+        """
         r, ch = self.config.resolution, self.config.img_channels
         if img.ndim != 4 or img.shape[1:] != (ch, r, r):
             raise ValueError(f"discriminator wants images [N, {ch}, {r}, {r}], got {tuple(img.shape)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -40,22 +41,27 @@ class Generator(nn.Module):
     # Shorthands, named as in NVIDIA's code so that user scripts carry over.
     @property
     def z_dim(self) -> int:
+        """Input latent size."""
         return self.config.z_dim
 
     @property
     def w_dim(self) -> int:
+        """Intermediate latent size."""
         return self.config.w_dim
 
     @property
     def c_dim(self) -> int:
+        """Label size (0 = unconditional)."""
         return self.config.c_dim
 
     @property
     def img_resolution(self) -> int:
+        """Output image side in pixels."""
         return self.config.resolution
 
     @property
     def img_channels(self) -> int:
+        """Output image channels."""
         return self.config.img_channels
 
     @property
@@ -78,10 +84,6 @@ class Generator(nn.Module):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, **synthesis_kwargs)
 
-    @torch.no_grad()
-    def sample_z(self, n: int, seed: int | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """``[n, z_dim]`` standard-normal latents from ``seed`` (or ``generator``), on G's device."""
-        return sample_z(self.z_dim, n, seed=seed, generator=generator, device=self.w_avg.device)
 
 
 def sample_z(
@@ -105,7 +107,5 @@ def sample_z(
 
 def seed_to_z(z_dim: int, seed: int, device: torch.device | str = "cpu") -> Tensor:
     """``[1, z_dim]``: the latent NVIDIA's ``generate.py`` draws for ``seed`` (``np.random.RandomState``)."""
-    import numpy as np
-
     z = np.random.RandomState(seed).randn(1, z_dim)
     return torch.from_numpy(z).to(torch.float32).to(device)

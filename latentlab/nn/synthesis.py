@@ -136,6 +136,7 @@ class ToRGBLayer(nn.Module):
         self.padding = kernel_size // 2
 
     def forward(self, x: Tensor, w: Tensor, fused: bool = False) -> Tensor:
+        """``x [N, C, R, R]``, ``w [N, w_dim]`` -> RGB contribution ``[N, img_channels, R, R]``."""
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, padding=self.padding, fused=fused,
                              bias=self.bias)  # fmt: skip
@@ -183,6 +184,7 @@ class SynthesisBlock(nn.Module):
                                     resample_filter=resample_filter)  # fmt: skip
 
     def conv_layers(self) -> list[SynthesisLayer]:
+        """This block's conv layers in W+ order (``conv0`` then ``conv1``; the 4x4 block has only ``conv1``)."""
         return [self.conv0, self.conv1] if self.in_channels else [self.conv1]
 
     def forward(
@@ -253,6 +255,7 @@ class SynthesisNetwork(nn.Module):
             setattr(self, f"b{res}", block)
 
     def blocks(self) -> list[SynthesisBlock]:
+        """The blocks from 4x4 up to the output resolution."""
         return [getattr(self, f"b{res}") for res in self.block_resolutions]
 
     def noise_layers(self) -> list[tuple[str, SynthesisLayer]]:
