@@ -28,6 +28,8 @@ class PretrainedModel:
 # Filled by later releases (the embedded SynthFaces model, NVIDIA's official models).
 MODELS: dict[str, PretrainedModel] = {}
 
+_CHECKPOINT_SUFFIXES = (".safetensors", ".pkl", ".pt", ".pth")
+
 # The model ``latentlab demo`` and the examples use; None until the embedded model ships.
 DEFAULT_MODEL: str | None = None
 
@@ -68,9 +70,13 @@ def resolve(name_or_path: str | os.PathLike, models: dict[str, PretrainedModel] 
     p = Path(name_or_path)
     if p.is_file():
         return p
+    if p.is_dir():
+        raise IsADirectoryError(f"{str(p)!r} is a directory, not a checkpoint file")
     models = MODELS if models is None else models
     name = str(name_or_path)
     if name not in models:
+        if "/" in name or os.sep in name or p.suffix in _CHECKPOINT_SUFFIXES:
+            raise FileNotFoundError(f"no such file: {name!r}")
         known = ", ".join(sorted(models)) or "none registered yet"
         raise FileNotFoundError(f"{name!r} is neither a file nor a known model name (known models: {known})")
     entry = models[name]

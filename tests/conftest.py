@@ -12,11 +12,17 @@ from latentlab import Discriminator, Generator, get_preset, save_checkpoint
 
 def randomize_(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Give every parameter and buffer random values (noise strengths, biases and w_avg included), so that
-    tests exercise every term rather than the zero-initialised ones."""
+    tests exercise every term rather than the zero-initialised ones. Tensors keep their initialiser's scale
+    (the mapping weights are stored at 1/lr_multiplier = 100x), constant-initialised ones get unit scale."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in module.state_dict().items():
-            scale = 0.3 if name.endswith("noise_strength") else 1.0
+            if name.endswith("noise_strength"):
+                scale = 0.3
+            elif t.numel() > 1 and t.std() > 0:
+                scale = t.std().item()
+            else:
+                scale = 1.0
             t.copy_(torch.randn(t.shape, generator=g) * scale)
     return module
 

@@ -145,6 +145,10 @@ def test_save_validates_arguments(tmp_path):
 def test_registry_unknown_name_lists_known(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="neither a file nor a known model name"):
         load_generator("no-such-model", device="cpu")
+    with pytest.raises(FileNotFoundError, match="no such file: 'runs/missing.safetensors'"):
+        load_generator("runs/missing.safetensors", device="cpu")
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        load_generator(tmp_path, device="cpu")
     models = {"toy": pretrained.PretrainedModel("toy", "a toy", "toy.safetensors", resolution=16)}
     with pytest.raises(KeyError, match="known models: toy"):
         pretrained.get("nope", models)

@@ -86,6 +86,25 @@ def test_generate_bad_input_is_one_clear_line(tiny_ckpt, tmp_path, args, message
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 
+def test_generate_conditional_network(tmp_path):
+    from latentlab import save_checkpoint
+
+    from conftest import tiny_G
+
+    path = save_checkpoint(tmp_path / "cond.safetensors", G_ema=tiny_G(c_dim=3))
+    for k in (0, 2):
+        r = run("generate", "--network", path, "--seeds", "4", "--class", k, "--outdir", tmp_path / f"c{k}")
+        assert r.exit_code == 0, r.output
+    a = load_image(tmp_path / "c0" / "seed0004.png").astype(int)
+    b = load_image(tmp_path / "c2" / "seed0004.png").astype(int)
+    assert np.abs(a - b).max() > 10  # the label changes the image
+    r = CliRunner().invoke(cli, ["generate", "--network", str(path), "--seeds", "4", "--outdir", str(tmp_path / "x")])
+    assert r.exit_code == 1 and "conditional (3 classes): give a class index" in r.output
+    r = CliRunner().invoke(cli, ["generate", "--network", str(path), "--seeds", "4", "--class", "3",
+                                 "--outdir", str(tmp_path / "x")])  # fmt: skip
+    assert r.exit_code == 1 and "class index must be in [0, 3)" in r.output
+
+
 def test_bad_network_files(tmp_path):
     (tmp_path / "corrupt.safetensors").write_bytes(b"\xff" * 100)
     for network, message in [(tmp_path / "corrupt.safetensors", "not a readable .safetensors checkpoint"),
@@ -136,3 +155,6 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
     bad = subprocess.run([exe, "info", str(tmp_path / "missing.safetensors")], capture_output=True, text=True)
     assert bad.returncode == 1
     assert bad.stderr.strip().startswith("Error:") and "Traceback" not in bad.stderr
+    assert "no such file" in bad.stderr
+    module = subprocess.run([sys.executable, "-m", "latentlab", "presets"], capture_output=True, text=True)
+    assert module.returncode == 0 and "bench-a" in module.stdout
