@@ -101,6 +101,11 @@ def test_presets_build_and_validate():
         GeneratorConfig(resolution=48)
     with pytest.raises(ValueError, match="architecture"):
         GeneratorConfig(architecture="fancy")
+    with pytest.raises(ValueError, match="resample_filter must be symmetric with an even number of taps"):
+        GeneratorConfig(resample_filter=(1, 2, 1))
+    with pytest.raises(ValueError, match="resample_filter must be symmetric"):
+        DiscriminatorConfig(resample_filter=(1, 3))
+    assert GeneratorConfig(resample_filter=[1, 1]).resample_filter == (1, 1)
     with pytest.raises(ValueError, match="unknown GeneratorConfig field"):
         GeneratorConfig.from_dict({"resolution": 16, "bogus": 1})
     assert GeneratorConfig.from_dict(a.to_dict()) == a
@@ -192,6 +197,12 @@ def test_noise_modes_and_explicit_noise(G):
         G.synthesis(ws, noise_mode="loud")
     with pytest.raises(ValueError, match="must list 5 per-layer maps"):
         G.synthesis(ws, noise=stored[:2])
+    bad = [torch.zeros(3, 1, *n.shape) for n in stored]  # batch 3 for a batch of 2
+    with pytest.raises(ValueError, match=r"noise for a 4x4 layer must be \[2 or 1, 1, 4, 4\] .* got \(3, 1, 4, 4\)"):
+        G.synthesis(ws, noise=bad)
+    no_noise = tiny_G(use_noise=False)
+    with pytest.raises(ValueError, match="noise_mode must be one of"):
+        no_noise.synthesis(ws, noise_mode="loud")
 
 
 def test_synthesis_shape_error_states_shape(G):

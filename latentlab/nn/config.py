@@ -21,6 +21,16 @@ def _check_resolution(resolution: int) -> None:
         raise ValueError(f"resolution must be a power of two >= 4, got {resolution!r}")
 
 
+def _check_filter(taps) -> tuple[int, ...]:
+    taps = tuple(taps)
+    if len(taps) < 2 or len(taps) % 2 or taps != taps[::-1] or sum(taps) <= 0:
+        raise ValueError(
+            f"resample_filter must be symmetric with an even number of taps and a positive sum, e.g. (1, 3, 3, 1); "
+            f"got {taps}"
+        )
+    return taps
+
+
 def num_ws_for(resolution: int) -> int:
     """Number of per-layer W codes of a StyleGAN2 skip/resnet generator: ``2 * log2(resolution) - 2``."""
     _check_resolution(resolution)
@@ -89,7 +99,7 @@ class GeneratorConfig(_Config):
         for name in ("w_dim", "img_channels", "mapping_layers", "channel_base", "channel_max"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        object.__setattr__(self, "resample_filter", tuple(self.resample_filter))
+        object.__setattr__(self, "resample_filter", _check_filter(self.resample_filter))
 
     @property
     def num_ws(self) -> int:
@@ -130,7 +140,7 @@ class DiscriminatorConfig(_Config):
             raise ValueError(f"mbstd_group_size must be >= 1 or None, got {self.mbstd_group_size}")
         if self.mbstd_num_channels < 0:
             raise ValueError(f"mbstd_num_channels must be >= 0, got {self.mbstd_num_channels}")
-        object.__setattr__(self, "resample_filter", tuple(self.resample_filter))
+        object.__setattr__(self, "resample_filter", _check_filter(self.resample_filter))
 
     @property
     def block_resolutions(self) -> list[int]:

@@ -3,8 +3,9 @@
 Everything here is pure PyTorch and computes what NVIDIA's stylegan2-ada-pytorch computes for the same
 parameters (Karras et al., "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020):
 
-* equalized learning rate: parameters are stored at unit scale (``randn`` init) and multiplied by
-  ``lr_multiplier / sqrt(fan_in)`` at run time, so that Adam sees every layer at the same scale;
+* equalized learning rate: weights are stored as ``randn / lr_multiplier`` and multiplied by
+  ``lr_multiplier / sqrt(fan_in)`` at run time, so that Adam sees every layer at the same scale (and the
+  mapping network, with ``lr_multiplier = 0.01``, learns 100x slower);
 * FIR resampling with the binomial ``[1, 3, 3, 1]`` filter, applied as a depthwise convolution;
 * modulated convolution with weight demodulation (the paper's Eq. 1-3), in a fused (per-sample grouped
   convolution) and a non-fused (scale activations before and after a shared convolution) form.
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 LRELU_SLOPE = 0.2
-LRELU_GAIN = math.sqrt(2.0)  # keeps the second moment of leaky-ReLU outputs equal to that of its inputs
+LRELU_GAIN = math.sqrt(2.0)  # roughly keeps the second moment through leaky ReLU (x1.04 for slope 0.2)
 
 ACTIVATIONS = ("linear", "lrelu")
 
@@ -206,9 +207,12 @@ class Conv2dLayer(nn.Module):
 def conv2d_resample(
     x: Tensor, w: Tensor, f: Tensor, up: int = 1, down: int = 1, padding: int = 0, groups: int = 1
 ) -> Tensor:
-    """Correlate ``x`` with ``w`` (as ``F.conv2d``), with optional 2x FIR up- or down-sampling.
+    """Convolve ``x`` with ``w``, with optional 2x FIR up- or down-sampling.
 
-    Matches NVIDIA's ``conv2d_resample`` for ``up``/``down`` in {1, 2} and odd kernels ("same" padding):
+    Matches NVIDIA's ``conv2d_resample`` as their layers call it, for ``up``/``down`` in {1, 2} and odd
+    kernels ("same" padding). Without up-sampling ``w`` is correlated, as ``F.conv2d`` does. With
+    up-sampling their layers pass ``flip_weight=False``, so ``w`` is applied as a true convolution, i.e.
+    the result equals correlating the FIR-up-sampled ``x`` with ``w`` flipped (up to the borders).
 
     * up: transposed stride-2 convolution, then the blur with gain 4 (output ``2H``);
     * down, 1x1 kernel: blur-decimate, then the 1x1 convolution;

@@ -103,8 +103,9 @@ class SynthesisLayer(nn.Module):
             return None
         r = self.resolution
         if noise is not None:
-            if noise.shape[-2:] != (r, r) or noise.ndim not in (2, 4):
-                raise ValueError(f"noise for a {r}x{r} layer must be [N, 1, {r}, {r}] or [{r}, {r}], "
+            ok = noise.ndim == 2 or (noise.ndim == 4 and noise.shape[0] in (1, batch) and noise.shape[1] == 1)
+            if not ok or noise.shape[-2:] != (r, r):
+                raise ValueError(f"noise for a {r}x{r} layer must be [{batch} or 1, 1, {r}, {r}] or [{r}, {r}], "
                                  f"got {tuple(noise.shape)}")  # fmt: skip
             return noise.reshape(-1, 1, r, r) * self.noise_strength
         if noise_mode == "random":
@@ -183,9 +184,6 @@ class SynthesisBlock(nn.Module):
             self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
                                     resample_filter=resample_filter)  # fmt: skip
 
-    def conv_layers(self) -> list[SynthesisLayer]:
-        """This block's conv layers in W+ order (``conv0`` then ``conv1``; the 4x4 block has only ``conv1``)."""
-        return [self.conv0, self.conv1] if self.in_channels else [self.conv1]
 
     def forward(
         self,
@@ -260,12 +258,8 @@ class SynthesisNetwork(nn.Module):
 
     def noise_layers(self) -> list[tuple[str, SynthesisLayer]]:
         """The conv layers in W+ order as ``(name, layer)``, e.g. ``("b8.conv0", layer)``; ws[i] drives layer i."""
-        out = []
-        for block in self.blocks():
-            for name in ("conv0", "conv1"):
-                if hasattr(block, name):
-                    out.append((f"b{block.resolution}.{name}", getattr(block, name)))
-        return out
+        return [(f"b{block.resolution}.{name}", getattr(block, name))
+                for block in self.blocks() for name in ("conv0", "conv1") if hasattr(block, name)]  # fmt: skip
 
     def forward(
         self,
@@ -295,6 +289,8 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(
                 f"synthesis wants ws of shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}"
             )
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         num_layers = self.num_ws - 1
         if noise is not None and len(noise) != num_layers:
             raise ValueError(f"noise must list {num_layers} per-layer maps (or None), got {len(noise)}")
