@@ -66,6 +66,21 @@ def test_load_only_some_networks(tmp_path):
         load_checkpoint(path, networks=("D",))
 
 
+def test_discriminator_only_checkpoint(tmp_path):
+    from latentlab.io.checkpoint import stored_networks
+
+    from conftest import tiny_D
+
+    path = save_checkpoint(tmp_path / "d.safetensors", D=tiny_D())
+    assert stored_networks(path) == ["D"]
+    with pytest.raises(CheckpointError, match="holds no generator .only D."):
+        load_generator(path)
+    with pytest.raises(ValueError, match="network must be 'G_ema', 'G' or 'auto'"):
+        load_generator(path, network="D")
+    with pytest.raises(ValueError, match="unknown network 'E'"):
+        load_checkpoint(path, networks=("E",))
+
+
 def _rewrite(path, out, drop=None, add=None, reshape=None, metadata=None):
     tensors, meta = _tensors(path)
     if drop:

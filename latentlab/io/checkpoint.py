@@ -13,8 +13,10 @@ Loading is strict: a missing, unexpected or mis-shaped tensor is an error that n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,28 +111,46 @@ def save_checkpoint(
     return path
 
 
-def read_header(path: str | os.PathLike) -> dict[str, str]:
-    """The ``__metadata__`` of a native checkpoint, checked; raises :class:`CheckpointError` otherwise."""
-    path = Path(path)
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
+    """Open a native checkpoint and check its header; yields the safetensors handle and the metadata."""
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint file: {str(path)!r}")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
+        handle = safe_open(str(path), framework="pt", device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable .safetensors checkpoint ({_short(e)})") from None
-    if metadata.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: a .safetensors file, but not a latentlab checkpoint (no format tag)")
-    try:
-        version = int(metadata.get("format_version", "?"))
-    except ValueError:
-        version = -1
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {metadata.get('format_version')!r} is not supported "
-            f"(this latentlab reads version {FORMAT_VERSION})"
-        )
-    return metadata
+    with handle as f:
+        metadata = f.metadata() or {}
+        if metadata.get("format") != FORMAT:
+            raise CheckpointError(f"{path}: a .safetensors file, but not a latentlab checkpoint (no format tag)")
+        if metadata.get("format_version") != str(FORMAT_VERSION):
+            raise CheckpointError(
+                f"{path}: checkpoint format version {metadata.get('format_version')!r} is not supported "
+                f"(this latentlab reads version {FORMAT_VERSION})"
+            )
+        yield f, metadata
+
+
+def _networks_in(path: Path, keys: list[str]) -> list[str]:
+    stray = sorted(k for k in keys if k.split(".", 1)[0] not in NETWORKS)
+    if stray:
+        raise CheckpointError(f"{path}: unexpected tensor {stray[0]!r} (not under G_ema., G. or D.)")
+    prefixes = {k.split(".", 1)[0] for k in keys}
+    return [n for n in NETWORKS if n in prefixes]
+
+
+def read_header(path: str | os.PathLike) -> dict[str, str]:
+    """The ``__metadata__`` of a native checkpoint, checked; raises :class:`CheckpointError` otherwise."""
+    with _open(Path(path)) as (_, metadata):
+        return metadata
+
+
+def stored_networks(path: str | os.PathLike) -> list[str]:
+    """Which of ``G_ema``, ``G``, ``D`` a checkpoint holds, in that order."""
+    path = Path(path)
+    with _open(path) as (f, _):
+        return _networks_in(path, list(f.keys()))
 
 
 def load_checkpoint(
@@ -152,69 +172,66 @@ def load_checkpoint(
         CheckpointError: corrupt file, foreign file, missing/unexpected/mis-shaped tensors, bad config.
     """
     path = Path(path)
-    metadata = read_header(path)
-    try:
-        config = json.loads(metadata.get("config", ""))
-        meta = json.loads(metadata.get("meta", "{}"))
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: config metadata is not valid JSON ({e})") from None
-    with safe_open(str(path), framework="pt") as f:
-        keys = list(f.keys())
-    present = [n for n in NETWORKS if any(k.startswith(n + ".") for k in keys)]
-    stray = sorted(k for k in keys if k.split(".", 1)[0] not in NETWORKS)
-    if stray:
-        raise CheckpointError(f"{path}: unexpected tensor {stray[0]!r} (not under G_ema., G. or D.)")
-    wanted = present if networks is None else list(networks)
-    for n in wanted:
+    for n in networks or ():
         if n not in NETWORKS:
             raise ValueError(f"unknown network {n!r}; choose from {', '.join(NETWORKS)}")
-        if n not in present:
-            raise CheckpointError(f"{path}: has no {n} (it holds {', '.join(present) or 'nothing'})")
-
-    out = Checkpoint(meta=meta, versions={k: metadata.get(k, "?") for k in ("latentlab_version", "torch_version")})
-    try:
+    with _open(path) as (f, metadata):
+        try:
+            config = json.loads(metadata.get("config", ""))
+            meta = json.loads(metadata.get("meta", "{}"))
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{path}: config metadata is not valid JSON ({e})") from None
+        present = _networks_in(path, list(f.keys()))
+        wanted = present if networks is None else list(networks)
         for n in wanted:
-            if n == "D":
-                net = Discriminator(DiscriminatorConfig.from_dict(config["D"]))
-            else:
-                net = Generator(GeneratorConfig.from_dict(config["G"]))
-            _load_strict(net, path, n, device)
+            if n not in present:
+                raise CheckpointError(f"{path}: has no {n} (it holds {', '.join(present) or 'nothing'})")
+        versions = {k: metadata.get(k, "?") for k in ("latentlab_version", "torch_version")}
+        out = Checkpoint(meta=meta, versions=versions)
+        for n in wanted:
+            net = _build(path, config, "D" if n == "D" else "G")
+            _load_strict(net, f, path, n)
             setattr(out, n, net.to(device).eval())
-    except KeyError as e:
-        raise CheckpointError(f"{path}: config metadata has no {e.args[0]!r} entry") from None
-    except (TypeError, ValueError) as e:
-        if isinstance(e, CheckpointError):
-            raise
-        raise CheckpointError(f"{path}: bad config in metadata ({e})") from None
     return out
 
 
-def _load_strict(net: torch.nn.Module, path: Path, prefix: str, device: str | torch.device) -> None:
+def _build(path: Path, config: Any, kind: str) -> Generator | Discriminator:
+    """The untrained network described by ``config[kind]``; config problems become CheckpointErrors."""
+    try:
+        if kind == "D":
+            return Discriminator(DiscriminatorConfig.from_dict(config["D"]))
+        return Generator(GeneratorConfig.from_dict(config["G"]))
+    except KeyError as e:
+        raise CheckpointError(f"{path}: config metadata has no {e.args[0]!r} entry") from None
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: bad config in metadata ({e})") from None
+
+
+def _load_strict(net: torch.nn.Module, f: Any, path: Path, prefix: str) -> None:
+    """Load ``prefix.*`` tensors from the open file ``f`` into ``net``, naming any mismatch."""
     expected = net.state_dict()
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        stored = {k[len(prefix) + 1 :]: k for k in f.keys() if k.startswith(prefix + ".")}
-        missing = sorted(set(expected) - set(stored))
-        unexpected = sorted(set(stored) - set(expected))
-        if missing:
-            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise CheckpointError(f"{path}: missing tensor {prefix}.{missing[0]}{more}")
-        if unexpected:
-            more = f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""
-            raise CheckpointError(f"{path}: unexpected tensor {prefix}.{unexpected[0]}{more}")
-        state = {}
-        for name, ref in expected.items():
-            try:
-                t = f.get_tensor(stored[name])
-            except (SafetensorError, OSError) as e:
-                raise CheckpointError(f"{path}: cannot read tensor {prefix}.{name} ({_short(e)})") from None
-            if t.shape != ref.shape:
-                raise CheckpointError(
-                    f"{path}: tensor {prefix}.{name} has shape {tuple(t.shape)}, "
-                    f"the config wants {tuple(ref.shape)}"
-                )
-            if t.dtype != ref.dtype:
-                raise CheckpointError(f"{path}: tensor {prefix}.{name} is {t.dtype}, expected {ref.dtype}")
-            state[name] = t
+    stored = {k[len(prefix) + 1 :]: k for k in f.keys() if k.startswith(prefix + ".")}
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise CheckpointError(f"{path}: missing tensor {prefix}.{missing[0]}{more}")
+    if unexpected:
+        more = f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""
+        raise CheckpointError(f"{path}: unexpected tensor {prefix}.{unexpected[0]}{more}")
+    state = {}
+    for name, ref in expected.items():
+        try:
+            t = f.get_tensor(stored[name])
+        except (SafetensorError, OSError) as e:
+            raise CheckpointError(f"{path}: cannot read tensor {prefix}.{name} ({_short(e)})") from None
+        if t.shape != ref.shape:
+            raise CheckpointError(
+                f"{path}: tensor {prefix}.{name} has shape {tuple(t.shape)}, the config wants {tuple(ref.shape)}"
+            )
+        if t.dtype != ref.dtype:
+            raise CheckpointError(f"{path}: tensor {prefix}.{name} is {t.dtype}, expected {ref.dtype}")
+        state[name] = t
     net.load_state_dict(state, strict=True)
 
 
@@ -233,24 +250,17 @@ def load_generator(
     from ..pretrained import resolve
     from ..utils import resolve_device
 
+    if network not in ("G_ema", "G", "auto"):
+        raise ValueError(f"network must be 'G_ema', 'G' or 'auto', got {network!r}")
     dev = resolve_device(device)
     path = resolve(name_or_path)
     if network == "auto":
-        header_keys = _network_names(path)
-        network = "G_ema" if "G_ema" in header_keys else "G"
-        if network not in header_keys:
-            raise CheckpointError(f"{path}: holds no generator (only {', '.join(header_keys) or 'nothing'})")
-    if network not in ("G_ema", "G"):
-        raise ValueError(f"network must be 'G_ema', 'G' or 'auto', got {network!r}")
+        present = stored_networks(path)
+        network = "G_ema" if "G_ema" in present else "G"
+        if network not in present:
+            raise CheckpointError(f"{path}: holds no generator (only {', '.join(present) or 'nothing'})")
     G = getattr(load_checkpoint(path, device=dev, networks=(network,)), network)
     return G.requires_grad_(False)
-
-
-def _network_names(path: Path) -> list[str]:
-    read_header(path)
-    with safe_open(str(path), framework="pt") as f:
-        prefixes = {k.split(".", 1)[0] for k in f.keys()}
-    return [n for n in NETWORKS if n in prefixes]
 
 
 def _short(e: BaseException) -> str:
