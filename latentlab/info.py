@@ -116,7 +116,9 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
     from . import pretrained
     from .generate import generate_images
     from .io import load_generator, make_grid, save_image, to_uint8
+    from .utils import resolve_device
 
+    device = resolve_device(device)  # before anything is written
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     default = pretrained.DEFAULT_MODEL

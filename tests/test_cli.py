@@ -146,6 +146,9 @@ def test_demo(tmp_path):
     r = run("demo", "--outdir", tmp_path / "demo", "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert load_image(tmp_path / "demo" / "samples.png").shape == (128, 512, 3)
+    assert "UNTRAINED" in r.output  # says plainly that no embedded model ships yet
+    r = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d2"), "--device", "tpu"])
+    assert r.exit_code == 1 and "unknown device" in r.output and not (tmp_path / "d2").exists()
 
 
 def test_console_script_exit_code_and_no_traceback(tmp_path):
