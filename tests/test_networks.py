@@ -18,6 +18,7 @@ from latentlab.nn import (
     get_preset,
     num_ws_for,
     sample_z,
+    use_fused_modconv,
 )
 from latentlab.nn.discriminator import minibatch_stddev
 
@@ -285,3 +286,32 @@ def test_cpu_synthesis_stays_channels_last(G, batch):
     for h in handles:
         h.remove()
     assert formats and all(formats.values()), {k: v for k, v in formats.items() if not v}
+
+
+def test_fused_rule():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert use_fused_modconv(1, cpu, needs_grad=False)
+    assert not use_fused_modconv(8, cpu, needs_grad=False)
+    assert not use_fused_modconv(1, cpu, needs_grad=True)  # projection: non-fused backward is faster
+    assert use_fused_modconv(8, cuda, needs_grad=False) and not use_fused_modconv(8, cuda, needs_grad=True)
+
+
+def test_synthesis_picks_nonfused_when_differentiating(G, monkeypatch):
+    from latentlab.nn import layers
+
+    seen = []
+    real = layers.modulated_conv2d
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["fused"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("latentlab.nn.synthesis.modulated_conv2d", spy)
+    G.requires_grad_(False)
+    ws = G.mapping(torch.randn(1, G.z_dim))
+    with torch.no_grad():
+        G.synthesis(ws)
+    assert seen and all(seen)  # batch of one, inference: fused
+    seen.clear()
+    G.synthesis(ws.clone().requires_grad_(True))
+    assert seen and not any(seen)  # gradients to ws: non-fused

@@ -276,8 +276,8 @@ class SynthesisNetwork(nn.Module):
             ws: ``[N, num_ws, w_dim]``; ``ws[:, i]`` drives conv layer ``i`` (see :meth:`noise_layers`).
             noise_mode: ``"random"`` (fresh noise, from ``generator`` if given), ``"const"`` (the stored
                 per-layer maps) or ``"none"``.
-            fused: grouped-convolution modulation; None = the faster form for this call (see
-                :func:`use_fused_modconv`).
+            fused: grouped-convolution modulation; None = the faster form for this call, given the batch,
+                the device and whether autograd records (see :func:`use_fused_modconv`).
             noise: optional per-layer noise maps (``num_ws - 1`` entries, None = use ``noise_mode``),
                 each ``[N or 1, 1, r, r]``; they replace ``noise_const`` and are scaled by the strengths.
             generator: random source for ``noise_mode="random"``, on the device of ``ws``.
@@ -296,7 +296,10 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"noise must list {num_layers} per-layer maps (or None), got {len(noise)}")
         ws = ws.to(torch.float32)
         if fused is None:
-            fused = use_fused_modconv(ws.shape[0], ws.device, self.training)
+            needs_grad = torch.is_grad_enabled() and (
+                ws.requires_grad or any(p.requires_grad for p in self.parameters())
+            )
+            fused = use_fused_modconv(ws.shape[0], ws.device, needs_grad)
         if channels_last is None:
             channels_last = ws.device.type == "cpu"
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -313,16 +316,18 @@ class SynthesisNetwork(nn.Module):
         return img.contiguous()
 
 
-def use_fused_modconv(batch: int, device: torch.device, training: bool) -> bool:
-    """Which modulated-convolution form is faster for this call.
+def use_fused_modconv(batch: int, device: torch.device, needs_grad: bool) -> bool:
+    """Which modulated-convolution form is faster for this call (measured on CPU, see docs/performance.md).
 
-    A batch of one is always fused (it is then one ordinary convolution with the bias folded in). On CPU,
-    larger batches run non-fused: a shared channels-last convolution beat the grouped one by 1.2-2x in
-    ``benchmarks/bench_synthesis.py``. On CUDA we follow NVIDIA's rule: fused for inference, non-fused when
-    training or differentiating (grouped weight gradients are slow in cuDNN).
+    * When autograd records (projection, training), non-fused: per-sample grouped weights make the backward
+      pass slow. On CPU this was 1.6x faster at batch 1 and 1.9x at batch 8 (forward + backward to ws).
+    * Inference on CPU: fused only for a batch of one, where it is one ordinary convolution with the bias
+      folded in (a tie at 64x64, 1.25x faster at 1024x1024); larger batches run non-fused, 1.5-1.75x faster
+      with channels-last activations.
+    * Inference on CUDA: fused, NVIDIA's choice (not yet measured by latentlab).
     """
-    if batch == 1:
-        return True
+    if needs_grad:
+        return False
     if device.type == "cuda":
-        return not training and not torch.is_grad_enabled()
-    return False
+        return True
+    return batch == 1
