@@ -34,7 +34,7 @@ def _golden():
     return json.loads(meta["configs"]), tensors, meta["reference"]
 
 
-@pytest.mark.parametrize("tag", ["uncond", "cond"])
+@pytest.mark.parametrize("tag", ["uncond", "cond", "orig", "skipd"])
 def test_golden_outputs_match_nvidia_reference(tag):
     """Weights in NVIDIA's naming load one-to-one and reproduce the reference implementation's outputs
     (tests/fixtures/golden_nvidia_tiny.safetensors: tensors produced by stylegan2-ada-pytorch itself)."""
