@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -16,8 +17,6 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         """Run the subcommand; ``LATENTLAB_DEBUG=1`` lets errors through with their traceback."""
-        import os
-
         from .io.checkpoint import CheckpointError
 
         if os.environ.get("LATENTLAB_DEBUG") == "1":

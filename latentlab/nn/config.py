@@ -40,9 +40,22 @@ def num_ws_for(resolution: int) -> int:
 class _Config:
     """What both network configs share: channel rule and JSON round trip (fields in ``dataclasses.asdict``)."""
 
+    resolution: int
+    img_channels: int
+    architecture: str
     channel_base: int
     channel_max: int
     resample_filter: tuple[int, ...]
+
+    def _check_common(self) -> None:
+        """Checks both configs need; normalises ``resample_filter`` to a tuple."""
+        _check_resolution(self.resolution)
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        for name in ("img_channels", "channel_base", "channel_max"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        object.__setattr__(self, "resample_filter", _check_filter(self.resample_filter))
 
     def channels(self, res: int) -> int:
         """Feature maps at resolution ``res``: ``min(channel_base // res, channel_max)``."""
@@ -88,18 +101,15 @@ class GeneratorConfig(_Config):
     resample_filter: tuple[int, ...] = (1, 3, 3, 1)  # taps of the separable low-pass FIR filter
 
     def __post_init__(self) -> None:
-        _check_resolution(self.resolution)
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        self._check_common()
         for name in ("z_dim", "c_dim"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.z_dim == 0 and self.c_dim == 0:
             raise ValueError("a generator needs z_dim > 0 or c_dim > 0")
-        for name in ("w_dim", "img_channels", "mapping_layers", "channel_base", "channel_max"):
+        for name in ("w_dim", "mapping_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        object.__setattr__(self, "resample_filter", _check_filter(self.resample_filter))
 
     @property
     def num_ws(self) -> int:
@@ -110,7 +120,6 @@ class GeneratorConfig(_Config):
     def block_resolutions(self) -> list[int]:
         """Synthesis block resolutions, ascending: ``[4, 8, ..., resolution]``."""
         return [2**i for i in range(2, int(math.log2(self.resolution)) + 1)]
-
 
 
 @dataclass(frozen=True)
@@ -131,22 +140,20 @@ class DiscriminatorConfig(_Config):
     resample_filter: tuple[int, ...] = (1, 3, 3, 1)  # taps of the separable low-pass FIR filter
 
     def __post_init__(self) -> None:
-        _check_resolution(self.resolution)
+        self._check_common()
         if self.resolution < 8:
             raise ValueError(f"discriminator resolution must be >= 8, got {self.resolution}")
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        if self.c_dim < 0:
+            raise ValueError(f"c_dim must be >= 0, got {self.c_dim}")
         if self.mbstd_group_size is not None and self.mbstd_group_size < 1:
             raise ValueError(f"mbstd_group_size must be >= 1 or None, got {self.mbstd_group_size}")
         if self.mbstd_num_channels < 0:
             raise ValueError(f"mbstd_num_channels must be >= 0, got {self.mbstd_num_channels}")
-        object.__setattr__(self, "resample_filter", _check_filter(self.resample_filter))
 
     @property
     def block_resolutions(self) -> list[int]:
         """Discriminator block resolutions, descending: ``[resolution, ..., 8]`` (4x4 is the epilogue)."""
         return [2**i for i in range(int(math.log2(self.resolution)), 2, -1)]
-
 
 
 @dataclass(frozen=True)
