@@ -140,12 +140,6 @@ def _networks_in(path: Path, keys: list[str]) -> list[str]:
     return [n for n in NETWORKS if n in prefixes]
 
 
-def read_header(path: str | os.PathLike) -> dict[str, str]:
-    """The ``__metadata__`` of a native checkpoint, checked; raises :class:`CheckpointError` otherwise."""
-    with _open(Path(path)) as (_, metadata):
-        return metadata
-
-
 def stored_networks(path: str | os.PathLike) -> list[str]:
     """Which of ``G_ema``, ``G``, ``D`` a checkpoint holds, in that order."""
     path = Path(path)

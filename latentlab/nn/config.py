@@ -8,7 +8,6 @@ arguments where one exists, so that their pickles' ``init_kwargs`` translate fie
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,11 +115,6 @@ class GeneratorConfig(_Config):
         """Number of W codes the synthesis network consumes (one per conv layer plus the last ToRGB)."""
         return num_ws_for(self.resolution)
 
-    @property
-    def block_resolutions(self) -> list[int]:
-        """Synthesis block resolutions, ascending: ``[4, 8, ..., resolution]``."""
-        return [2**i for i in range(2, int(math.log2(self.resolution)) + 1)]
-
 
 @dataclass(frozen=True)
 class DiscriminatorConfig(_Config):
@@ -164,10 +158,6 @@ class Preset:
     description: str
     G: GeneratorConfig
     D: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-
-    def to_json(self) -> str:
-        """Both configs as pretty JSON ``{"G": ..., "D": ...}``."""
-        return json.dumps({"G": self.G.to_dict(), "D": self.D.to_dict()}, indent=2)
 
 
 def _preset(name: str, description: str, **g: Any) -> Preset:
