@@ -58,7 +58,8 @@ def _device_option(f):
 
 
 @cli.command()
-@click.option("--network", "network", required=True, help="Registry name or path to a .safetensors checkpoint.")
+@click.option("--network", "network", required=True,
+              help="Registry name, or a latentlab .safetensors / NVIDIA .pkl / rosinality .pt file.")
 @click.option("--seeds", required=True, help="Seeds as a list with inclusive ranges, e.g. 0-7,12.")
 @click.option("--trunc", "psi", type=float, default=1.0, show_default=True,
               help="Truncation psi in [-1, 2]; 1 = none, 0.7 is a common choice.")
@@ -106,16 +107,66 @@ def generate(network, seeds, psi, cutoff, noise_mode, class_idx, outdir, grid, b
 @click.argument("network")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def info(network, as_json):
-    """Describe a checkpoint: config, parameter counts, num_ws and the W+ layer table.
+    """Describe a checkpoint: format, config, parameter counts, num_ws and the W+ layer table.
+
+    NETWORK may be a latentlab .safetensors file, an NVIDIA .pkl, a rosinality .pt or a registry name.
+    For foreign files (and files converted from them) it also shows the conversion: the original
+    constructor arguments, the options that were ignored and why, and where w_avg came from.
 
     Example:
 
-        latentlab info net.safetensors
+        latentlab info ffhq.pkl
     """
     from .info import describe, format_description
 
     d = describe(network)
     click.echo(json.dumps(d, indent=2) if as_json else format_description(d))
+
+
+@cli.command()
+@click.argument("src")
+@click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--what", default=None, help="Networks to convert, comma-separated from g_ema,g,d; default all present.")
+@click.option("--to", "to", type=click.Choice(["latentlab", "rosinality"]), default=None,
+              help="Output format; default from DST's extension (.safetensors = latentlab, .pt/.pth = rosinality).")
+@click.option("--lr-mlp", type=float, default=0.01, show_default=True,
+              help="Mapping learning-rate multiplier of a rosinality SRC (its files do not record it).")
+@click.option("--force", is_flag=True, help="Export to rosinality even where its code would not match exactly.")
+def convert(src, dst, what, to, lr_mlp, force):
+    """Convert SRC (NVIDIA .pkl, rosinality .pt, latentlab .safetensors or a registry name) to DST.
+
+    Nothing in SRC is executed: NVIDIA pickles are read with a restricted unpickler, rosinality files
+    with torch.load(weights_only=True). The output is written atomically; on any error nothing is
+    left at DST.
+
+    Examples:
+
+        latentlab convert network-snapshot-001000.pkl g.safetensors --what g_ema
+
+        latentlab convert stylegan2-ffhq-config-f.pt ffhq.safetensors
+
+        latentlab convert mymodel.safetensors mymodel.pt --to rosinality
+    """
+    from .io.foreign import convert as convert_file
+    from .pretrained import resolve
+
+    nets = None
+    if what:
+        names = {"g_ema": "G_ema", "g": "G", "d": "D"}
+        parts = [w.strip().lower() for w in what.split(",") if w.strip()]
+        bad = [p for p in parts if p not in names]
+        if bad or not parts:
+            bad_name = bad[0] if bad else what
+            raise click.BadParameter(f"unknown network {bad_name!r}; use g_ema, g, d", param_hint="--what")
+        nets = tuple(names[p] for p in parts)
+    if to is None:
+        to = "rosinality" if dst.suffix in (".pt", ".pth") else "latentlab"
+    ck, warnings = convert_file(resolve(src), dst, what=nets, to=to, force=force, lr_mlp=lr_mlp)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    done = [n for n in ("G_ema", "G", "D") if getattr(ck, n) is not None]
+    source = ck.meta.get("source", {}).get("format", "latentlab")
+    click.echo(f"converted {', '.join(done)} from {source} to {to}: {dst}")
 
 
 @cli.command()
@@ -137,6 +188,43 @@ def init(preset, seed, with_d, out):
 
     init_checkpoint(preset, out, seed=seed, with_d=with_d)
     click.echo(f"wrote untrained {preset} checkpoint to {out}")
+
+
+@cli.command()
+def models():
+    """List the registry's named models, and whether each is already in the local cache.
+
+    Remote models are downloaded and converted on first use by any command that takes --network, or
+    ahead of time with `latentlab download NAME`. The cache is $LATENTLAB_HOME (default ~/.cache/latentlab).
+
+    Example:
+
+        latentlab models
+    """
+    from .pretrained import MODELS, cached_path
+
+    width = max((len(n) for n in MODELS), default=4)
+    for name, m in sorted(MODELS.items()):
+        path = cached_path(m)
+        state = "cached" if path is not None and path.is_file() else ("remote" if m.url else "missing")
+        click.echo(f"{name:<{width}}  {m.resolution:>4}px  {state:<7} {m.description}  [{m.license}]")
+
+
+@cli.command()
+@click.argument("name")
+def download(name):
+    """Download and convert a registry model (or an http(s) URL to a .pkl/.pt) into the local cache.
+
+    The file is checked (size and SHA-256 where published), converted without executing anything in it,
+    and kept as a native .safetensors; a failed or interrupted download leaves nothing behind.
+
+    Example:
+
+        latentlab download stylegan2-ffhq-1024
+    """
+    from .pretrained import resolve
+
+    click.echo(f"{name}: {resolve(name)}")
 
 
 @cli.command()

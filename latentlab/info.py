@@ -46,15 +46,25 @@ def count_params(module: torch.nn.Module) -> int:
 
 
 def describe(name_or_path: str | os.PathLike) -> dict[str, Any]:
-    """A JSON-able summary of a checkpoint: file, versions, configs, parameter counts, W+ layer table."""
-    from .io.checkpoint import load_checkpoint
+    """A JSON-able summary of a checkpoint: file, format, versions, configs, parameter counts, W+ layer table.
+
+    Foreign files (NVIDIA ``.pkl``, rosinality ``.pt``) are converted in memory; ``"source"`` then holds the
+    conversion details (original constructor arguments, ignored options, how ``w_avg`` was obtained), as it
+    does for a native file that :func:`latentlab.io.foreign.convert` wrote.
+    """
+    from .io.foreign import detect_format, load_any
     from .pretrained import resolve
 
     path = resolve(name_or_path)
-    ckpt = load_checkpoint(path, device="cpu")
-    out: dict[str, Any] = {"file": str(path), "size_mb": round(path.stat().st_size / 2**20, 2),
+    fmt = detect_format(path)
+    ckpt = load_any(path, device="cpu")
+    meta = dict(ckpt.meta)
+    source = meta.pop("source", None)
+    out: dict[str, Any] = {"file": str(path), "size_mb": round(path.stat().st_size / 2**20, 2), "format": fmt,
                            "networks": [n for n in ("G_ema", "G", "D") if getattr(ckpt, n) is not None],
-                           "versions": ckpt.versions, "meta": ckpt.meta}  # fmt: skip
+                           "versions": ckpt.versions, "meta": meta}  # fmt: skip
+    if source is not None:
+        out["source"] = source
     G = ckpt.generator
     if G is not None:
         out["G"] = {
@@ -71,11 +81,15 @@ def describe(name_or_path: str | os.PathLike) -> dict[str, Any]:
 
 def format_description(d: dict[str, Any]) -> str:
     """Human-readable text for :func:`describe`'s dict."""
-    lines = [f"file:      {d['file']} ({d['size_mb']} MB)", f"networks:  {', '.join(d['networks'])}",
-             f"written by latentlab {d['versions'].get('latentlab_version')}, "
-             f"torch {d['versions'].get('torch_version')}"]  # fmt: skip
+    lines = [f"file:      {d['file']} ({d['size_mb']} MB)", f"format:    {d.get('format', 'latentlab')}",
+             f"networks:  {', '.join(d['networks'])}"]
+    if d.get("versions"):
+        lines.append(f"written by latentlab {d['versions'].get('latentlab_version')}, "
+                     f"torch {d['versions'].get('torch_version')}")  # fmt: skip
     if d.get("meta"):
         lines.append(f"meta:      {d['meta']}")
+    if d.get("source"):
+        lines += [""] + format_source(d["source"])
     if "G" in d:
         g = d["G"]
         cfg = g["config"]
@@ -91,6 +105,29 @@ def format_description(d: dict[str, Any]) -> str:
         lines += ["", f"discriminator parameters: {d['D']['params']['total']:,}", "discriminator config:"]
         lines += [f"  {k:<24} {v}" for k, v in d["D"]["config"].items()]
     return "\n".join(lines)
+
+
+def format_source(src: dict[str, Any]) -> list[str]:
+    """Lines describing where a converted model came from (``meta["source"]``)."""
+    lines = [f"converted from: {src.get('format')}" + (f" ({src['layout']})" if src.get("layout") else "")]
+    if src.get("file"):
+        lines.append(f"  file {src['file']}, sha256 {src.get('sha256', '?')}")
+    if src.get("url"):
+        lines.append(f"  downloaded from {src['url']}")
+    for name, net in (src.get("networks") or {}).items():
+        head = f"  {name}: {net.get('class', '')}".rstrip()
+        lines.append(head)
+        if net.get("kwargs"):
+            lines.append(f"    original arguments: {net['kwargs']}")
+        for note in net.get("notes", []):
+            lines.append(f"    note: {note}")
+    if src.get("skipped"):
+        lines.append(f"  skipped entries: {', '.join(src['skipped'])}")
+    if src.get("training_set_kwargs"):
+        lines.append(f"  training set: {src['training_set_kwargs']}")
+    if src.get("args"):
+        lines.append(f"  training arguments: {src['args']}")
+    return lines
 
 
 def init_checkpoint(preset: str, out: str | os.PathLike, seed: int = 0, with_d: bool = True) -> Path:

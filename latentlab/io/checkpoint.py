@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,28 +203,44 @@ def _build(path: Path, config: Any, kind: str) -> Generator | Discriminator:
 
 def _load_strict(net: torch.nn.Module, f: Any, path: Path, prefix: str) -> None:
     """Load ``prefix.*`` tensors from the open file ``f`` into ``net``, naming any mismatch."""
-    expected = net.state_dict()
     stored = {k[len(prefix) + 1 :]: k for k in f.keys() if k.startswith(prefix + ".")}
-    missing = sorted(set(expected) - set(stored))
-    unexpected = sorted(set(stored) - set(expected))
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise CheckpointError(f"{path}: missing tensor {prefix}.{missing[0]}{more}")
-    if unexpected:
-        more = f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""
-        raise CheckpointError(f"{path}: unexpected tensor {prefix}.{unexpected[0]}{more}")
-    state = {}
-    for name, ref in expected.items():
+
+    def get(name: str) -> torch.Tensor:
         try:
-            t = f.get_tensor(stored[name])
+            return f.get_tensor(stored[name])
         except (SafetensorError, OSError) as e:
             raise CheckpointError(f"{path}: cannot read tensor {prefix}.{name} ({_short(e)})") from None
+
+    assign_strict(net, stored, get, str(path), prefix)
+
+
+def assign_strict(
+    net: torch.nn.Module, names: Any, get: Callable[[str], torch.Tensor], where: str, prefix: str
+) -> None:
+    """Fill ``net``'s parameters and buffers from ``get(name)`` for exactly the state-dict ``names``.
+
+    A missing, unexpected, mis-shaped or mis-typed tensor raises a :class:`CheckpointError` that names
+    it as ``prefix.name`` and starts with ``where`` (usually the file).
+    """
+    expected = net.state_dict()
+    names = set(names)
+    missing = sorted(set(expected) - names)
+    unexpected = sorted(names - set(expected))
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise CheckpointError(f"{where}: missing tensor {prefix}.{missing[0]}{more}")
+    if unexpected:
+        more = f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""
+        raise CheckpointError(f"{where}: unexpected tensor {prefix}.{unexpected[0]}{more}")
+    state = {}
+    for name, ref in expected.items():
+        t = get(name)
         if t.shape != ref.shape:
             raise CheckpointError(
-                f"{path}: tensor {prefix}.{name} has shape {tuple(t.shape)}, the config wants {tuple(ref.shape)}"
+                f"{where}: tensor {prefix}.{name} has shape {tuple(t.shape)}, the config wants {tuple(ref.shape)}"
             )
         if t.dtype != ref.dtype:
-            raise CheckpointError(f"{path}: tensor {prefix}.{name} is {t.dtype}, expected {ref.dtype}")
+            raise CheckpointError(f"{where}: tensor {prefix}.{name} is {t.dtype}, expected {ref.dtype}")
         state[name] = t
     net.load_state_dict(state, strict=True)
 
@@ -237,23 +253,25 @@ def load_generator(
     """A ready generator: eval mode, gradients off, ``w_avg`` present, on ``device``.
 
     Args:
-        name_or_path: a checkpoint path, or a name from :mod:`latentlab.pretrained`.
+        name_or_path: a latentlab ``.safetensors`` checkpoint, an NVIDIA ``.pkl``, a rosinality ``.pt``
+            (converted on the fly, nothing in them is executed), or a name from :mod:`latentlab.pretrained`
+            (downloaded and converted once if it is a remote model).
         device: ``"auto"`` (cuda, mps, cpu), or a device.
         network: ``"G_ema"``, ``"G"``, or ``"auto"`` (G_ema when present, else G).
     """
     from ..pretrained import resolve
     from ..utils import resolve_device
+    from .foreign import load_any
 
     if network not in ("G_ema", "G", "auto"):
         raise ValueError(f"network must be 'G_ema', 'G' or 'auto', got {network!r}")
     dev = resolve_device(device)
     path = resolve(name_or_path)
     if network == "auto":
-        present = stored_networks(path)
-        network = "G_ema" if "G_ema" in present else "G"
-        if network not in present:
-            raise CheckpointError(f"{path}: holds no generator (only {', '.join(present) or 'nothing'})")
-    G = getattr(load_checkpoint(path, device=dev, networks=(network,)), network)
+        ck = load_any(path, device=dev, first_generator=True)
+        G = ck.generator
+    else:
+        G = getattr(load_any(path, device=dev, networks=(network,)), network)
     return G.requires_grad_(False)
 
 
