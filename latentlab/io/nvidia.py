@@ -69,7 +69,10 @@ def _load_storage(data: bytes) -> Any:
     # Storages pickle themselves as a nested torch.save() blob; torch's weights-only loader reads it.
     if not isinstance(data, (bytes, bytearray)):
         raise UnsafePickleError("embedded storage is not a byte string")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UnsafePickleError("an embedded storage names objects torch's weights-only loader refuses") from None
 
 
 def _numpy_scalar(dtype: Any, data: Any = None) -> Any:

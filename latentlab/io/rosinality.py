@@ -60,6 +60,14 @@ def load_torch_file(path: str | os.PathLike) -> Any:
         CheckpointError: truncated or corrupt file.
     """
     path = Path(path)
+    if zipfile.is_zipfile(path):  # torch's zip reader skips the CRCs; check them so bit rot is not loaded
+        try:
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise CheckpointError(f"{path}: truncated or corrupt torch file ({e})") from None
+        if bad is not None:
+            raise CheckpointError(f"{path}: corrupt torch file (CRC mismatch in {bad})")
     safe = getattr(torch.serialization, "safe_globals", None)
     ctx = safe([argparse.Namespace]) if safe is not None else contextlib.nullcontext()
     try:
