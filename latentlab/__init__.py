@@ -6,6 +6,8 @@ The public API, re-exported here:
   :class:`DiscriminatorConfig`, :func:`get_preset`;
 * files: :func:`load_generator`, :func:`load_checkpoint`, :func:`save_checkpoint`, :func:`save_latents`,
   :func:`load_latents`, :func:`to_uint8`, :func:`from_uint8`;
+* foreign models: :func:`load_any` (NVIDIA ``.pkl``, rosinality ``.pt``), :func:`convert`,
+  :func:`save_rosinality`, and the registry :mod:`latentlab.pretrained` (``pretrained.load(name)``);
 * rendering: :func:`generate_images`.
 """
 
@@ -16,12 +18,17 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
+from . import pretrained
 from .generate import generate_images
 from .io import (
     Checkpoint,
     CheckpointError,
     Latents,
+    UnsafePickleError,
+    UnsupportedModelError,
+    convert,
     from_uint8,
+    load_any,
     load_checkpoint,
     load_generator,
     load_latents,
@@ -29,6 +36,7 @@ from .io import (
     save_checkpoint,
     save_image,
     save_latents,
+    save_rosinality,
     to_uint8,
 )
 from .nn import (
@@ -53,11 +61,15 @@ __all__ = [
     "Generator",
     "GeneratorConfig",
     "Latents",
+    "UnsafePickleError",
+    "UnsupportedModelError",
+    "convert",
     "from_uint8",
     "generate_images",
     "get_preset",
     "load_checkpoint",
     "load_generator",
+    "load_any",
     "load_latents",
     "make_grid",
     "resolve_device",
@@ -65,6 +77,8 @@ __all__ = [
     "save_checkpoint",
     "save_image",
     "save_latents",
+    "save_rosinality",
     "seed_to_z",
+    "pretrained",
     "to_uint8",
 ]
