@@ -283,6 +283,8 @@ def _ros_variants(tmp_path, gold) -> dict[str, Path]:
     for name, obj in files.items():
         torch.save(obj, tmp_path / f"{name}.pt")
         out[name] = tmp_path / f"{name}.pt"
+    torch.save({"g_ema": g}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)  # pre-1.6 format
+    out["legacy"] = tmp_path / "legacy.pt"
     return out
 
 
@@ -317,6 +319,9 @@ def test_rosinality_refusals(tmp_path):
     torch.save(g, tmp_path / "blur.pt")
     with pytest.raises(UnsupportedModelError, match="blur kernel"):
         load_any(tmp_path / "blur.pt")
+    torch.save({"g_ema": load_torch_file(ROS_PT)["g_ema"], "latent_avg": torch.zeros(5)}, tmp_path / "avg.pt")
+    with pytest.raises(UnsupportedModelError, match=r"latent_avg has shape \(5,\)"):
+        load_any(tmp_path / "avg.pt")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(UnsupportedModelError, match="not a rosinality StyleGAN2 checkpoint"):
         load_any(tmp_path / "other.pt")

@@ -142,7 +142,13 @@ def _load_rosinality(path: Path, networks, first_generator: bool, lr_mlp: float)
             notes.append(f"mapping lr multiplier {lr_mlp} (rosinality's lr_mlp; files do not record it)")
             avg = found.latent_avg if name == "G_ema" else None
             if avg is not None:
-                avg = torch.as_tensor(avg).float().reshape(-1, config.w_dim)
+                avg = torch.as_tensor(avg).float()
+                if avg.numel() == 0 or avg.numel() % config.w_dim:
+                    raise UnsupportedModelError(
+                        f"{where}: latent_avg has shape {tuple(avg.shape)}, "
+                        f"expected [{config.w_dim}] or [n, {config.w_dim}]"
+                    )
+                avg = avg.reshape(-1, config.w_dim)
                 if avg.shape[0] > 1:
                     notes.append(f"w_avg: mean of the file's {avg.shape[0]} per-layer latent_avg rows")
                 tensors["mapping.w_avg"] = avg.mean(0)
