@@ -17,11 +17,20 @@ import torch
 
 from ..nn.discriminator import Discriminator
 from ..nn.generator import Generator
-from .checkpoint import NETWORKS, Checkpoint, CheckpointError, assign_strict, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    NETWORKS,
+    Checkpoint,
+    CheckpointError,
+    assign_strict,
+    load_checkpoint,
+    save_checkpoint,
+    stored_networks,
+)
 from .nvidia import (
     UnsupportedModelError,
     discriminator_config,
     generator_config,
+    jsonable,
     latentlab_tensors,
     read_nvidia_pickle,
 )
@@ -71,7 +80,13 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _wanted(path: Path, present: list[str], networks: tuple[str, ...] | None) -> list[str]:
+def _wanted(path: Path, present: list[str], networks: tuple[str, ...] | None, first_generator: bool) -> list[str]:
+    """The networks to build: ``networks`` (all present if None), or only G_ema/G for ``first_generator``."""
+    if first_generator:
+        pick = next((n for n in ("G_ema", "G") if n in present), None)
+        if pick is None:
+            raise CheckpointError(f"{path}: holds no generator (only {', '.join(present) or 'nothing'})")
+        return [pick]
     if networks is None:
         return present
     for n in networks:
@@ -90,12 +105,7 @@ def _build(net: Generator | Discriminator, tensors: dict[str, torch.Tensor], whe
 def _load_nvidia(path: Path, networks, first_generator: bool) -> Checkpoint:
     nets, extras = read_nvidia_pickle(path)
     present = [n for n in NETWORKS if n in nets]
-    if first_generator:
-        wanted = [next((n for n in ("G_ema", "G") if n in nets), None)]
-        if wanted[0] is None:
-            raise CheckpointError(f"{path}: holds no generator (only {', '.join(present)})")
-    else:
-        wanted = _wanted(path, present, networks)
+    wanted = _wanted(path, present, networks, first_generator)
     out = Checkpoint()
     details: dict[str, Any] = {}
     for name in wanted:
@@ -112,7 +122,7 @@ def _load_nvidia(path: Path, networks, first_generator: bool) -> Checkpoint:
             setattr(out, name, _build(net, tensors, str(path), name))
         except CheckpointError as e:
             raise UnsupportedModelError(f"{e} -- this {fn.class_name} is laid out differently from StyleGAN2") from None
-        details[name] = {"class": fn.class_name, "kwargs": _plain(fn.kwargs), "notes": notes,
+        details[name] = {"class": fn.class_name, "kwargs": jsonable(fn.kwargs), "notes": notes,
                          "source_sha256": fn.source_sha256}  # fmt: skip
     out.meta["source"] = {"format": "nvidia-pkl", "networks": details, **extras}
     return out
@@ -123,12 +133,7 @@ def _load_rosinality(path: Path, networks, first_generator: bool, lr_mlp: float)
     names = {"g_ema": "G_ema", "g": "G", "d": "D"}
     states = {names[k]: v for k, v in found.states.items()}
     present = [n for n in NETWORKS if n in states]
-    if first_generator:
-        wanted = [next((n for n in ("G_ema", "G") if n in states), None)]
-        if wanted[0] is None:
-            raise CheckpointError(f"{path}: holds no generator (only {', '.join(present)})")
-    else:
-        wanted = _wanted(path, present, networks)
+    wanted = _wanted(path, present, networks, first_generator)
     out = Checkpoint()
     details: dict[str, Any] = {}
     for name in wanted:
@@ -165,12 +170,6 @@ def _load_rosinality(path: Path, networks, first_generator: bool, lr_mlp: float)
     return out
 
 
-def _plain(x: Any) -> Any:
-    from .nvidia import _jsonable
-
-    return _jsonable(x)
-
-
 def load_any(
     path: str | os.PathLike,
     device: str | torch.device = "cpu",
@@ -198,13 +197,7 @@ def load_any(
     fmt = detect_format(path)
     if fmt == "latentlab":
         if first_generator:
-            from .checkpoint import stored_networks
-
-            present = stored_networks(path)
-            pick = next((n for n in ("G_ema", "G") if n in present), None)
-            if pick is None:
-                raise CheckpointError(f"{path}: holds no generator (only {', '.join(present) or 'nothing'})")
-            networks = (pick,)
+            networks = tuple(_wanted(path, stored_networks(path), None, True))
         return load_checkpoint(path, device=device, networks=networks)
     if fmt == "nvidia-pkl":
         ck = _load_nvidia(path, networks, first_generator)

@@ -225,18 +225,19 @@ def read_nvidia_pickle(path: str | os.PathLike) -> tuple[dict[str, ForeignNetwor
         raise UnsupportedModelError(f"{path}: no G, G_ema or D entry (keys: {', '.join(map(str, data)) or 'none'})")
     extras: dict[str, Any] = {}
     if isinstance(data.get("training_set_kwargs"), dict):
-        extras["training_set_kwargs"] = _jsonable(data["training_set_kwargs"])
+        extras["training_set_kwargs"] = jsonable(data["training_set_kwargs"])
     skipped = sorted(str(k) for k in data if k not in PICKLE_NETWORKS and k != "training_set_kwargs")
     if skipped:
         extras["skipped"] = skipped
     return nets, extras
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
+    """``x`` with NumPy scalars made Python numbers and anything else unknown made its ``repr``."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.generic):
         return x.item()
     if x is None or isinstance(x, (bool, int, float, str)):
