@@ -270,36 +270,35 @@ def export_problems(G: Generator | None, D: Discriminator | None) -> list[str]:
     problems = []
     if G is not None:
         c = G.config
-        if c.architecture != "skip":
-            problems.append(f"G architecture {c.architecture!r} (rosinality has only 'skip')")
-        if c.c_dim:
-            problems.append(f"G is conditional (c_dim={c.c_dim}); rosinality is unconditional")
+        problems += _common_problems("G", c, "skip")
         if c.z_dim != c.w_dim or (c.mapping_layer_features or c.w_dim) != c.w_dim:
             problems.append(f"z_dim={c.z_dim}, w_dim={c.w_dim}, mapping width must all equal style_dim")
-        if c.img_channels != 3:
-            problems.append(f"img_channels={c.img_channels} (rosinality makes RGB)")
-        if c.conv_clamp is not None:
-            problems.append(f"G conv_clamp={c.conv_clamp} (rosinality does not clamp)")
         if not c.use_noise:
             problems.append("G has no noise inputs (rosinality always has them)")
-        if tuple(c.resample_filter) != _BLUR:
-            problems.append(f"G resample_filter={list(c.resample_filter)} (rosinality's default is {list(_BLUR)})")
         if c.mapping_lr_multiplier != LR_MLP:
             problems.append(f"mapping_lr_multiplier={c.mapping_lr_multiplier}: build rosinality's Generator with "
                             f"lr_mlp={c.mapping_lr_multiplier}")  # fmt: skip
-        problems += _layout_problems("G", {r: c.channels(r) for r in _resolutions(c.resolution)}, c.resolution)
     if D is not None:
         c = D.config
-        if c.architecture != "resnet":
-            problems.append(f"D architecture {c.architecture!r} (rosinality has only 'resnet')")
-        if c.c_dim:
-            problems.append(f"D is conditional (c_dim={c.c_dim})")
-        if c.img_channels != 3 or c.conv_clamp is not None or tuple(c.resample_filter) != _BLUR:
-            problems.append("D img_channels/conv_clamp/resample_filter differ from rosinality's 3/None/[1,3,3,1]")
+        problems += _common_problems("D", c, "resnet")
         if (c.mbstd_group_size, c.mbstd_num_channels) != (4, 1):
             problems.append(f"D minibatch-stddev {c.mbstd_group_size}/{c.mbstd_num_channels} (rosinality: 4/1)")
-        problems += _layout_problems("D", {r: c.channels(r) for r in _resolutions(c.resolution)}, c.resolution)
     return problems
+
+
+def _common_problems(what: str, c: GeneratorConfig | DiscriminatorConfig, architecture: str) -> list[str]:
+    problems = []
+    if c.architecture != architecture:
+        problems.append(f"{what} architecture {c.architecture!r} (rosinality has only {architecture!r})")
+    if c.c_dim:
+        problems.append(f"{what} is conditional (c_dim={c.c_dim}); rosinality is unconditional")
+    if c.img_channels != 3:
+        problems.append(f"{what} img_channels={c.img_channels} (rosinality is RGB only)")
+    if c.conv_clamp is not None:
+        problems.append(f"{what} conv_clamp={c.conv_clamp} (rosinality does not clamp)")
+    if tuple(c.resample_filter) != _BLUR:
+        problems.append(f"{what} resample_filter={list(c.resample_filter)} (rosinality's default is {list(_BLUR)})")
+    return problems + _layout_problems(what, {r: c.channels(r) for r in _resolutions(c.resolution)}, c.resolution)
 
 
 def _resolutions(resolution: int) -> list[int]:
