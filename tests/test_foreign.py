@@ -396,3 +396,71 @@ def test_cli_convert_and_info(tmp_path, nv_gold):
     assert r.exit_code == 1 and "must end in .safetensors" in r.output and not (tmp_path / "y.bin").exists()
     r = run("generate", "--network", ROS_PT, "--seeds", "0-1", "--outdir", tmp_path / "imgs")
     assert r.exit_code == 0 and (tmp_path / "imgs" / "seed0001.png").is_file()
+
+
+# --- Option translation across architectures, against NVIDIA's outputs in golden_nvidia_tiny -------------
+
+
+def _nvidia_kwargs(g: dict, d: dict, flat: bool) -> tuple[dict, dict]:
+    """NVIDIA's constructor arguments for the golden configs: ada's nested spelling or the stylegan3 repo's flat one."""
+    synthesis = dict(channel_base=g["channel_base"], channel_max=g["channel_max"], architecture=g["architecture"],
+                     conv_clamp=g["conv_clamp"], num_fp16_res=1, resample_filter=[1, 3, 3, 1])  # fmt: skip
+    gk = dict(z_dim=g["z_dim"], c_dim=g["c_dim"], w_dim=g["w_dim"], img_resolution=g["resolution"], img_channels=3,
+              mapping_kwargs=dict(num_layers=g["mapping_layers"]))  # fmt: skip
+    if flat:
+        gk.update(synthesis, fused_modconv_default="inference_only")
+    else:
+        gk["synthesis_kwargs"] = synthesis
+    dk = dict(c_dim=d["c_dim"], img_resolution=d["resolution"], img_channels=3, architecture=d["architecture"],
+              channel_base=d["channel_base"], channel_max=d["channel_max"], conv_clamp=d["conv_clamp"],
+              num_fp16_res=1, block_kwargs=dict(freeze_layers=0), mapping_kwargs=dict(num_layers=d["mapping_layers"]),
+              epilogue_kwargs=dict(mbstd_group_size=d["mbstd_group_size"]))  # fmt: skip
+    return gk, dk
+
+
+def _with_filters(rec: Rec, taps=(1, 3, 3, 1)) -> Rec:
+    """Add NVIDIA's resample_filter buffers to the block records, as its pickles carry them."""
+    from latentlab.nn.layers import setup_filter
+
+    for name, child in rec.state["_modules"].items():
+        if name.startswith("b") and name[1:].isdigit():
+            child.state["_buffers"]["resample_filter"] = setup_filter(taps)
+        _with_filters(child, taps)
+    return rec
+
+
+@pytest.mark.parametrize("flat", [False, True])
+@pytest.mark.parametrize("tag", ["uncond", "cond", "orig", "skipd"])
+def test_nvidia_options_translate_for_every_architecture(tmp_path, nvidia_writer, tag, flat):
+    import json
+
+    from safetensors import safe_open
+
+    from latentlab import Discriminator, DiscriminatorConfig
+
+    with safe_open(str(FIXTURES / "golden_nvidia_tiny.safetensors"), framework="pt") as f:
+        cfg = json.loads(f.metadata()["configs"])[tag]
+        t = {k: f.get_tensor(k) for k in f.keys() if k.startswith(f"{tag}.")}
+    G = Generator(GeneratorConfig(**cfg["G"])).eval()
+    D = Discriminator(DiscriminatorConfig(**cfg["D"])).eval()
+    G.load_state_dict({k[len(tag) + 3 :]: v for k, v in t.items() if k.startswith(f"{tag}.G.")})
+    D.load_state_dict({k[len(tag) + 3 :]: v for k, v in t.items() if k.startswith(f"{tag}.D.")})
+    gk, dk = _nvidia_kwargs(cfg["G"], cfg["D"], flat)
+    data = {"G_ema": _with_filters(as_record(G, "Generator", gk)),
+            "D": _with_filters(as_record(D, "Discriminator", dk))}  # fmt: skip
+    ck = load_any(nvidia_writer(tmp_path / f"{tag}.pkl", data))
+    assert ck.G_ema.config == G.config and ck.D.config == D.config
+    notes = ck.meta["source"]["networks"]["G_ema"]["notes"]
+    assert any("num_fp16_res=1: ignored" in n for n in notes)
+    assert any("fused_modconv_default" in n for n in notes) == flat
+    z, c = t[f"{tag}.z"], t.get(f"{tag}.c")
+    with torch.no_grad():
+        assert maxdiff(ck.G_ema(z, c, truncation_psi=0.7, noise_mode="const"), t[f"{tag}.img_psi07_const"]) <= TOL
+        assert maxdiff(ck.D(t[f"{tag}.img_psi1_const"], c), t[f"{tag}.logits"]) <= TOL
+
+
+def test_wrong_resample_filter_buffer_is_refused(tmp_path, nvidia_writer):
+    G = tiny_G(0)
+    rec = _with_filters(as_record(G, "Generator", g_kwargs(G)), taps=(1, 2, 1, 1))
+    with pytest.raises(UnsupportedModelError, match="resample_filter.*does not match"):
+        load_any(nvidia_writer(tmp_path / "f.pkl", {"G_ema": rec}))
