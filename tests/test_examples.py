@@ -37,3 +37,17 @@ def test_style_mixing_grid_cells(tiny_ckpt):
     assert torch.allclose(cells[4], cells[1], atol=1e-6) and torch.allclose(cells[5], cells[2], atol=1e-6)
     coarse = style_mixing_grid(G, [1], [5, 6], "coarse", psi=1.0)
     assert (coarse[4] - coarse[1]).abs().max() > 1e-3
+
+
+def test_convert_and_render_example(tmp_path):
+    fixtures = ROOT / "tests" / "fixtures"
+    for src, extra in ((fixtures / "rosinality_tiny.pt", []), (fixtures / "nvidia_tiny.pkl", ["--class", "2"])):
+        native, out = tmp_path / f"{src.stem}.safetensors", tmp_path / f"{src.stem}.png"
+        r = subprocess.run([sys.executable, str(ROOT / "examples" / "convert_and_render.py"), "--network", str(src),
+                            "--native", str(native), "--seeds", "0-2", "--trunc", "0.7", "--out", str(out), *extra],
+                           capture_output=True, text=True)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert "renders identically" in r.stdout
+        h, w, ch = load_image(out).shape
+        assert ch == 3 and h % 16 == 0 and w % 16 == 0 and (h // 16) * (w // 16) >= 3
+        assert load_generator(native, device="cpu").img_resolution == 16
