@@ -297,6 +297,13 @@ def test_rosinality_layouts(tmp_path, ros_gold):
             if name in ("convert_weight", "psp"):  # these carry latent_avg: truncation matches rosinality's
                 out = G(z, None, truncation_psi=0.7, noise_mode="const")
                 assert maxdiff(out, ros_gold["img_psi07_const"]) <= TOL, name
+    g = {k: v for k, v in load_torch_file(ROS_PT)["g_ema"].items() if not k.startswith("noises.")}
+    torch.save(g, tmp_path / "old.pt")  # early rosinality versions kept no constant noise maps
+    ck = load_any(tmp_path / "old.pt")
+    assert any("no constant noise maps" in n for n in ck.meta["source"]["networks"]["G_ema"]["notes"])
+    with torch.no_grad():
+        assert maxdiff(ck.G_ema(z, None, noise_mode="none"), load_any(ROS_PT).G_ema(z, None, noise_mode="none")) == 0
+        assert ck.G_ema.synthesis.b16.conv1.noise_const.shape == (16, 16)
     d = load_torch_file(ROS_PT)["d"]
     torch.save(d, tmp_path / "d.pt")
     ck = load_any(tmp_path / "d.pt")

@@ -143,7 +143,7 @@ def _load_rosinality(path: Path, networks, first_generator: bool, lr_mlp: float)
             config, tensors = discriminator_from_state(states[name], where)
             net = _build(Discriminator(config), tensors, str(path), name)
         else:
-            config, tensors = generator_from_state(states[name], where, lr_mlp=lr_mlp)
+            config, tensors, notes = generator_from_state(states[name], where, lr_mlp=lr_mlp)
             notes.append(f"mapping lr multiplier {lr_mlp} (rosinality's lr_mlp; files do not record it)")
             avg = found.latent_avg if name == "G_ema" else None
             if avg is not None:

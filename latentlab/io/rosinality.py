@@ -157,8 +157,12 @@ def _need(sd: dict[str, torch.Tensor], key: str, where: str) -> torch.Tensor:
 
 def generator_from_state(
     sd: dict[str, torch.Tensor], where: str, lr_mlp: float = LR_MLP
-) -> tuple[GeneratorConfig, dict[str, torch.Tensor]]:
-    """Config and latentlab-named tensors (without ``mapping.w_avg``) of a rosinality generator state dict."""
+) -> tuple[GeneratorConfig, dict[str, torch.Tensor], list[str]]:
+    """Config, latentlab-named tensors (without ``mapping.w_avg``) and notes for a rosinality generator state dict.
+
+    Early rosinality versions did not store the constant noise maps (``noises.noise_i``); they are then
+    drawn from a seeded normal distribution (seed 0) and a note says so.
+    """
     sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
     if any(k.startswith(("dwt", "iwt")) or ".iwt." in k or ".dwt." in k for k in sd):
         raise UnsupportedModelError(f"{where}: a SWAGAN (wavelet) generator; only StyleGAN2 is supported")
@@ -174,18 +178,27 @@ def generator_from_state(
     n_up = sum(1 for k in sd if re.fullmatch(r"to_rgbs\.\d+\.bias", k))
     resolution = 4 * 2**n_up
     out: dict[str, torch.Tensor] = {}
+    notes: list[str] = []
+    noise_gen = torch.Generator().manual_seed(0)
+
+    def noise_map(index: int, size: int) -> torch.Tensor:
+        if f"noises.noise_{index}" in sd:
+            return sd[f"noises.noise_{index}"][0, 0]
+        if not notes:
+            notes.append("the file stores no constant noise maps (noises.noise_i): drawn with seed 0")
+        return torch.randn([size, size], generator=noise_gen)
     for i in range(n_mlp):
         out[f"mapping.fc{i}.weight"] = _need(sd, f"style.{i + 1}.weight", where)
         out[f"mapping.fc{i}.bias"] = _need(sd, f"style.{i + 1}.bias", where)
     out["synthesis.b4.const"] = const[0]
 
-    def styled(src: str, dst: str, noise: int) -> None:
+    def styled(src: str, dst: str, noise: int, res: int) -> None:
         out[f"{dst}.weight"] = _need(sd, f"{src}.conv.weight", where)[0]
         out[f"{dst}.affine.weight"] = _need(sd, f"{src}.conv.modulation.weight", where)
         out[f"{dst}.affine.bias"] = _need(sd, f"{src}.conv.modulation.bias", where)
         out[f"{dst}.noise_strength"] = _need(sd, f"{src}.noise.weight", where).reshape([])
         out[f"{dst}.bias"] = _need(sd, f"{src}.activate.bias", where)
-        out[f"{dst}.noise_const"] = _need(sd, f"noises.noise_{noise}", where)[0, 0]
+        out[f"{dst}.noise_const"] = noise_map(noise, res)
 
     def torgb(src: str, dst: str) -> None:
         out[f"{dst}.weight"] = _need(sd, f"{src}.conv.weight", where)[0]
@@ -193,13 +206,13 @@ def generator_from_state(
         out[f"{dst}.affine.bias"] = _need(sd, f"{src}.conv.modulation.bias", where)
         out[f"{dst}.bias"] = _need(sd, f"{src}.bias", where).reshape(-1)
 
-    styled("conv1", "synthesis.b4.conv1", 0)
+    styled("conv1", "synthesis.b4.conv1", 0, 4)
     torgb("to_rgb1", "synthesis.b4.torgb")
     channels = {4: const.shape[1]}
     for k in range(n_up):
         res = 8 * 2**k
-        styled(f"convs.{2 * k}", f"synthesis.b{res}.conv0", 2 * k + 1)
-        styled(f"convs.{2 * k + 1}", f"synthesis.b{res}.conv1", 2 * k + 2)
+        styled(f"convs.{2 * k}", f"synthesis.b{res}.conv0", 2 * k + 1, res)
+        styled(f"convs.{2 * k + 1}", f"synthesis.b{res}.conv1", 2 * k + 2, res)
         torgb(f"to_rgbs.{k}", f"synthesis.b{res}.torgb")
         channels[res] = out[f"synthesis.b{res}.conv1.weight"].shape[0]
     base, cmax = _channel_rule(channels, where)
@@ -209,7 +222,7 @@ def generator_from_state(
                                  architecture="skip", resample_filter=_BLUR)  # fmt: skip
     except ValueError as e:
         raise UnsupportedModelError(f"{where}: {e}") from None
-    return config, out
+    return config, out, notes
 
 
 def discriminator_from_state(
