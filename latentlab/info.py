@@ -113,7 +113,8 @@ def format_source(src: dict[str, Any]) -> list[str]:
     if src.get("file"):
         lines.append(f"  file {src['file']}, sha256 {src.get('sha256', '?')}")
     if src.get("url"):
-        lines.append(f"  downloaded from {src['url']}")
+        verified = "verified against the registry" if src.get("checksum_verified") else "not verified (none published)"
+        lines.append(f"  downloaded from {src['url']}; checksum {verified}")
     for name, net in (src.get("networks") or {}).items():
         head = f"  {name}: {net.get('class', '')}".rstrip()
         lines.append(head)

@@ -110,6 +110,8 @@ def test_unverifiable_download_warns_and_records_hash(server, tmp_path):
     with pytest.warns(UserWarning, match=f"no published checksum.*{SHA}"):
         path = pretrained.fetch("toy-remote", entry(base + "/model.pkl", sha256=None), progress=False)
     assert load_any(path).meta["source"]["checksum_verified"] is False
+    r = CliRunner().invoke(cli, ["info", str(path)])
+    assert r.exit_code == 0 and "checksum not verified (none published)" in r.output and SHA in r.output
 
 
 def test_download_that_does_not_convert_leaves_nothing(server, tmp_path):
