@@ -239,8 +239,8 @@ def _download_and_convert(
     raw = downloads / f"{native.stem}{suffix}"
     digest = download(url, raw, sha256=sha256, size=size, progress=progress)
     try:
-        ck = load_any(raw, networks=networks)
-        ck.meta["source"].update(url=url, sha256=digest, checksum_verified=sha256 is not None)
+        ck = load_any(raw, networks=networks, sha256=digest)  # hashed while downloading
+        ck.meta["source"].update(url=url, checksum_verified=sha256 is not None)
         save_checkpoint(native, G_ema=ck.G_ema, G=ck.G, D=ck.D, meta=ck.meta)
     finally:
         raw.unlink(missing_ok=True)

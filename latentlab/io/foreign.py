@@ -177,6 +177,7 @@ def load_any(
     *,
     first_generator: bool = False,
     lr_mlp: float = LR_MLP,
+    sha256: str | None = None,
 ) -> Checkpoint:
     """Load a native, NVIDIA or rosinality checkpoint into latentlab networks (eval mode).
 
@@ -186,6 +187,7 @@ def load_any(
         networks: which of ``"G_ema", "G", "D"`` to load; None = all present.
         first_generator: load only G_ema, or G if there is no G_ema (overrides ``networks``).
         lr_mlp: rosinality's mapping learning-rate multiplier (not stored in its files; default 0.01).
+        sha256: the file's SHA-256 when the caller already has it (a download); None = hash the file.
     Returns:
         A :class:`Checkpoint`; for foreign files ``meta["source"]`` describes the conversion.
     Raises:
@@ -203,7 +205,7 @@ def load_any(
         ck = _load_nvidia(path, networks, first_generator)
     else:
         ck = _load_rosinality(path, networks, first_generator, lr_mlp)
-    ck.meta["source"].update(file=path.name, sha256=file_sha256(path))
+    ck.meta["source"].update(file=path.name, sha256=sha256 or file_sha256(path))
     for n in NETWORKS:
         if getattr(ck, n) is not None:
             setattr(ck, n, getattr(ck, n).to(device))

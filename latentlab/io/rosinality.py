@@ -38,7 +38,7 @@ from ..nn.discriminator import Discriminator
 from ..nn.generator import Generator
 from ..nn.layers import setup_filter
 from .atomic import atomic_path
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, _version
 from .nvidia import UnsafePickleError, UnsupportedModelError
 
 LR_MLP = 0.01  # rosinality's Generator(lr_mlp=0.01) default; not stored in any file
@@ -439,9 +439,7 @@ def save_rosinality(
     if D is not None:
         ckpt["d"] = discriminator_state(D)
         info.setdefault("size", D.config.resolution)
-    from .. import __version__
-
-    info["written_by"] = f"latentlab {__version__}"
+    info["written_by"] = f"latentlab {_version()}"
     ckpt["latentlab"] = info
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
