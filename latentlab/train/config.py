@@ -1,0 +1,159 @@
+"""The training configuration: one frozen dataclass, stored in every run folder and training state."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..nn.config import PRESETS, DiscriminatorConfig, GeneratorConfig, get_preset
+
+# Fields that may change when a run is resumed: they do not change what is computed, only how long, where,
+# how often it is saved and shown. Every other field must match the saved run.
+RUNTIME_FIELDS = ("data", "outdir", "kimg", "snap", "keep", "tick", "resume", "progress", "device", "threads",
+                  "workers")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a StyleGAN2 training run (defaults: the paper and NVIDIA's code)."""
+
+    data: str  # folder or zip of images (see latentlab.train.data), resized to the network's resolution
+    outdir: str  # run folder: snapshots, training states, sample grids, stats.jsonl, config.json
+    preset: str = "small-64"  # network architecture (see `latentlab presets`); G / D below override it
+    G: GeneratorConfig | None = None  # explicit generator config; None = the preset's
+    D: DiscriminatorConfig | None = None  # explicit discriminator config; None = the preset's
+    cond: bool = False  # condition G and D on the dataset's labels (dataset.json)
+    kimg: float = 1000.0  # train until this many thousand real images have been shown
+    batch: int = 16  # global minibatch (split over processes)
+    seed: int = 0  # seeds the initialisation, the latents, the noise and the data order
+    gamma: float | None = None  # R1 weight; None = NVIDIA's heuristic 0.0002 * resolution^2 / batch
+    r1_interval: int = 16  # lazy R1: every this many minibatches (1 = every minibatch)
+    pl_weight: float = 2.0  # path-length regularization weight; 0 = off
+    pl_interval: int = 4  # lazy path-length regularization interval
+    pl_decay: float = 0.01  # decay of the running mean path length
+    pl_batch_shrink: int = 2  # the path-length phase runs on batch // pl_batch_shrink samples
+    style_mixing: float = 0.9  # probability of style mixing per minibatch; 0 = off
+    lr_G: float = 0.0025  # Adam learning rate of G (before the lazy-regularization correction)
+    lr_D: float = 0.0025  # Adam learning rate of D (before the lazy-regularization correction)
+    betas: tuple[float, float] = (0.0, 0.99)  # Adam betas (before the correction)
+    eps: float = 1e-8  # Adam epsilon
+    ema_kimg: float | None = None  # G_ema half-life in kimg; None = batch * 10 / 32 (NVIDIA's auto config)
+    ema_rampup: float | None = 0.05  # half-life at most cur_kimg * ema_rampup early on; None = no ramp-up
+    xflip: bool = False  # also train on left-right mirrored images
+    crop: str = "none"  # "center" crops non-square images; "none" skips them
+    snap: float = 10.0  # write a snapshot every this many kimg (and at the end)
+    keep: int = 5  # keep the last this many snapshots (network + training state); 0 = keep all
+    tick: float = 1.0  # one stats.jsonl row every this many kimg
+    grid: int = 32  # samples in each snapshot's grid (fixed seeds 0..grid-1)
+    resume: str | None = None  # None, "auto" (continue outdir if it has a snapshot) or a run folder / state file
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
+    threads: int | None = None  # CPU threads per process; None = PyTorch's default
+    workers: int = 0  # reserved for background data loading (0 = in the training process)
+    progress: bool = True  # show a progress bar (rank 0 only)
+
+    def __post_init__(self) -> None:
+        if self.G is None and self.preset not in PRESETS:
+            get_preset(self.preset)  # raises with the list of known presets
+        if isinstance(self.G, dict):
+            object.__setattr__(self, "G", GeneratorConfig.from_dict(self.G))
+        if isinstance(self.D, dict):
+            object.__setattr__(self, "D", DiscriminatorConfig.from_dict(self.D))
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        positive = ("kimg", "batch", "r1_interval", "pl_interval", "pl_batch_shrink", "snap", "tick", "grid")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("pl_weight", "lr_G", "lr_D", "eps", "keep", "workers"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.gamma is not None and self.gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {self.gamma}")
+        if not 0 <= self.style_mixing <= 1 or not 0 <= self.pl_decay <= 1:
+            raise ValueError("style_mixing and pl_decay must be in [0, 1]")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if self.crop not in ("none", "center"):
+            raise ValueError(f"crop must be 'none' or 'center', got {self.crop!r}")
+        if self.batch % self.pl_batch_shrink:
+            raise ValueError(f"batch ({self.batch}) must be divisible by pl_batch_shrink ({self.pl_batch_shrink})")
+        g, d = self.networks(c_dim=0)
+        if g.resolution != d.resolution or g.img_channels != d.img_channels:
+            raise ValueError(f"G ({g.resolution}px, {g.img_channels} ch) and D ({d.resolution}px, {d.img_channels} ch) "
+                             "must agree on resolution and channels")  # fmt: skip
+
+    # ---------------------------------------------------------------------------------------------
+
+    def networks(self, c_dim: int) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+        """The G and D configs to build, with ``c_dim`` labels when ``cond`` is set."""
+        preset = get_preset(self.preset) if self.G is None or self.D is None else None
+        g = self.G if self.G is not None else preset.G
+        d = self.D if self.D is not None else preset.D
+        c = c_dim if self.cond else 0
+        if g.c_dim != c:
+            g = dataclasses.replace(g, c_dim=c)
+        if d.c_dim != c:
+            d = dataclasses.replace(d, c_dim=c)
+        return g, d
+
+    @property
+    def resolution(self) -> int:
+        """Training resolution (the generator's)."""
+        return (self.G if self.G is not None else get_preset(self.preset).G).resolution
+
+    @property
+    def r1_gamma(self) -> float:
+        """The R1 weight in use: ``gamma``, or NVIDIA's heuristic ``0.0002 * resolution^2 / batch``."""
+        return self.gamma if self.gamma is not None else 0.0002 * self.resolution**2 / self.batch
+
+    @property
+    def ema_half_life_kimg(self) -> float:
+        """The G_ema half-life in kimg: ``ema_kimg``, or ``batch * 10 / 32``."""
+        return self.ema_kimg if self.ema_kimg is not None else self.batch * 10 / 32
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields (network configs as dicts)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["G"] = self.G.to_dict() if self.G is not None else None
+        d["D"] = self.D.to_dict() if self.D is not None else None
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Rebuild from :meth:`to_dict`; unknown fields are an error naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    def differences(self, saved: TrainConfig) -> list[str]:
+        """The non-runtime fields where this config differs from ``saved``, as ``"name: saved -> given"``."""
+        out = []
+        mine, theirs = self.to_dict(), saved.to_dict()
+        for name in mine:
+            if name not in RUNTIME_FIELDS and mine[name] != theirs[name]:
+                out.append(f"{name}: {theirs[name]!r} -> {mine[name]!r}")
+        return out
+
+
+def lazy_adam_hparams(lr: float, betas: tuple[float, float], reg_interval: int | None) -> tuple[float, tuple]:
+    """Adam's lr and betas corrected for lazy regularization every ``reg_interval`` minibatches.
+
+    With the regularizer in its own optimizer step every ``k`` minibatches, ``k + 1`` steps are taken where
+    ``k`` would be; NVIDIA scales ``lr`` by ``c = k / (k + 1)`` and raises the betas to the power ``c`` so
+    the optimizer's time constants are unchanged (StyleGAN2, App. B). ``None``/1 = no correction.
+    """
+    if reg_interval is None or reg_interval <= 1:
+        return lr, tuple(betas)
+    c = reg_interval / (reg_interval + 1)
+    return lr * c, tuple(b**c for b in betas)
+
+
+def ema_beta(batch: int, cur_nimg: int, ema_kimg: float, ema_rampup: float | None) -> float:
+    """The G_ema decay for one minibatch: ``0.5 ** (batch / ema_nimg)``, the half-life ramping up early on."""
+    ema_nimg = ema_kimg * 1000
+    if ema_rampup is not None:
+        ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
+    return 0.5 ** (batch / max(ema_nimg, 1e-8))

@@ -1,0 +1,516 @@
+"""The StyleGAN2 training loop: phases, G_ema, snapshots, statistics, resume, many processes.
+
+One iteration (one minibatch of ``batch`` real images) runs the phases of NVIDIA's loop in their order:
+``Gmain``, ``Greg`` (every ``pl_interval``), ``Dmain``, ``Dreg`` (every ``r1_interval``), each with its own
+latents and its own optimizer step, then updates G_ema. Every ``snap`` kimg the run folder gets:
+
+* ``network-snapshot-<kimg>.safetensors``: G, G_ema and D (the native checkpoint);
+* ``training-state-<kimg>.pt``: optimizers, counters, random-generator states, data position, running
+  path-length mean (``torch.load(weights_only=True)``-safe), naming the network file it belongs with;
+* ``samples-<kimg>.png``: G_ema on fixed seeds.
+
+Files are written atomically, the network before the state, and old pairs are deleted only after a new pair
+is complete; resuming picks the newest complete pair. So killing the process at any moment leaves a run
+that resumes, and a resumed CPU run computes bit for bit what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import re
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..io.atomic import atomic_path
+from ..io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..io.images import make_grid, save_image, to_uint8
+from ..nn.discriminator import Discriminator
+from ..nn.generator import Generator, sample_z
+from ..utils import resolve_device
+from .config import TrainConfig, ema_beta, lazy_adam_hparams
+from .data import ImageDataset, IndexStream
+from .distributed import World, init_world
+from .loss import Inputs, StyleGAN2Loss
+
+STATE_FORMAT = "latentlab-training-state"
+STATE_VERSION = 1
+_SNAPSHOT_RE = re.compile(r"^training-state-(\d{6}\.\d{3})\.pt$")
+
+
+def kimg_tag(nimg: int) -> str:
+    """``"000010.008"`` for 10008 images: snapshot names sort by progress and read as kimg."""
+    return f"{nimg // 1000:06d}.{nimg % 1000:03d}"
+
+
+@dataclass
+class TrainResult:
+    """Where a finished run left its files."""
+
+    outdir: Path
+    snapshot: Path  # the last network snapshot
+    state: Path  # its training state
+    cur_nimg: int
+    stats: list[dict[str, Any]]  # the stats.jsonl rows written by this call
+
+
+class Trainer:
+    """Holds the networks, optimizers, data stream and random state of one run; :meth:`step` trains.
+
+    Args:
+        config: the run's :class:`TrainConfig`.
+        world: this process's place in a data-parallel group (default: from the environment).
+        dataset: an opened dataset (default: ``config.data`` at the network's resolution).
+    """
+
+    def __init__(self, config: TrainConfig, world: World | None = None, dataset: ImageDataset | None = None):
+        self.config = cfg = config
+        self.device = resolve_device(cfg.device)
+        self.world = world if world is not None else init_world(self.device)
+        if cfg.batch % self.world.size:
+            raise ValueError(f"batch ({cfg.batch}) must be divisible by the number of processes ({self.world.size})")
+        if (cfg.batch // cfg.pl_batch_shrink) % self.world.size:
+            raise ValueError(f"the path-length batch ({cfg.batch // cfg.pl_batch_shrink}) must be divisible by "
+                             f"the number of processes ({self.world.size})")  # fmt: skip
+        g_cfg, d_cfg = cfg.networks(c_dim=0)
+        if dataset is None:
+            dataset = ImageDataset(cfg.data, resolution=g_cfg.resolution, crop=cfg.crop,
+                                   channels=g_cfg.img_channels, xflip=cfg.xflip, use_labels=cfg.cond)  # fmt: skip
+        self.dataset = dataset
+        if cfg.cond and dataset.c_dim == 0:
+            raise ValueError(f"cond=True, but {dataset.path} has no labels (dataset.json)")
+        g_cfg, d_cfg = cfg.networks(c_dim=dataset.c_dim)
+
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
+            torch.manual_seed(cfg.seed)
+            self.G = Generator(g_cfg).train().requires_grad_(False).to(self.device)
+            self.D = Discriminator(d_cfg).train().requires_grad_(False).to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval()
+        self.world.broadcast_([*self.G.parameters(), *self.G.buffers(), *self.D.parameters(), *self.D.buffers()])
+
+        lr, betas = lazy_adam_hparams(cfg.lr_G, cfg.betas, cfg.pl_interval if cfg.pl_weight > 0 else None)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas, eps=cfg.eps)
+        lr, betas = lazy_adam_hparams(cfg.lr_D, cfg.betas, cfg.r1_interval if cfg.r1_gamma > 0 else None)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas, eps=cfg.eps)
+        self.loss = StyleGAN2Loss(self.G, self.D, self.world, r1_gamma=cfg.r1_gamma, pl_weight=cfg.pl_weight,
+                                  pl_decay=cfg.pl_decay, pl_batch_shrink=cfg.pl_batch_shrink)  # fmt: skip
+
+        # All draws are for the global batch and identical in every process (see distributed.py).
+        self.rng = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.stream = IndexStream(len(dataset), seed=cfg.seed)
+        self.cur_nimg = 0
+        self.batch_idx = 0
+        self.mbstd_group = d_cfg.mbstd_group_size if d_cfg.mbstd_num_channels > 0 else None
+        self._noise_shapes = [layer.resolution for _, layer in self.G.synthesis.noise_layers()]
+
+    # ---------------------------------------------------------------------------------------------
+    # Random inputs.
+
+    def _draw(self, n: int, rows: slice | torch.Tensor) -> Inputs:
+        """Latents, labels, mixing and noise for a global batch of ``n``; returns this process's ``rows``."""
+        G, dev, rng = self.G, self.device, self.rng
+        z = torch.randn([n, max(G.z_dim, 1)], device=dev, generator=rng)[:, : G.z_dim]
+        mix_z = torch.randn([n, max(G.z_dim, 1)], device=dev, generator=rng)[:, : G.z_dim]
+        cutoff = G.num_ws
+        if self.config.style_mixing > 0:
+            draw = torch.randint(1, G.num_ws, [], device=dev, generator=rng) if G.num_ws > 1 else None
+            if torch.rand([], device=dev, generator=rng) < self.config.style_mixing and draw is not None:
+                cutoff = int(draw)
+        if self.dataset.c_dim and G.c_dim:
+            idx = torch.randint(len(self.dataset), [n], device=dev, generator=rng).cpu()
+            c = torch.from_numpy(self.dataset.labels[idx.numpy() % self.dataset.num_images]).to(dev)
+        else:
+            c = torch.zeros([n, 0], device=dev)
+        noise = [torch.randn([n, 1, r, r], device=dev, generator=rng) for r in self._noise_shapes]
+        return Inputs(z[rows], c[rows], mix_z[rows], cutoff, [t[rows] for t in noise])
+
+    def _reals(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's rows of the next global minibatch of real images and labels."""
+        indices = self.stream.take(self.config.batch)
+        rows = self.world.rows(self.config.batch, self.mbstd_group)
+        local = indices[rows.numpy() if isinstance(rows, torch.Tensor) else rows]
+        img, c = self.dataset.batch(local)
+        return img.to(self.device), c.to(self.device)
+
+    # ---------------------------------------------------------------------------------------------
+    # One iteration.
+
+    def _run_phase(self, module: torch.nn.Module, opt: torch.optim.Optimizer, fn: Callable[[], dict]) -> dict:
+        opt.zero_grad(set_to_none=True)
+        module.requires_grad_(True)
+        stats = fn()
+        module.requires_grad_(False)
+        params = [p for p in module.parameters()]
+        self.world.sync_grads(params)
+        for p in params:
+            if p.grad is not None:
+                torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+        opt.step()
+        return stats
+
+    def step(self) -> dict[str, torch.Tensor]:
+        """Train on one minibatch (all due phases and the G_ema update); returns per-sample statistics."""
+        cfg, world, loss = self.config, self.world, self.loss
+        stats: dict[str, torch.Tensor] = {}
+        real, real_c = self._reals()
+        d_rows = world.rows(cfg.batch, self.mbstd_group)
+
+        inp = self._draw(cfg.batch, d_rows)
+        stats |= self._run_phase(self.G, self.opt_G, lambda: loss.G_main(inp))
+        if cfg.pl_weight > 0 and self.batch_idx % cfg.pl_interval == 0:
+            n = cfg.batch // cfg.pl_batch_shrink
+            inp = self._draw(n, world.rows(n))
+            res = self.G.img_resolution
+            pl_noise = torch.randn([n, self.G.img_channels, res, res], device=self.device, generator=self.rng)
+            pl_noise = pl_noise[world.rows(n)] / math.sqrt(res * res)
+            stats |= self._run_phase(self.G, self.opt_G, lambda: loss.G_reg(inp, pl_noise, gain=cfg.pl_interval))
+
+        inp = self._draw(cfg.batch, d_rows)
+        due_r1 = cfg.r1_gamma > 0 and self.batch_idx % cfg.r1_interval == 0
+        if cfg.r1_interval == 1 and due_r1:  # no lazy regularization: one step with both terms
+            stats |= self._run_phase(self.D, self.opt_D, lambda: loss.D_main(inp, real, real_c)
+                                     | loss.D_reg(real, real_c, gain=1))  # fmt: skip
+        else:
+            stats |= self._run_phase(self.D, self.opt_D, lambda: loss.D_main(inp, real, real_c))
+            if due_r1:
+                stats |= self._run_phase(self.D, self.opt_D, lambda: loss.D_reg(real, real_c, gain=cfg.r1_interval))
+
+        self._update_ema()
+        self.cur_nimg += cfg.batch
+        self.batch_idx += 1
+        return stats
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        beta = ema_beta(self.config.batch, self.cur_nimg, self.config.ema_half_life_kimg, self.config.ema_rampup)
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # ---------------------------------------------------------------------------------------------
+    # State.
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything besides the network weights needed to continue exactly (weights_only-loadable)."""
+        return {
+            "format": STATE_FORMAT,
+            "format_version": STATE_VERSION,
+            "config": json.dumps(self.config.to_dict()),
+            "cur_nimg": self.cur_nimg,
+            "batch_idx": self.batch_idx,
+            "world_size": self.world.size,
+            "threads": torch.get_num_threads(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "pl_mean": self.loss.pl_mean.detach().cpu().clone(),
+            "rng": self.rng.get_state(),
+            "data": self.stream.state_dict(),
+            "augment": {"p": 0.0},  # no adaptive augmentation yet; kept so states stay forward compatible
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output (the networks are loaded separately)."""
+        self.cur_nimg, self.batch_idx = int(state["cur_nimg"]), int(state["batch_idx"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.loss.pl_mean.copy_(state["pl_mean"])
+        self.rng.set_state(state["rng"])
+        self.stream.load_state_dict(state["data"])
+
+    def load_networks(self, path: Path) -> None:
+        """Copy G, G_ema and D from a native checkpoint into this trainer's networks (strictly)."""
+        ck = load_checkpoint(path, networks=("G_ema", "G", "D"))
+        for name in ("G", "G_ema", "D"):
+            src, dst = getattr(ck, name), getattr(self, name)
+            if src is None:
+                raise CheckpointError(f"{path}: has no {name}, so it cannot resume training")
+            if src.config != dst.config:
+                raise CheckpointError(f"{path}: {name} has a different architecture than this run's config")
+            dst.load_state_dict(src.state_dict())
+
+    # ---------------------------------------------------------------------------------------------
+    # Files.
+
+    def sample_grid(self) -> torch.Tensor:
+        """G_ema on the fixed seeds ``0..grid-1`` (noise: the stored maps); ``[grid, C, R, R]`` in [-1, 1]."""
+        n, G = self.config.grid, self.G_ema
+        z = sample_z(max(G.z_dim, 1), n, seed=self.config.seed)[:, : G.z_dim].to(self.device)
+        c = torch.from_numpy(self.dataset.labels[np.arange(n) % self.dataset.num_images]).to(self.device)
+        out = []
+        with torch.no_grad():
+            for i in range(0, n, 16):
+                ws = G.mapping(z[i : i + 16] if G.z_dim else None, c[i : i + 16] if G.c_dim else None)
+                out.append(G.synthesis(ws, noise_mode="const").cpu())
+        return torch.cat(out)
+
+    def write_snapshot(self, outdir: Path, keep: int) -> tuple[Path, Path]:
+        """Write the network, the training state and the sample grid for ``cur_nimg``; prune old pairs."""
+        tag = kimg_tag(self.cur_nimg)
+        net_path = outdir / f"network-snapshot-{tag}.safetensors"
+        state_path = outdir / f"training-state-{tag}.pt"
+        meta = {"cur_nimg": self.cur_nimg, "kimg": self.cur_nimg / 1000, "dataset": self.dataset.describe(),
+                "train": self.config.to_dict(), "trained": True}  # fmt: skip
+        save_checkpoint(net_path, G_ema=self.G_ema, G=self.G, D=self.D, meta=meta)
+        state = self.state_dict()
+        state["network_file"] = net_path.name
+        state["network_size"] = net_path.stat().st_size
+        with atomic_path(state_path) as tmp:
+            torch.save(state, tmp)
+        save_image(outdir / f"samples-{tag}.png", _grid_image(self.sample_grid()))
+        if keep > 0:
+            for old in list_snapshots(outdir)[:-keep]:
+                old.unlink(missing_ok=True)
+                (outdir / _network_name(old)).unlink(missing_ok=True)
+        return net_path, state_path
+
+
+def _grid_image(images: torch.Tensor):
+    return make_grid(to_uint8(images), cols=min(8, images.shape[0]))
+
+
+def _network_name(state_path: Path) -> str:
+    return state_path.name.replace("training-state-", "network-snapshot-").replace(".pt", ".safetensors")
+
+
+def list_snapshots(run: Path) -> list[Path]:
+    """The training-state files of a run folder, oldest first."""
+    if not run.is_dir():
+        return []
+    return sorted(p for p in run.iterdir() if _SNAPSHOT_RE.match(p.name))
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """Load and check one training-state file and the network file it names; raises CheckpointError."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for torn or foreign files
+        raise CheckpointError(f"{path}: not a readable training state ({str(e).splitlines()[0][:200]})") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"{path}: not a latentlab training state")
+    if state.get("format_version") != STATE_VERSION:
+        raise CheckpointError(f"{path}: training-state version {state.get('format_version')} is not supported")
+    net = path.parent / str(state.get("network_file"))
+    if not net.is_file():
+        raise CheckpointError(f"{path}: its network file {net.name} is missing")
+    if net.stat().st_size != state.get("network_size"):
+        raise CheckpointError(f"{path}: its network file {net.name} has a different size than when it was saved")
+    return state
+
+
+def find_resume_point(target: str | os.PathLike) -> tuple[Path, dict[str, Any]] | None:
+    """The newest complete (state, network) pair of a run folder, or the given state file.
+
+    Incomplete or unreadable pairs (a crash mid-save) are skipped with a warning. Returns None for a folder
+    with no snapshot at all; raises CheckpointError when there are snapshots but none is usable.
+    """
+    target = Path(target)
+    if target.is_file():
+        return target, read_state(target)
+    candidates = list_snapshots(target)
+    problems = []
+    for path in reversed(candidates):
+        try:
+            return path, read_state(path)
+        except CheckpointError as e:
+            problems.append(str(e))
+            warnings.warn(f"skipping snapshot: {e}", stacklevel=2)
+    if problems:
+        raise CheckpointError(f"{target}: no usable snapshot to resume from ({problems[0]})")
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# The public entry point.
+
+
+def train(config: TrainConfig, *, world: World | None = None, dataset: ImageDataset | None = None,
+          log: Callable[[str], None] | None = print) -> TrainResult:  # fmt: skip
+    """Train (or resume) a StyleGAN2 run as ``config`` describes; returns where it left its files.
+
+    Launch under ``torchrun --nproc_per_node P`` for data-parallel training: rank 0 writes the files,
+    every rank trains on its share of each global minibatch.
+
+    Args:
+        config: the run.
+        world: the process group (default: from ``torchrun``'s environment, or a single process).
+        dataset: an opened dataset to use instead of opening ``config.data``.
+        log: where rank 0 prints one-line messages (None = silent).
+    Returns:
+        A :class:`TrainResult`.
+    Raises:
+        ValueError: a bad config, or a resume whose saved config differs in a non-runtime field.
+        CheckpointError: nothing usable to resume from.
+    """
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    outdir = Path(config.outdir)
+    resume_from = _resume_target(config, outdir)
+    trainer = Trainer(config, world=world, dataset=dataset)
+    w = trainer.world
+    say = log if (log is not None and w.is_main) else (lambda _msg: None)
+
+    if resume_from is not None:
+        state_path, state = resume_from
+        saved = TrainConfig.from_dict(json.loads(state["config"]))
+        diffs = config.differences(saved)
+        if diffs:
+            raise ValueError(f"cannot resume {state_path}: the config differs from the saved run in "
+                             f"{'; '.join(diffs)}")  # fmt: skip
+        trainer.load_networks(state_path.parent / state["network_file"])
+        trainer.load_state_dict(state)
+        if state.get("threads") != torch.get_num_threads():
+            say(f"note: the saved run used {state.get('threads')} threads, this one {torch.get_num_threads()}; "
+                "results will match to float rounding, not bit for bit")  # fmt: skip
+        say(f"resuming from {state_path} at {trainer.cur_nimg / 1000:.3f} kimg")
+    if w.is_main:
+        outdir.mkdir(parents=True, exist_ok=True)
+        _write_json(outdir / "config.json", config.to_dict())
+        _truncate_stats(outdir / "stats.jsonl", trainer.cur_nimg)
+        if trainer.cur_nimg == 0:
+            reals = np.stack([trainer.dataset.image(i % len(trainer.dataset)) for i in range(config.grid)])
+            save_image(outdir / "reals.png", make_grid(reals.transpose(0, 2, 3, 1), cols=min(8, config.grid)))
+        say(f"training {config.preset if config.G is None else 'custom'} at {trainer.G.img_resolution}px on "
+            f"{trainer.dataset.num_images} images ({w.size} process{'es' if w.size > 1 else ''}, {trainer.device}); "
+            f"R1 gamma {config.r1_gamma:g}, G_ema half-life {config.ema_half_life_kimg:g} kimg")  # fmt: skip
+    return _loop(trainer, outdir, say)
+
+
+def _resume_target(config: TrainConfig, outdir: Path) -> tuple[Path, dict[str, Any]] | None:
+    if config.resume is None:
+        if list_snapshots(outdir):
+            raise ValueError(f"{outdir} already holds a run; pass resume='auto' (--resume auto) to continue it, "
+                             "or choose another outdir")  # fmt: skip
+        return None
+    if config.resume == "auto":
+        return find_resume_point(outdir)
+    found = find_resume_point(config.resume)
+    if found is None:
+        raise CheckpointError(f"{config.resume}: no snapshot to resume from")
+    return found
+
+
+def _loop(trainer: Trainer, outdir: Path, say: Callable[[str], None]) -> TrainResult:
+    cfg, w = trainer.config, trainer.world
+    total = int(math.ceil(cfg.kimg * 1000))
+    snap_every, tick_every = int(cfg.snap * 1000), int(cfg.tick * 1000)
+    rows: list[dict[str, Any]] = []
+    bar = _progress(cfg, w, trainer.cur_nimg, total)
+    acc: dict[str, list[float]] = {}
+    tick_start_nimg, tick_start_time = trainer.cur_nimg, time.perf_counter()
+    last = None
+    while trainer.cur_nimg < total:
+        before = trainer.cur_nimg
+        for name, v in trainer.step().items():
+            s = acc.setdefault(name, [0.0, 0.0])
+            s[0] += float(v.float().sum())
+            s[1] += v.numel()
+        done = trainer.cur_nimg >= total
+        if bar is not None:
+            bar.update((trainer.cur_nimg - before) / 1000)
+        if done or trainer.cur_nimg // tick_every > before // tick_every:
+            row = _tick_row(trainer, acc, tick_start_nimg, tick_start_time)
+            rows.append(row)
+            if w.is_main:
+                _append_jsonl(outdir / "stats.jsonl", row)
+                if bar is not None:
+                    bar.set_postfix_str(_postfix(row), refresh=False)
+            acc, tick_start_nimg, tick_start_time = {}, trainer.cur_nimg, time.perf_counter()
+        if done or trainer.cur_nimg // snap_every > before // snap_every:
+            if w.is_main:
+                last = trainer.write_snapshot(outdir, cfg.keep)
+            w.barrier()
+    if bar is not None:
+        bar.close()
+    if last is None:  # nothing left to train (resumed at or past kimg): point at the newest snapshot
+        found = find_resume_point(outdir)
+        if found is None:
+            raise ValueError(f"kimg={cfg.kimg} leaves nothing to train")
+        last = (outdir / found[1]["network_file"], found[0])
+    say(f"done at {trainer.cur_nimg / 1000:.3f} kimg: {last[0]}")
+    return TrainResult(outdir=outdir, snapshot=last[0], state=last[1], cur_nimg=trainer.cur_nimg, stats=rows)
+
+
+def _tick_row(trainer: Trainer, acc: dict[str, list[float]], start_nimg: int, start_time: float) -> dict[str, Any]:
+    """Means of the tick's statistics over every process, timing and memory."""
+    w = trainer.world
+    names = sorted(acc)
+    sums = torch.tensor([[acc[n][0], acc[n][1]] for n in names], dtype=torch.float64).reshape(-1, 2)
+    if w.size > 1:
+        torch.distributed.all_reduce(sums)
+    seconds = time.perf_counter() - start_time
+    kimg = (trainer.cur_nimg - start_nimg) / 1000
+    row: dict[str, Any] = {
+        "kimg": round(trainer.cur_nimg / 1000, 3),
+        "cur_nimg": trainer.cur_nimg,
+        "batch_idx": trainer.batch_idx,
+        "sec_per_kimg": round(seconds / kimg, 3) if kimg > 0 else None,
+        "pl_mean": float(trainer.loss.pl_mean),
+        "peak_rss_mb": _peak_rss_mb(),
+        "time": round(time.time(), 3),
+    }
+    for n, (s, c) in zip(names, sums.tolist()):
+        row[n] = s / c if c else None
+    return row
+
+
+def _postfix(row: dict[str, Any]) -> str:
+    parts = [f"{row['sec_per_kimg']:.1f}s/kimg" if row["sec_per_kimg"] else ""]
+    for key, short in (("Loss/G/loss", "G"), ("Loss/D/loss", "D"), ("Loss/r1_penalty", "r1"),
+                       ("Loss/pl_penalty", "pl")):  # fmt: skip
+        if row.get(key) is not None:
+            parts.append(f"{short} {row[key]:.3f}")
+    return " ".join(p for p in parts if p)
+
+
+def _progress(cfg: TrainConfig, w: World, cur_nimg: int, total: int):
+    if not (cfg.progress and w.is_main):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total / 1000, initial=cur_nimg / 1000, unit="kimg", desc="train",
+                bar_format="{desc} {n:.3f}/{total:.3f} kimg |{bar}| {elapsed}<{remaining} {postfix}")  # fmt: skip
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
+    except (ImportError, OSError):
+        return None
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def _truncate_stats(path: Path, cur_nimg: int) -> None:
+    """Drop stats rows past ``cur_nimg`` (written after the snapshot a run resumes from) and torn lines."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("cur_nimg", 0) <= cur_nimg:
+            keep.append(line)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(k + "\n" for k in keep))
