@@ -243,6 +243,135 @@ def presets():
 
 
 @cli.command()
+@click.option("--data", default=None, help="Folder or zip of images (e.g. from `latentlab dataset prepare`).")
+@click.option("--outdir", required=True, help="Run folder: snapshots, training states, sample grids, stats.jsonl.")
+@click.option("--preset", default=None, help="Network architecture (see `latentlab presets`).  [default: small-64]")
+@click.option("--kimg", type=float, default=None, help="Train until this many thousand images.  [default: 1000]")
+@click.option("--batch", type=int, default=None, help="Global minibatch, split over processes.  [default: 16]")
+@click.option("--gamma", type=float, default=None,
+              help="R1 weight.  [default: NVIDIA's heuristic 0.0002 * resolution^2 / batch]")
+@click.option("--seed", type=int, default=None, help="Seeds initialisation, latents, noise, data order.  [default: 0]")
+@click.option("--snap", type=float, default=None, help="Snapshot every this many kimg.  [default: 10]")
+@click.option("--keep", type=int, default=None, help="Keep the last K snapshots; 0 = all.  [default: 5]")
+@click.option("--tick", type=float, default=None, help="One stats.jsonl row every this many kimg.  [default: 1]")
+@click.option("--xflip/--no-xflip", default=None, help="Also train on mirrored images.  [default: no]")
+@click.option("--crop", type=click.Choice(["none", "center"]), default=None,
+              help="center = crop non-square images; none = skip them.  [default: none]")
+@click.option("--cond/--no-cond", default=None, help="Condition on the dataset's labels.  [default: no]")
+@click.option("--ema-kimg", "ema_kimg", type=float, default=None,
+              help="G_ema half-life in kimg.  [default: batch * 10 / 32]")
+@click.option("--lr", type=float, default=None, help="Adam learning rate of G and D.  [default: 0.0025]")
+@click.option("--resume", default=None, help="auto = continue --outdir if it has a snapshot; or a run folder / "
+              "training-state file. Options not given are taken from the saved run.")
+@click.option("--grid", type=int, default=None, help="Samples per snapshot grid.  [default: 32]")
+@click.option("--threads", type=int, default=None, help="CPU threads per process.  [default: PyTorch's]")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@_device_option
+def train(data, outdir, preset, kimg, batch, gamma, seed, snap, keep, tick, xflip, crop, cond, ema_kimg, lr,
+          resume, grid, threads, progress, device):
+    """Train a StyleGAN2 generator on a folder or zip of images (lazy R1, path length, style mixing, G_ema).
+
+    Every --snap kimg the run folder gets network-snapshot-KIMG.safetensors (G, G_ema, D),
+    training-state-KIMG.pt and samples-KIMG.png; stats.jsonl gets a row every --tick kimg. Kill it at
+    any time and continue with --resume auto: the result is the same as an uninterrupted run. For
+    several processes, launch it with torchrun (gloo on CPU, nccl on GPU); --batch is the global batch.
+
+    Examples:
+
+        latentlab train --data faces.zip --outdir runs/faces --preset small-64 --kimg 500 --batch 16
+
+        latentlab train --outdir runs/faces --resume auto
+
+        torchrun --standalone --nproc_per_node 2 -m latentlab train --data faces.zip --outdir runs/faces2
+    """
+    from .train import train as run_training
+    from .train.loop import config_for_run
+
+    lrs = {"lr_G": lr, "lr_D": lr} if lr is not None else {}
+    config = config_for_run(dict(
+        data=data, outdir=outdir, preset=preset, kimg=kimg, batch=batch, gamma=gamma, seed=seed, snap=snap,
+        keep=keep, tick=tick, xflip=xflip, crop=crop, cond=cond, ema_kimg=ema_kimg, resume=resume, grid=grid,
+        threads=threads, progress=progress, device=device, **lrs,
+    ))  # fmt: skip
+    run_training(config, log=click.echo)
+
+
+@cli.group()
+def dataset():
+    """Prepare and inspect training datasets."""
+
+
+@dataset.command("prepare")
+@click.argument("src", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--resolution", type=int, required=True, help="Output side in pixels, a power of two.")
+@click.option("--crop", type=click.Choice(["none", "center"]), default="none", show_default=True,
+              help="center = crop the largest centred square; none = skip non-square images.")
+@click.option("--channels", type=click.Choice(["3", "1"]), default="3", show_default=True, help="RGB or grey.")
+@click.option("--background", default="255,255,255", show_default=True,
+              help="R,G,B colour that transparent pixels are composited over.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def dataset_prepare(src, out, resolution, crop, channels, background, progress):
+    """Convert a folder or zip of images (png/jpg/webp, any mode) into a training-ready zip.
+
+    Writes NVIDIA's dataset_tool layout (00000/img00000000.png ..., dataset.json with labels carried
+    over from SRC's dataset.json). 16-bit images are scaled to 8 bits, transparency is composited over
+    --background, grey is replicated to RGB. Files that cannot be used are skipped and listed with the
+    reason. The zip is written atomically.
+
+    Example:
+
+        latentlab dataset prepare photos/ faces-64.zip --resolution 64 --crop center
+    """
+    from .train.data import prepare_dataset
+
+    try:
+        bg = tuple(int(v) for v in background.split(","))
+    except ValueError:
+        bg = ()
+    if len(bg) != 3 or not all(0 <= v <= 255 for v in bg):
+        raise click.BadParameter(f"want three numbers in 0..255 like 255,255,255, got {background!r}",
+                                 param_hint="--background")  # fmt: skip
+    report = prepare_dataset(src, out, resolution=resolution, crop=crop, channels=int(channels), background=bg,
+                             progress=progress)  # fmt: skip
+    for name, reason in report.skipped:
+        click.echo(f"skipped {name}: {reason}", err=True)
+    labels = " with labels" if report.labels else ""
+    click.echo(f"wrote {report.written} images{labels} at {resolution}x{resolution} to {out} "
+               f"({len(report.skipped)} skipped)")  # fmt: skip
+
+
+@dataset.command("info")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def dataset_info(path, as_json):
+    """Describe a dataset folder or zip: usable images, resolution, labels, skipped files.
+
+    Example:
+
+        latentlab dataset info faces-64.zip
+    """
+    import warnings as _warnings
+
+    from .train.data import ImageDataset
+
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        ds = ImageDataset(path, crop="center")
+    d = ds.describe()
+    d.pop("crop")
+    d.pop("xflip")
+    d["skipped_files"] = [{"file": n, "reason": r} for n, r in ds.skipped]
+    if as_json:
+        click.echo(json.dumps(d, indent=2))
+        return
+    click.echo(f"{path}: {d['images']} images ({d['kind']}), first image {d['resolution']}px, "
+               f"{'labels c_dim=' + str(d['c_dim']) if d['c_dim'] else 'no labels'}")  # fmt: skip
+    for s in d["skipped_files"]:
+        click.echo(f"  skipped {s['file']}: {s['reason']}")
+
+
+@cli.command()
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Where to write the demo's files.")
 @_device_option

@@ -175,6 +175,11 @@ PRESETS: dict[str, Preset] = {
             resolution=64, z_dim=512, w_dim=512, channel_base=4096, channel_max=128,
         ),
         _preset(
+            "bench-b",
+            "Benchmark config B (training): 32x32, z=w=512, 8 mapping layers, 128 channels up to 16x16, 64 at 32x32.",
+            resolution=32, z_dim=512, w_dim=512, channel_base=2048, channel_max=128,
+        ),
+        _preset(
             "stylegan2-1024",
             "The StyleGAN2 paper's config F at 1024x1024 (NVIDIA's FFHQ model): 512 channels up to 32x32.",
             resolution=1024, z_dim=512, w_dim=512, channel_base=32768, channel_max=512,

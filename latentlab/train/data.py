@@ -223,7 +223,9 @@ class ImageDataset:
         self._rule = dict(crop=crop, channels=channels, background=tuple(background))
         names, self.skipped = self._scan(self.source.names)
         if not names:
-            detail = f" ({len(self.skipped)} unreadable: {self.skipped[0][0]}: {self.skipped[0][1]})" if self.skipped else ""
+            detail = ""
+            if self.skipped:
+                detail = f" ({len(self.skipped)} skipped; {self.skipped[0][0]}: {self.skipped[0][1]})"
             raise DatasetError(f"{self.path}: no usable images{detail}")
         for name, reason in self.skipped:
             warnings.warn(f"{self.path}: skipping {name}: {reason}", stacklevel=2)
@@ -254,8 +256,9 @@ class ImageDataset:
         return good, skipped
 
     def _first_size(self) -> int:
+        """The first image's shorter side, from its header (EXIF rotations do not change it)."""
         with Image.open(io.BytesIO(self.source.read(self.names[0]))) as im:
-            return min(ImageOps.exif_transpose(im).size)
+            return min(im.size)
 
     @property
     def num_images(self) -> int:

@@ -97,10 +97,12 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval()
         self.world.broadcast_([*self.G.parameters(), *self.G.buffers(), *self.D.parameters(), *self.D.buffers()])
 
+        # The fused Adam kernel (CPU and CUDA) updates all parameters in one pass: 4% of a CPU iteration.
+        fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
         lr, betas = lazy_adam_hparams(cfg.lr_G, cfg.betas, cfg.pl_interval if cfg.pl_weight > 0 else None)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas, eps=cfg.eps)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas, eps=cfg.eps, **fused)
         lr, betas = lazy_adam_hparams(cfg.lr_D, cfg.betas, cfg.r1_interval if cfg.r1_gamma > 0 else None)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas, eps=cfg.eps)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas, eps=cfg.eps, **fused)
         self.loss = StyleGAN2Loss(self.G, self.D, self.world, r1_gamma=cfg.r1_gamma, pl_weight=cfg.pl_weight,
                                   pl_decay=cfg.pl_decay, pl_batch_shrink=cfg.pl_batch_shrink)  # fmt: skip
 
@@ -192,9 +194,9 @@ class Trainer:
     @torch.no_grad()
     def _update_ema(self) -> None:
         beta = ema_beta(self.config.batch, self.cur_nimg, self.config.ema_half_life_kimg, self.config.ema_rampup)
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
             p_ema.copy_(p.lerp(p_ema, beta))
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
             b_ema.copy_(b)
 
     # ---------------------------------------------------------------------------------------------
@@ -265,13 +267,23 @@ class Trainer:
         state["network_file"] = net_path.name
         state["network_size"] = net_path.stat().st_size
         with atomic_path(state_path) as tmp:
-            torch.save(state, tmp)
+            _write_state(state, tmp)
         save_image(outdir / f"samples-{tag}.png", _grid_image(self.sample_grid()))
         if keep > 0:
             for old in list_snapshots(outdir)[:-keep]:
                 old.unlink(missing_ok=True)
                 (outdir / _network_name(old)).unlink(missing_ok=True)
         return net_path, state_path
+
+
+def _write_state(state: dict[str, Any], path: Path) -> None:
+    torch.save(state, path)
+
+
+def _remove_temporaries(outdir: Path) -> None:
+    """Delete the temporary files a killed run left mid-write (``.<name>.tmp-*``, see io/atomic.py)."""
+    for p in outdir.glob(".*.tmp-*"):
+        p.unlink(missing_ok=True)
 
 
 def _grid_image(images: torch.Tensor):
@@ -374,6 +386,7 @@ def train(config: TrainConfig, *, world: World | None = None, dataset: ImageData
         say(f"resuming from {state_path} at {trainer.cur_nimg / 1000:.3f} kimg")
     if w.is_main:
         outdir.mkdir(parents=True, exist_ok=True)
+        _remove_temporaries(outdir)
         _write_json(outdir / "config.json", config.to_dict())
         _truncate_stats(outdir / "stats.jsonl", trainer.cur_nimg)
         if trainer.cur_nimg == 0:
@@ -458,7 +471,7 @@ def _tick_row(trainer: Trainer, acc: dict[str, list[float]], start_nimg: int, st
         "peak_rss_mb": _peak_rss_mb(),
         "time": round(time.time(), 3),
     }
-    for n, (s, c) in zip(names, sums.tolist()):
+    for n, (s, c) in zip(names, sums.tolist(), strict=True):
         row[n] = s / c if c else None
     return row
 
@@ -514,3 +527,31 @@ def _truncate_stats(path: Path, cur_nimg: int) -> None:
             keep.append(line)
     with atomic_path(path) as tmp:
         tmp.write_text("".join(k + "\n" for k in keep))
+
+
+def config_for_run(options: dict[str, Any]) -> TrainConfig:
+    """Build a :class:`TrainConfig` from command-line style options (None = not given).
+
+    Without ``resume`` (or when ``resume="auto"`` finds nothing) unspecified options take the defaults;
+    ``data`` and ``outdir`` are required. When resuming, unspecified options come from the saved run, so
+    ``latentlab train --outdir RUN --resume auto`` continues a run without re-typing it; options given
+    must agree with the saved run except the runtime ones (kimg, snap, keep, ...).
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    if "outdir" not in given:
+        raise ValueError("an output folder (--outdir) is required")
+    found = None
+    if given.get("resume") == "auto":
+        found = find_resume_point(given["outdir"])
+    elif given.get("resume") is not None:
+        found = find_resume_point(given["resume"])
+        if found is None:
+            raise CheckpointError(f"{given['resume']}: no snapshot to resume from")
+    if found is None:
+        if "data" not in given:
+            raise ValueError("training data (--data FOLDER or ZIP) is required for a new run")
+        return TrainConfig(**given)
+    saved = TrainConfig.from_dict(json.loads(found[1]["config"]))
+    if "preset" in given and saved.G is not None:
+        raise ValueError("the saved run uses explicit network configs; do not pass --preset when resuming it")
+    return TrainConfig.from_dict({**saved.to_dict(), **given})

@@ -170,7 +170,7 @@ class StyleGAN2Loss:
         if self.r1_gamma == 0:
             return {}
         real = real.detach().requires_grad_(True)
-        logits = self.D(real, real_c if self.D.c_dim else None)
+        logits = self.D(real, real_c if self.D.c_dim else None, channels_last=False)  # faster double backward
         penalty = r1_penalty(logits, real)
         loss = penalty * (self.r1_gamma / 2)
         (logits * 0 + loss.unsqueeze(1)).mean().mul(gain).backward()
