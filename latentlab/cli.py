@@ -265,10 +265,11 @@ def presets():
               "training-state file. Options not given are taken from the saved run.")
 @click.option("--grid", type=int, default=None, help="Samples per snapshot grid.  [default: 32]")
 @click.option("--threads", type=int, default=None, help="CPU threads per process.  [default: PyTorch's]")
+@click.option("--workers", type=int, default=None, help="Threads decoding images in parallel.  [default: 0]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @_device_option
 def train(data, outdir, preset, kimg, batch, gamma, seed, snap, keep, tick, xflip, crop, cond, ema_kimg, lr,
-          resume, grid, threads, progress, device):
+          resume, grid, threads, workers, progress, device):
     """Train a StyleGAN2 generator on a folder or zip of images (lazy R1, path length, style mixing, G_ema).
 
     Every --snap kimg the run folder gets network-snapshot-KIMG.safetensors (G, G_ema, D),
@@ -291,7 +292,7 @@ def train(data, outdir, preset, kimg, batch, gamma, seed, snap, keep, tick, xfli
     config = config_for_run(dict(
         data=data, outdir=outdir, preset=preset, kimg=kimg, batch=batch, gamma=gamma, seed=seed, snap=snap,
         keep=keep, tick=tick, xflip=xflip, crop=crop, cond=cond, ema_kimg=ema_kimg, resume=resume, grid=grid,
-        threads=threads, progress=progress, device=device, **lrs,
+        threads=threads, workers=workers, progress=progress, device=device, **lrs,
     ))  # fmt: skip
     run_training(config, log=click.echo)
 

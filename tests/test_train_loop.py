@@ -105,6 +105,13 @@ def test_resume_equals_uninterrupted(tmp_path, data):
     assert rows == [20, 40, 60, 80]
 
 
+def test_decoding_threads_change_nothing(tmp_path, data):
+    a = train(_config(tmp_path, outdir=str(tmp_path / "w0"), kimg=0.02, snap=0.02), log=None)
+    b = train(_config(tmp_path, outdir=str(tmp_path / "w2"), kimg=0.02, snap=0.02, workers=2), log=None)
+    ta, tb = _tensors(a.snapshot), _tensors(b.snapshot)
+    assert all(torch.equal(ta[k], tb[k]) for k in ta)
+
+
 def test_resume_refuses_a_different_config_and_an_occupied_outdir(tmp_path, data):
     cfg = _config(tmp_path, kimg=0.04)
     train(cfg, log=None)

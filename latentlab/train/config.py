@@ -49,7 +49,7 @@ class TrainConfig:
     resume: str | None = None  # None, "auto" (continue outdir if it has a snapshot) or a run folder / state file
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
     threads: int | None = None  # CPU threads per process; None = PyTorch's default
-    workers: int = 0  # reserved for background data loading (0 = in the training process)
+    workers: int = 0  # threads that decode training images in parallel; 0 = decode in the training thread
     progress: bool = True  # show a progress bar (rank 0 only)
 
     def __post_init__(self) -> None:

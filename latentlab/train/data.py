@@ -29,6 +29,7 @@ import os
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -303,9 +304,13 @@ class ImageDataset:
             return a
         raise DatasetError(f"{self.path}: none of the images could be decoded")
 
-    def batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Items ``indices`` as float32 images ``[N, C, R, R]`` in [-1, 1] and labels ``[N, c_dim]``."""
-        imgs = np.stack([self.image(int(i)) for i in indices])
+    def batch(self, indices: Sequence[int], pool: Executor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Items ``indices`` as float32 images ``[N, C, R, R]`` in [-1, 1] and labels ``[N, c_dim]``.
+
+        ``pool`` (e.g. a ``ThreadPoolExecutor``) decodes the images in parallel, in the same order.
+        """
+        ints = [int(i) for i in indices]
+        imgs = np.stack(list(pool.map(self.image, ints)) if pool is not None else [self.image(i) for i in ints])
         labels = np.stack([self.label(int(i)) for i in indices]) if len(indices) else self.labels[:0]
         return torch.from_numpy(imgs).to(torch.float32) / 127.5 - 1, torch.from_numpy(labels.copy())
 

@@ -24,6 +24,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,13 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, world: World | None = None, dataset: ImageDataset | None = None):
         self.config = cfg = config
-        self.device = resolve_device(cfg.device)
-        self.world = world if world is not None else init_world(self.device)
+        device = resolve_device(cfg.device)
+        self.world = world if world is not None else init_world(device)
+        if device.type == "cuda" and device.index is None and self.world.size > 1:
+            device = torch.device("cuda", self.world.local_rank)  # one GPU per process
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        self.device = device
         if cfg.batch % self.world.size:
             raise ValueError(f"batch ({cfg.batch}) must be divisible by the number of processes ({self.world.size})")
         if (cfg.batch // cfg.pl_batch_shrink) % self.world.size:
@@ -113,6 +119,9 @@ class Trainer:
         self.batch_idx = 0
         self.mbstd_group = d_cfg.mbstd_group_size if d_cfg.mbstd_num_channels > 0 else None
         self._noise_shapes = [layer.resolution for _, layer in self.G.synthesis.noise_layers()]
+        # Decoding threads: Pillow and NumPy release the GIL, and the order of the batch does not depend on
+        # which thread finishes first, so results stay exact.
+        self._pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="decode") if cfg.workers > 0 else None
 
     # ---------------------------------------------------------------------------------------------
     # Random inputs.
@@ -140,8 +149,14 @@ class Trainer:
         indices = self.stream.take(self.config.batch)
         rows = self.world.rows(self.config.batch, self.mbstd_group)
         local = indices[rows.numpy() if isinstance(rows, torch.Tensor) else rows]
-        img, c = self.dataset.batch(local)
+        img, c = self.dataset.batch(local, pool=self._pool)
         return img.to(self.device), c.to(self.device)
+
+    def close(self) -> None:
+        """Stop the image-decoding threads (if any)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     # ---------------------------------------------------------------------------------------------
     # One iteration.
@@ -395,7 +410,10 @@ def train(config: TrainConfig, *, world: World | None = None, dataset: ImageData
         say(f"training {config.preset if config.G is None else 'custom'} at {trainer.G.img_resolution}px on "
             f"{trainer.dataset.num_images} images ({w.size} process{'es' if w.size > 1 else ''}, {trainer.device}); "
             f"R1 gamma {config.r1_gamma:g}, G_ema half-life {config.ema_half_life_kimg:g} kimg")  # fmt: skip
-    return _loop(trainer, outdir, say)
+    try:
+        return _loop(trainer, outdir, say)
+    finally:
+        trainer.close()
 
 
 def _resume_target(config: TrainConfig, outdir: Path) -> tuple[Path, dict[str, Any]] | None:
