@@ -199,6 +199,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=32, help="minibatches per timed round (a multiple of 16)")
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds per runner (the median is reported)")
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--mode", choices=["both", "main", "amortized"], default="both",
+                    help="time only one mode (a separate process per mode gives each its own peak RSS)")
     ap.add_argument("--nvidia", type=Path, default=None, help="a stylegan2-ada-pytorch checkout to compare with")
     args = ap.parse_args()
     if args.steps % 16:
@@ -210,7 +212,8 @@ def main() -> None:
            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "batch": args.batch,
            "preset": PRESET}  # fmt: skip
     results: dict[tuple[str, str], float] = {}
-    for mode, regularize in (("main", False), ("amortized", True)):
+    modes = [(m, r) for m, r in (("main", False), ("amortized", True)) if args.mode in ("both", m)]
+    for mode, regularize in modes:
         runners = {"latentlab": LatentlabRunner(data, args.batch, regularize)}
         if args.nvidia is not None:
             runners["nvidia"] = NvidiaRunner(args.nvidia, data, args.batch, regularize)
@@ -232,7 +235,7 @@ def main() -> None:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     if args.nvidia is not None:
-        for mode in ("main", "amortized"):
+        for mode, _ in modes:
             summary[f"speedup_{mode}"] = round(results[("nvidia", mode)] / results[("latentlab", mode)], 2)
     print(json.dumps(summary), flush=True)
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file
 
-from latentlab import load_checkpoint
+from latentlab import load_checkpoint, seed_to_z, to_uint8
 from latentlab.cli import cli
 from latentlab.io.checkpoint import CheckpointError
 from latentlab.train import TrainConfig, Trainer, find_resume_point, list_snapshots, train
@@ -77,6 +77,10 @@ def test_run_writes_snapshots_states_grids_and_stats(tmp_path, data):
     assert not torch.equal(ck.G.synthesis.b16.conv1.weight, ck.G_ema.synthesis.b16.conv1.weight)
     with Image.open(run / "samples-000000.080.png") as im:
         assert im.size == (4 * 16, 16)
+        grid = np.asarray(im)
+    with torch.no_grad():  # cell 2 is seed 2, as `latentlab generate --seeds 2 --noise-mode const` renders it
+        want = to_uint8(ck.G_ema(seed_to_z(32, 2), noise_mode="const"))[0]
+    assert np.abs(grid[:, 32:48].astype(int) - want.astype(int)).max() <= 1
     assert json.loads((run / "config.json").read_text())["batch"] == 4
 
 

@@ -36,7 +36,7 @@ from ..io.atomic import atomic_path
 from ..io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..io.images import make_grid, save_image, to_uint8
 from ..nn.discriminator import Discriminator
-from ..nn.generator import Generator, sample_z
+from ..nn.generator import Generator, seed_to_z
 from ..utils import resolve_device
 from .config import TrainConfig, ema_beta, lazy_adam_hparams
 from .data import ImageDataset, IndexStream
@@ -259,9 +259,13 @@ class Trainer:
     # Files.
 
     def sample_grid(self) -> torch.Tensor:
-        """G_ema on the fixed seeds ``0..grid-1`` (noise: the stored maps); ``[grid, C, R, R]`` in [-1, 1]."""
+        """G_ema on seeds ``0..grid-1`` with the stored noise maps: ``[grid, C, R, R]`` in [-1, 1].
+
+        Seed ``s`` gives the z of ``latentlab generate --seeds s`` (NVIDIA's rule), so a grid cell can be
+        re-rendered from a snapshot with ``--noise-mode const``.
+        """
         n, G = self.config.grid, self.G_ema
-        z = sample_z(max(G.z_dim, 1), n, seed=self.config.seed)[:, : G.z_dim].to(self.device)
+        z = torch.cat([seed_to_z(max(G.z_dim, 1), s) for s in range(n)])[:, : G.z_dim].to(self.device)
         c = torch.from_numpy(self.dataset.labels[np.arange(n) % self.dataset.num_images]).to(self.device)
         out = []
         with torch.no_grad():
