@@ -258,6 +258,11 @@ def presets():
 @click.option("--crop", type=click.Choice(["none", "center"]), default=None,
               help="center = crop non-square images; none = skip them.  [default: none]")
 @click.option("--cond/--no-cond", default=None, help="Condition on the dataset's labels.  [default: no]")
+@click.option("--augment", type=click.Choice(["none", "ada", "fixed"]), default=None,
+              help="Discriminator augmentation: ada = adaptive (for small datasets), fixed = constant --aug-p.  "
+                   "[default: none]")
+@click.option("--aug-p", type=float, default=None, help="Augmentation probability: ADA's start, or the fixed value.")
+@click.option("--ada-target", type=float, default=None, help="ADA's target for E[sign(D(real))].  [default: 0.6]")
 @click.option("--ema-kimg", "ema_kimg", type=float, default=None,
               help="G_ema half-life in kimg.  [default: batch * 10 / 32]")
 @click.option("--lr", type=float, default=None, help="Adam learning rate of G and D.  [default: 0.0025]")
@@ -268,8 +273,8 @@ def presets():
 @click.option("--workers", type=int, default=None, help="Threads decoding images in parallel.  [default: 0]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @_device_option
-def train(data, outdir, preset, kimg, batch, gamma, seed, snap, keep, tick, xflip, crop, cond, ema_kimg, lr,
-          resume, grid, threads, workers, progress, device):
+def train(data, outdir, preset, kimg, batch, gamma, seed, snap, keep, tick, xflip, crop, cond, augment, aug_p,
+          ada_target, ema_kimg, lr, resume, grid, threads, workers, progress, device):
     """Train a StyleGAN2 generator on a folder or zip of images (lazy R1, path length, style mixing, G_ema).
 
     Every --snap kimg the run folder gets network-snapshot-KIMG.safetensors (G, G_ema, D),
@@ -291,7 +296,8 @@ def train(data, outdir, preset, kimg, batch, gamma, seed, snap, keep, tick, xfli
     lrs = {"lr_G": lr, "lr_D": lr} if lr is not None else {}
     config = config_for_run(dict(
         data=data, outdir=outdir, preset=preset, kimg=kimg, batch=batch, gamma=gamma, seed=seed, snap=snap,
-        keep=keep, tick=tick, xflip=xflip, crop=crop, cond=cond, ema_kimg=ema_kimg, resume=resume, grid=grid,
+        keep=keep, tick=tick, xflip=xflip, crop=crop, cond=cond, augment=augment, aug_p=aug_p, ada_target=ada_target,
+        ema_kimg=ema_kimg, resume=resume, grid=grid,
         threads=threads, workers=workers, progress=progress, device=device, **lrs,
     ))  # fmt: skip
     run_training(config, log=click.echo)

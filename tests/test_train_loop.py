@@ -92,9 +92,12 @@ def test_keep_last_k(tmp_path, data):
     assert nets == ["network-snapshot-000000.080.safetensors", "network-snapshot-000000.100.safetensors"]
 
 
-def test_resume_equals_uninterrupted(tmp_path, data):
-    full = train(_config(tmp_path, outdir=str(tmp_path / "full")), log=None)
-    half = _config(tmp_path, outdir=str(tmp_path / "split"), kimg=0.04)
+@pytest.mark.parametrize("augment", ["none", "ada"])
+def test_resume_equals_uninterrupted(tmp_path, data, augment):
+    # With ADA: p starts at 0.2 and moves fast (ada_kimg 0.1), and the snapshot falls mid-interval.
+    aug = {} if augment == "none" else dict(augment="ada", aug_p=0.2, ada_kimg=0.1, ada_interval=3)
+    full = train(_config(tmp_path, outdir=str(tmp_path / "full"), **aug), log=None)
+    half = _config(tmp_path, outdir=str(tmp_path / "split"), kimg=0.04, **aug)
     train(half, log=None)
     resumed = train(dataclasses.replace(half, kimg=0.08, resume="auto"), log=None)
     a, b = _tensors(full.snapshot), _tensors(resumed.snapshot)
@@ -104,6 +107,9 @@ def test_resume_equals_uninterrupted(tmp_path, data):
     sa = torch.load(full.state, weights_only=True)
     sb = torch.load(resumed.state, weights_only=True)
     assert torch.equal(sa["rng"], sb["rng"]) and sa["data"] == sb["data"] and torch.equal(sa["pl_mean"], sb["pl_mean"])
+    assert sa["augment"] == sb["augment"]
+    if augment == "ada":
+        assert sa["augment"]["p"] != 0.2  # p moved
     # The resumed run's stats continue the interrupted one's.
     rows = [json.loads(x)["cur_nimg"] for x in (tmp_path / "split" / "stats.jsonl").read_text().splitlines()]
     assert rows == [20, 40, 60, 80]
@@ -285,7 +291,8 @@ def test_two_gloo_processes_agree_with_one(tmp_path, data):
 def test_cli_train_and_resume(tmp_path, data):
     run = tmp_path / "cli-run"
     args = ["train", "--data", str(data), "--outdir", str(run), "--preset", "tiny", "--batch", "4", "--kimg", "0.02",
-            "--snap", "0.02", "--tick", "0.02", "--grid", "4", "--no-progress"]  # fmt: skip
+            "--snap", "0.02", "--tick", "0.02", "--grid", "4", "--no-progress", "--augment", "ada",
+            "--aug-p", "0.1"]  # fmt: skip
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 0, r.output
     assert "done at 0.020 kimg" in r.output
@@ -294,6 +301,8 @@ def test_cli_train_and_resume(tmp_path, data):
     assert "resuming from" in r.output and "done at 0.040 kimg" in r.output
     saved = json.loads((run / "config.json").read_text())
     assert saved["preset"] == "tiny" and saved["batch"] == 4 and saved["kimg"] == 0.04
+    assert saved["augment"] == "ada" and saved["aug_p"] == 0.1
+    assert json.loads((run / "stats.jsonl").read_text().splitlines()[-1])["augment_p"] >= 0
     r = CliRunner().invoke(cli, ["train", "--outdir", str(run), "--resume", "auto", "--batch", "8"])
     assert r.exit_code == 1 and "batch: 4 -> 8" in r.output
     r = CliRunner().invoke(cli, ["train", "--outdir", str(tmp_path / "new")])

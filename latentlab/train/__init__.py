@@ -3,6 +3,7 @@
 The entry point is :func:`train` with a :class:`TrainConfig`; ``latentlab train`` wraps it.
 """
 
+from .augment import BGC, AdaptiveP, AugmentPipe
 from .config import TrainConfig, ema_beta, lazy_adam_hparams
 from .data import DatasetError, ImageDataset, IndexStream, PrepareReport, prepare_dataset, to_training_pixels
 from .distributed import World, init_world
@@ -10,6 +11,9 @@ from .loop import Trainer, TrainResult, find_resume_point, kimg_tag, list_snapsh
 from .loss import StyleGAN2Loss, mix_styles, path_lengths, r1_penalty
 
 __all__ = [
+    "BGC",
+    "AdaptiveP",
+    "AugmentPipe",
     "DatasetError",
     "ImageDataset",
     "IndexStream",

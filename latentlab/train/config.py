@@ -41,6 +41,11 @@ class TrainConfig:
     ema_kimg: float | None = None  # G_ema half-life in kimg; None = batch * 10 / 32 (NVIDIA's auto config)
     ema_rampup: float | None = 0.05  # half-life at most cur_kimg * ema_rampup early on; None = no ramp-up
     xflip: bool = False  # also train on left-right mirrored images
+    augment: str = "none"  # "ada" = adaptive discriminator augmentation, "fixed" = constant aug_p, "none"
+    aug_p: float = 0.0  # augmentation probability: the starting value for "ada", the constant for "fixed"
+    ada_target: float = 0.6  # ADA raises p while E[sign(D(real))] is above this (the paper's 0.6)
+    ada_kimg: float = 500.0  # ADA can move p from 0 to 1 in this many kimg
+    ada_interval: int = 4  # ADA adjusts p every this many minibatches
     crop: str = "none"  # "center" crops non-square images; "none" skips them
     snap: float = 10.0  # write a snapshot every this many kimg (and at the end)
     keep: int = 5  # keep the last this many snapshots (network + training state); 0 = keep all
@@ -73,6 +78,10 @@ class TrainConfig:
             raise ValueError("style_mixing and pl_decay must be in [0, 1]")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if self.augment not in ("none", "ada", "fixed"):
+            raise ValueError(f"augment must be 'none', 'ada' or 'fixed', got {self.augment!r}")
+        if not 0 <= self.aug_p <= 1 or self.ada_kimg <= 0 or self.ada_interval < 1:
+            raise ValueError("aug_p must be in [0, 1], ada_kimg > 0 and ada_interval >= 1")
         if self.crop not in ("none", "center"):
             raise ValueError(f"crop must be 'none' or 'center', got {self.crop!r}")
         if self.batch % self.pl_batch_shrink:

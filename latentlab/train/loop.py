@@ -38,6 +38,7 @@ from ..io.images import make_grid, save_image, to_uint8
 from ..nn.discriminator import Discriminator
 from ..nn.generator import Generator, seed_to_z
 from ..utils import resolve_device
+from .augment import AdaptiveP, AugmentPipe
 from .config import TrainConfig, ema_beta, lazy_adam_hparams
 from .data import ImageDataset, IndexStream
 from .distributed import World, init_world
@@ -119,6 +120,9 @@ class Trainer:
         self.batch_idx = 0
         self.mbstd_group = d_cfg.mbstd_group_size if d_cfg.mbstd_num_channels > 0 else None
         self._noise_shapes = [layer.resolution for _, layer in self.G.synthesis.noise_layers()]
+        self.augment_pipe = AugmentPipe(p=cfg.aug_p) if cfg.augment != "none" else None
+        self.ada = AdaptiveP(self.augment_pipe, target=cfg.ada_target, interval=cfg.ada_interval,
+                             ada_kimg=cfg.ada_kimg) if cfg.augment == "ada" else None  # fmt: skip
         # Decoding threads: Pillow and NumPy release the GIL, and the order of the batch does not depend on
         # which thread finishes first, so results stay exact.
         self._pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="decode") if cfg.workers > 0 else None
@@ -143,6 +147,15 @@ class Trainer:
             c = torch.zeros([n, 0], device=dev)
         noise = [torch.randn([n, 1, r, r], device=dev, generator=rng) for r in self._noise_shapes]
         return Inputs(z[rows], c[rows], mix_z[rows], cutoff, [t[rows] for t in noise])
+
+    def _rand(self, n: int, rows: slice | torch.Tensor) -> Callable[..., torch.Tensor]:
+        """``rand(kind, *shape)``: this process's rows of a ``[n, *shape]`` uniform/normal global draw."""
+
+        def rand(kind: str, *shape: int) -> torch.Tensor:
+            draw = torch.rand if kind == "uniform" else torch.randn
+            return draw([n, *shape], device=self.device, generator=self.rng)[rows]
+
+        return rand
 
     def _reals(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This process's rows of the next global minibatch of real images and labels."""
@@ -180,6 +193,9 @@ class Trainer:
         stats: dict[str, torch.Tensor] = {}
         real, real_c = self._reals()
         d_rows = world.rows(cfg.batch, self.mbstd_group)
+        if self.augment_pipe is not None:
+            pipe, rand = self.augment_pipe, self._rand(cfg.batch, d_rows)
+            loss.augment = lambda img: pipe(img, rand)
 
         inp = self._draw(cfg.batch, d_rows)
         stats |= self._run_phase(self.G, self.opt_G, lambda: loss.G_main(inp))
@@ -204,6 +220,13 @@ class Trainer:
         self._update_ema()
         self.cur_nimg += cfg.batch
         self.batch_idx += 1
+        if self.ada is not None:
+            signs = stats["Loss/signs/real"]
+            total = torch.stack([signs.sum(), torch.tensor(float(signs.numel()), device=signs.device)]).double()
+            if world.size > 1:
+                torch.distributed.all_reduce(total)
+            self.ada.observe(float(total[0]), int(total[1]))
+            self.ada.maybe_adjust(self.batch_idx, cfg.batch)
         return stats
 
     @torch.no_grad()
@@ -232,11 +255,18 @@ class Trainer:
             "pl_mean": self.loss.pl_mean.detach().cpu().clone(),
             "rng": self.rng.get_state(),
             "data": self.stream.state_dict(),
-            "augment": {"p": 0.0},  # no adaptive augmentation yet; kept so states stay forward compatible
+            "augment": self._augment_state(),
         }
+
+    def _augment_state(self) -> dict[str, float]:
+        if self.ada is not None:
+            return self.ada.state_dict()
+        return {"p": self.augment_pipe.p if self.augment_pipe is not None else 0.0}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output (the networks are loaded separately)."""
+        if self.ada is not None:
+            self.ada.load_state_dict(state["augment"])
         self.cur_nimg, self.batch_idx = int(state["cur_nimg"]), int(state["batch_idx"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
@@ -490,6 +520,7 @@ def _tick_row(trainer: Trainer, acc: dict[str, list[float]], start_nimg: int, st
         "batch_idx": trainer.batch_idx,
         "sec_per_kimg": round(seconds / kimg, 3) if kimg > 0 else None,
         "pl_mean": float(trainer.loss.pl_mean),
+        "augment_p": trainer.augment_pipe.p if trainer.augment_pipe is not None else 0.0,
         "peak_rss_mb": _peak_rss_mb(),
         "time": round(time.time(), 3),
     }

@@ -17,6 +17,7 @@ The functions here are pure; :class:`StyleGAN2Loss` strings them into the four p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -100,6 +101,14 @@ class StyleGAN2Loss:
         self.r1_gamma, self.pl_weight, self.pl_decay = r1_gamma, pl_weight, pl_decay
         self.pl_batch_shrink = pl_batch_shrink
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
+        # Augments every image D sees (ADA); set by the trainer for each minibatch. None = no augmentation.
+        self.augment: Callable[[Tensor], Tensor] | None = None
+
+    def run_D(self, img: Tensor, c: Tensor, channels_last: bool | None = None) -> Tensor:
+        """D's logits ``[n, 1]`` for ``img``, augmented first when augmentation is on."""
+        if self.augment is not None:
+            img = self.augment(img)
+        return self.D(img, c if self.D.c_dim else None, channels_last=channels_last)
 
     # ---------------------------------------------------------------------------------------------
 
@@ -128,7 +137,7 @@ class StyleGAN2Loss:
     def G_main(self, inp: Inputs, gain: float = 1.0) -> dict[str, Tensor]:
         """Non-saturating G loss on fakes; gradients into G (through a frozen D)."""
         img, _ = self.run_G(inp)
-        logits = self.D(img, inp.c if self.D.c_dim else None)
+        logits = self.run_D(img, inp.c)
         loss = F.softplus(-logits)
         loss.mean().mul(gain).backward()
         return {"Loss/G/loss": loss.detach(), "Loss/scores/fake": logits.detach()}
@@ -155,11 +164,10 @@ class StyleGAN2Loss:
         """Logistic D loss on fakes (generated without a graph) and reals; gradients into D."""
         with torch.no_grad():
             fake, _ = self.run_G(inp)
-        c_fake = inp.c if self.D.c_dim else None
-        fake_logits = self.D(fake, c_fake)
+        fake_logits = self.run_D(fake, inp.c)
         loss_fake = F.softplus(fake_logits)
         loss_fake.mean().mul(gain).backward()
-        real_logits = self.D(real, real_c if self.D.c_dim else None)
+        real_logits = self.run_D(real, real_c)
         loss_real = F.softplus(-real_logits)
         loss_real.mean().mul(gain).backward()
         return {"Loss/D/loss": (loss_fake + loss_real).detach(), "Loss/scores/real": real_logits.detach(),
@@ -170,7 +178,7 @@ class StyleGAN2Loss:
         if self.r1_gamma == 0:
             return {}
         real = real.detach().requires_grad_(True)
-        logits = self.D(real, real_c if self.D.c_dim else None, channels_last=False)  # faster double backward
+        logits = self.run_D(real, real_c, channels_last=False)  # faster double backward
         penalty = r1_penalty(logits, real)
         loss = penalty * (self.r1_gamma / 2)
         (logits * 0 + loss.unsqueeze(1)).mean().mul(gain).backward()
