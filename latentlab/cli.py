@@ -284,11 +284,10 @@ def train(data, outdir, preset, kimg, batch, gamma, seed, snap, keep, tick, xfli
 
     Examples:
 
+    \b
         latentlab train --data faces.zip --outdir runs/faces --preset small-64 --kimg 500 --batch 16
-
         latentlab train --outdir runs/faces --resume auto
-
-        torchrun --standalone --nproc_per_node 2 -m latentlab train --data faces.zip --outdir runs/faces2
+        torchrun --standalone --nproc_per_node 2 -m latentlab train --data faces.zip --outdir runs/f2
     """
     from .train import train as run_training
     from .train.loop import config_for_run
