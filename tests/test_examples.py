@@ -51,3 +51,14 @@ def test_convert_and_render_example(tmp_path):
         h, w, ch = load_image(out).shape
         assert ch == 3 and h % 16 == 0 and w % 16 == 0 and (h // 16) * (w // 16) >= 3
         assert load_generator(native, device="cpu").img_resolution == 16
+
+
+def test_train_shapes_example(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "examples" / "train_shapes.py"), "--workdir", str(tmp_path),
+                        "--images", "24", "--preset", "tiny", "--kimg", "0.064", "--batch", "8", "--device", "cpu"],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "prepared 24 images at 16px (0 skipped)" in r.stdout
+    assert "resuming from" in r.stdout and "trained to 0.064 kimg" in r.stdout
+    assert load_image(tmp_path / "samples.png").shape == (4 * 16, 4 * 16, 3)
+    assert (tmp_path / "run" / "network-snapshot-000000.064.safetensors").is_file()
