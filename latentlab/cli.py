@@ -246,6 +246,8 @@ def presets():
 @click.option("--data", default=None, help="Folder or zip of images (e.g. from `latentlab dataset prepare`).")
 @click.option("--outdir", required=True, help="Run folder: snapshots, training states, sample grids, stats.jsonl.")
 @click.option("--preset", default=None, help="Network architecture (see `latentlab presets`).  [default: small-64]")
+@click.option("--init", default=None, help="Start from this checkpoint's G, G_ema and D instead of a random "
+              "initialisation (.safetensors, NVIDIA .pkl, rosinality .pt, registry name); fresh optimizers.")
 @click.option("--kimg", type=float, default=None, help="Train until this many thousand images.  [default: 1000]")
 @click.option("--batch", type=int, default=None, help="Global minibatch, split over processes.  [default: 16]")
 @click.option("--gamma", type=float, default=None,
@@ -273,7 +275,7 @@ def presets():
 @click.option("--workers", type=int, default=None, help="Threads decoding images in parallel.  [default: 0]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @_device_option
-def train(data, outdir, preset, kimg, batch, gamma, seed, snap, keep, tick, xflip, crop, cond, augment, aug_p,
+def train(data, outdir, preset, init, kimg, batch, gamma, seed, snap, keep, tick, xflip, crop, cond, augment, aug_p,
           ada_target, ema_kimg, lr, resume, grid, threads, workers, progress, device):
     """Train a StyleGAN2 generator on a folder or zip of images (lazy R1, path length, style mixing, G_ema).
 
@@ -294,7 +296,7 @@ def train(data, outdir, preset, kimg, batch, gamma, seed, snap, keep, tick, xfli
 
     lrs = {"lr_G": lr, "lr_D": lr} if lr is not None else {}
     config = config_for_run(dict(
-        data=data, outdir=outdir, preset=preset, kimg=kimg, batch=batch, gamma=gamma, seed=seed, snap=snap,
+        data=data, outdir=outdir, preset=preset, init=init, kimg=kimg, batch=batch, gamma=gamma, seed=seed, snap=snap,
         keep=keep, tick=tick, xflip=xflip, crop=crop, cond=cond, augment=augment, aug_p=aug_p, ada_target=ada_target,
         ema_kimg=ema_kimg, resume=resume, grid=grid,
         threads=threads, workers=workers, progress=progress, device=device, **lrs,

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file
 
-from latentlab import load_checkpoint, seed_to_z, to_uint8
+from latentlab import load_any, load_checkpoint, seed_to_z, to_uint8
 from latentlab.cli import cli
 from latentlab.io.checkpoint import CheckpointError
 from latentlab.train import TrainConfig, Trainer, find_resume_point, list_snapshots, train
@@ -113,6 +113,23 @@ def test_resume_equals_uninterrupted(tmp_path, data, augment):
     # The resumed run's stats continue the interrupted one's.
     rows = [json.loads(x)["cur_nimg"] for x in (tmp_path / "split" / "stats.jsonl").read_text().splitlines()]
     assert rows == [20, 40, 60, 80]
+
+
+def test_init_from_a_foreign_checkpoint_and_from_a_snapshot(tmp_path, data):
+    src = REPO / "tests" / "fixtures" / "rosinality_tiny.pt"
+    res = train(_config(tmp_path, init=str(src), kimg=0.008, snap=0.008, lr_G=0.0, lr_D=0.0), log=None)
+    ours, theirs = load_checkpoint(res.snapshot), load_any(src)
+    for name in ("G", "D"):
+        a, b = getattr(ours, name).state_dict(), getattr(theirs, name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in b if not k.endswith("w_avg")), name  # lr 0: unchanged
+    assert ours.meta["train"]["init"] == str(src)
+    # A latentlab snapshot as init continues its image count.
+    res2 = train(_config(tmp_path, outdir=str(tmp_path / "warm"), init=str(res.snapshot), kimg=0.016, snap=0.008),
+                 log=None)  # fmt: skip
+    assert res2.cur_nimg == 16 and res2.stats[0]["cur_nimg"] == 16
+    with pytest.raises(ValueError, match="conditioned on"):
+        train(_config(tmp_path, outdir=str(tmp_path / "c"), init=str(REPO / "tests" / "fixtures" / "nvidia_tiny.pkl")),
+              log=None)  # fmt: skip
 
 
 def test_decoding_threads_change_nothing(tmp_path, data):

@@ -24,6 +24,7 @@ class TrainConfig:
     G: GeneratorConfig | None = None  # explicit generator config; None = the preset's
     D: DiscriminatorConfig | None = None  # explicit discriminator config; None = the preset's
     cond: bool = False  # condition G and D on the dataset's labels (dataset.json)
+    init: str | None = None  # start from this checkpoint's G, G_ema, D (any format); None = random init
     kimg: float = 1000.0  # train until this many thousand real images have been shown
     batch: int = 16  # global minibatch (split over processes)
     seed: int = 0  # seeds the initialisation, the latents, the noise and the data order
@@ -86,6 +87,8 @@ class TrainConfig:
             raise ValueError(f"crop must be 'none' or 'center', got {self.crop!r}")
         if self.batch % self.pl_batch_shrink:
             raise ValueError(f"batch ({self.batch}) must be divisible by pl_batch_shrink ({self.pl_batch_shrink})")
+        if self.init is not None:
+            return  # the architecture comes from the init checkpoint
         g, d = self.networks(c_dim=0)
         if g.resolution != d.resolution or g.img_channels != d.img_channels:
             raise ValueError(f"G ({g.resolution}px, {g.img_channels} ch) and D ({d.resolution}px, {d.img_channels} ch) "
@@ -110,10 +113,13 @@ class TrainConfig:
         """Training resolution (the generator's)."""
         return (self.G if self.G is not None else get_preset(self.preset).G).resolution
 
-    @property
-    def r1_gamma(self) -> float:
-        """The R1 weight in use: ``gamma``, or NVIDIA's heuristic ``0.0002 * resolution^2 / batch``."""
-        return self.gamma if self.gamma is not None else 0.0002 * self.resolution**2 / self.batch
+    def r1_gamma(self, resolution: int | None = None) -> float:
+        """The R1 weight in use: ``gamma``, or NVIDIA's heuristic ``0.0002 * resolution^2 / batch``.
+
+        ``resolution`` defaults to the preset's (pass the network's when it comes from ``init``).
+        """
+        res = self.resolution if resolution is None else resolution
+        return self.gamma if self.gamma is not None else 0.0002 * res**2 / self.batch
 
     @property
     def ema_half_life_kimg(self) -> float:

@@ -33,8 +33,9 @@ import numpy as np
 import torch
 
 from ..io.atomic import atomic_path
-from ..io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from ..io.images import make_grid, save_image, to_uint8
+from ..nn.config import DiscriminatorConfig
 from ..nn.discriminator import Discriminator
 from ..nn.generator import Generator, seed_to_z
 from ..utils import resolve_device
@@ -88,35 +89,47 @@ class Trainer:
         if (cfg.batch // cfg.pl_batch_shrink) % self.world.size:
             raise ValueError(f"the path-length batch ({cfg.batch // cfg.pl_batch_shrink}) must be divisible by "
                              f"the number of processes ({self.world.size})")  # fmt: skip
-        g_cfg, d_cfg = cfg.networks(c_dim=0)
+        init = _load_init(cfg.init) if cfg.init is not None else None
+        g_cfg, d_cfg = cfg.networks(c_dim=0) if init is None else (init.G.config, init.D.config)
         if dataset is None:
             dataset = ImageDataset(cfg.data, resolution=g_cfg.resolution, crop=cfg.crop,
                                    channels=g_cfg.img_channels, xflip=cfg.xflip, use_labels=cfg.cond)  # fmt: skip
         self.dataset = dataset
         if cfg.cond and dataset.c_dim == 0:
             raise ValueError(f"cond=True, but {dataset.path} has no labels (dataset.json)")
-        g_cfg, d_cfg = cfg.networks(c_dim=dataset.c_dim)
+        if init is None:
+            g_cfg, d_cfg = cfg.networks(c_dim=dataset.c_dim)
+        elif g_cfg.c_dim != (dataset.c_dim if cfg.cond else 0):
+            raise ValueError(f"{cfg.init} is conditioned on {g_cfg.c_dim} labels, but this run has "
+                             f"{dataset.c_dim if cfg.cond else 0} (cond={cfg.cond})")  # fmt: skip
 
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
             torch.manual_seed(cfg.seed)
             self.G = Generator(g_cfg).train().requires_grad_(False).to(self.device)
             self.D = Discriminator(d_cfg).train().requires_grad_(False).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval()
+        if init is not None:
+            self.G.load_state_dict(init.G.state_dict())
+            self.G_ema.load_state_dict(init.G_ema.state_dict())
+            self.D.load_state_dict(init.D.state_dict())
         self.world.broadcast_([*self.G.parameters(), *self.G.buffers(), *self.D.parameters(), *self.D.buffers()])
 
         # The fused Adam kernel (CPU and CUDA) updates all parameters in one pass: 4% of a CPU iteration.
         fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
         lr, betas = lazy_adam_hparams(cfg.lr_G, cfg.betas, cfg.pl_interval if cfg.pl_weight > 0 else None)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas, eps=cfg.eps, **fused)
-        lr, betas = lazy_adam_hparams(cfg.lr_D, cfg.betas, cfg.r1_interval if cfg.r1_gamma > 0 else None)
+        self.r1_gamma = cfg.r1_gamma(g_cfg.resolution)
+        lr, betas = lazy_adam_hparams(cfg.lr_D, cfg.betas, cfg.r1_interval if self.r1_gamma > 0 else None)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas, eps=cfg.eps, **fused)
-        self.loss = StyleGAN2Loss(self.G, self.D, self.world, r1_gamma=cfg.r1_gamma, pl_weight=cfg.pl_weight,
+        self.loss = StyleGAN2Loss(self.G, self.D, self.world, r1_gamma=self.r1_gamma, pl_weight=cfg.pl_weight,
                                   pl_decay=cfg.pl_decay, pl_batch_shrink=cfg.pl_batch_shrink)  # fmt: skip
 
         # All draws are for the global batch and identical in every process (see distributed.py).
         self.rng = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.stream = IndexStream(len(dataset), seed=cfg.seed)
-        self.cur_nimg = 0
+        # A latentlab training snapshot as init continues its image count (NVIDIA's resume_kimg), so the
+        # G_ema ramp-up does not start over; other files start at 0.
+        self.cur_nimg = int(init.meta.get("cur_nimg", 0)) if init is not None else 0
         self.batch_idx = 0
         self.mbstd_group = d_cfg.mbstd_group_size if d_cfg.mbstd_num_channels > 0 else None
         self._noise_shapes = [layer.resolution for _, layer in self.G.synthesis.noise_layers()]
@@ -208,7 +221,7 @@ class Trainer:
             stats |= self._run_phase(self.G, self.opt_G, lambda: loss.G_reg(inp, pl_noise, gain=cfg.pl_interval))
 
         inp = self._draw(cfg.batch, d_rows)
-        due_r1 = cfg.r1_gamma > 0 and self.batch_idx % cfg.r1_interval == 0
+        due_r1 = self.r1_gamma > 0 and self.batch_idx % cfg.r1_interval == 0
         if cfg.r1_interval == 1 and due_r1:  # no lazy regularization: one step with both terms
             stats |= self._run_phase(self.D, self.opt_D, lambda: loss.D_main(inp, real, real_c)
                                      | loss.D_reg(real, real_c, gain=1))  # fmt: skip
@@ -323,6 +336,28 @@ class Trainer:
                 old.unlink(missing_ok=True)
                 (outdir / _network_name(old)).unlink(missing_ok=True)
         return net_path, state_path
+
+
+def _load_init(source: str) -> Checkpoint:
+    """The networks a run starts from (``TrainConfig.init``): G, G_ema and D, each filled in if absent.
+
+    A file with only G_ema (a released model) trains G from G_ema's weights; a file without D gets a
+    freshly initialised residual D at the generator's resolution (channel rule from the generator).
+    """
+    from ..io.foreign import load_any
+    from ..pretrained import resolve
+
+    ck = load_any(resolve(source))
+    if ck.G is None and ck.G_ema is None:
+        raise CheckpointError(f"{source}: has no generator to start training from")
+    ck.G = ck.G if ck.G is not None else copy.deepcopy(ck.G_ema)
+    ck.G_ema = ck.G_ema if ck.G_ema is not None else copy.deepcopy(ck.G)
+    if ck.D is None:
+        g = ck.G.config
+        d_cfg = DiscriminatorConfig(resolution=g.resolution, img_channels=g.img_channels, c_dim=g.c_dim,
+                                    channel_base=g.channel_base, channel_max=g.channel_max)  # fmt: skip
+        ck.D = Discriminator(d_cfg)
+    return ck
 
 
 def _write_state(state: dict[str, Any], path: Path) -> None:
@@ -443,7 +478,7 @@ def train(config: TrainConfig, *, world: World | None = None, dataset: ImageData
             save_image(outdir / "reals.png", make_grid(reals.transpose(0, 2, 3, 1), cols=min(8, config.grid)))
         say(f"training {config.preset if config.G is None else 'custom'} at {trainer.G.img_resolution}px on "
             f"{trainer.dataset.num_images} images ({w.size} process{'es' if w.size > 1 else ''}, {trainer.device}); "
-            f"R1 gamma {config.r1_gamma:g}, G_ema half-life {config.ema_half_life_kimg:g} kimg")  # fmt: skip
+            f"R1 gamma {trainer.r1_gamma:g}, G_ema half-life {config.ema_half_life_kimg:g} kimg")  # fmt: skip
     try:
         return _loop(trainer, outdir, say)
     finally:
