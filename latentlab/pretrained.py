@@ -101,7 +101,7 @@ def pretrained_dirs() -> list[Path]:
     dirs = []
     if os.environ.get("LATENTLAB_PRETRAINED"):
         dirs.append(Path(os.environ["LATENTLAB_PRETRAINED"]))
-    dirs += [here.parent / "pretrained", here / "pretrained"]
+    dirs += [here.parent / "pretrained", here / "_embedded"]  # a checkout, an installed wheel
     return dirs
 
 

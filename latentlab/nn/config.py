@@ -195,6 +195,11 @@ PRESETS: dict[str, Preset] = {
             resolution=64, z_dim=256, w_dim=256, mapping_layers=4, channel_base=4096, channel_max=128,
         ),
         _preset(
+            "synthfaces-64",
+            "The embedded SynthFaces model: 64x64, z=w=256, 8 mapping layers, 128 channels up to 16x16, 64, 32.",
+            resolution=64, z_dim=256, w_dim=256, channel_base=2048, channel_max=128,
+        ),
+        _preset(
             "tiny",
             "A tiny 16x16 test network (w=32, 2 mapping layers, 16-32 channels); fast on any CPU.",
             resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
