@@ -284,3 +284,37 @@ def resolve(name_or_path: str | os.PathLike, models: dict[str, PretrainedModel] 
         known = ", ".join(sorted(models)) or "none registered yet"
         raise FileNotFoundError(f"{text!r} is neither a file nor a known model name (known models: {known})")
     return fetch(text, models)
+
+
+# Embedded attribute/factor classifiers, by name -> file in pretrained/.
+CLASSIFIERS: dict[str, str] = {"synthfaces-64": "synthfaces-64-classifier.safetensors"}
+
+
+def load_classifier(name_or_path: str | os.PathLike = "synthfaces-64", device: str = "auto"):
+    """The SynthFaces factor classifier: a module whose ``predict(images)`` returns ``{factor: [N]}``.
+
+    Args:
+        name_or_path: an embedded classifier's name (``CLASSIFIERS``) or a classifier ``.safetensors`` file.
+        device: where to put it.
+    Returns:
+        A :class:`latentlab.data.classifier.FactorClassifier` in eval mode (``.meta`` holds its training
+        record and held-out figures).
+    Raises:
+        FileNotFoundError: an unknown name, or a known one whose file is not in any ``pretrained/`` folder.
+    """
+    from .data.classifier import load_classifier_file
+    from .utils import resolve_device
+
+    text = str(name_or_path)
+    if Path(text).is_file():
+        return load_classifier_file(text, device=resolve_device(device))
+    if text not in CLASSIFIERS:
+        raise FileNotFoundError(f"{text!r} is neither a classifier file nor a known classifier "
+                                f"(known: {', '.join(sorted(CLASSIFIERS))})")  # fmt: skip
+    for d in pretrained_dirs():
+        path = d / CLASSIFIERS[text]
+        if path.is_file():
+            return load_classifier_file(path, device=resolve_device(device))
+    raise FileNotFoundError(f"the embedded classifier {text!r} ({CLASSIFIERS[text]}) is in none of "
+                            f"{', '.join(str(d) for d in pretrained_dirs())}; train one with "
+                            "`latentlab classifier train`")  # fmt: skip

@@ -90,3 +90,25 @@ def test_training_learns_the_easy_factors(tmp_path):
     assert back.meta["held_out"]["skin_tone/r2"] == pytest.approx(figs["skin_tone/r2"])
     x, f = render_batch(range(4), 32, seed=9)
     assert x.shape == (4, 3, 32, 32) and f.shape == (4, len(FACTORS))
+
+
+def test_load_classifier_by_path_and_name(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from latentlab import pretrained
+    from latentlab.cli import cli
+
+    path = save_classifier(tmp_path / "synthfaces-64-classifier.safetensors", FactorClassifier(TINY))
+    assert pretrained.load_classifier(path, device="cpu").config == TINY
+    with pytest.raises(FileNotFoundError, match="known: synthfaces-64"):
+        pretrained.load_classifier("nope", device="cpu")
+    monkeypatch.setattr(pretrained, "pretrained_dirs", lambda: [tmp_path / "empty"])
+    with pytest.raises(FileNotFoundError, match="latentlab classifier train"):
+        pretrained.load_classifier("synthfaces-64", device="cpu")
+    monkeypatch.setattr(pretrained, "pretrained_dirs", lambda: [tmp_path])
+    assert pretrained.load_classifier("synthfaces-64", device="cpu").config == TINY
+    data = write_dataset(tmp_path / "d.zip", 40, resolution=32, workers=1, progress=False)
+    r = CliRunner().invoke(cli, ["classifier", "train", "--data", str(data), "--out", str(tmp_path / "c.safetensors"),
+                                 "--epochs", "1", "--batch", "16", "--eval-count", "20", "--no-progress"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "skin_tone/r2" in r.output and (tmp_path / "c.safetensors").is_file()
