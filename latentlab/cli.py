@@ -444,16 +444,17 @@ def dataset_info(path, as_json):
               show_default=True, help="Where to write the demo's files.")
 @_device_option
 def demo(outdir, device):
-    """The main job on the embedded default model: render a grid of samples and describe the model.
+    """The main job on the embedded SynthFaces model: a report of what latentlab does with a generator.
 
-    Until the embedded model ships, the demo builds the bench-a architecture with a fixed random
-    initialisation (an untrained network, so the images are coloured noise) and says so.
+    Renders a SynthFaces portrait the model never saw (the "photo"), samples, a truncation sweep and
+    coarse/middle/fine style mixing, and writes report.html and strip.png to --outdir. Until the
+    embedded model ships, it uses an untrained synthfaces-64 network (coloured noise) and says so.
 
     Example:
 
         latentlab demo --outdir demo-out
     """
-    from .info import run_demo
+    from .demo import run_demo
 
     for line in run_demo(outdir, device=device):
         click.echo(line)

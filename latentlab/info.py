@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,34 +143,3 @@ def init_checkpoint(preset: str, out: str | os.PathLike, seed: int = 0, with_d: 
         D = Discriminator(p.D) if with_d else None
     return save_checkpoint(out, G=G, G_ema=copy.deepcopy(G), D=D,
                            meta={"preset": preset, "seed": seed, "trained": False})  # fmt: skip
-
-
-def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
-    """The README's main job; yields the lines to print.
-
-    Uses the embedded default model when the registry has one; until then an untrained bench-a network.
-    """
-    from . import pretrained
-    from .generate import generate_images
-    from .io import load_generator, make_grid, save_image, to_uint8
-    from .utils import resolve_device
-
-    device = resolve_device(device)  # before anything is written
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    default = pretrained.DEFAULT_MODEL
-    if default is not None:
-        network: str | Path = default
-        yield f"embedded default model: {default}"
-    else:
-        network = init_checkpoint("bench-a", outdir / "bench-a-untrained.safetensors", seed=0, with_d=False)
-        yield ("no embedded model ships yet: using an UNTRAINED bench-a network (random weights), "
-               f"written to {network}")  # fmt: skip
-    G = load_generator(network, device=device)
-    res = G.img_resolution
-    yield f"generator: {res}x{res}, num_ws={G.num_ws}, w_dim={G.w_dim}, device={G.w_avg.device}"
-    result = generate_images(G, list(range(16)), truncation_psi=0.7, noise_mode="const", progress=True)
-    grid = outdir / "samples.png"
-    save_image(grid, make_grid(to_uint8(result.images), cols=8))
-    yield f"wrote {grid} (seeds 0-15, psi 0.7)"
-    yield f"next: latentlab info {network}   |   latentlab generate --network {network} --seeds 0-7 --outdir out"

@@ -145,7 +145,15 @@ def test_init_and_presets(tmp_path):
 def test_demo(tmp_path):
     r = run("demo", "--outdir", tmp_path / "demo", "--device", "cpu")
     assert r.exit_code == 0, r.output
-    assert load_image(tmp_path / "demo" / "samples.png").shape == (128, 512, 3)
+    out = tmp_path / "demo"
+    assert load_image(out / "samples.png").shape == (64, 8 * 64 + 7 * 2, 3)
+    assert load_image(out / "photo.png").shape == (64, 64, 3)
+    assert load_image(out / "truncation.png").shape == (64, 4 * 64 + 3 * 2, 3)
+    assert load_image(out / "mixing.png").shape == (64, 5 * 64 + 4 * 2, 3)
+    assert load_image(out / "strip.png").shape[1] == 8 * 64 + 7 * 2
+    page = (out / "report.html").read_text()
+    assert all(f"src='{n}.png'" in page for n in ("photo", "samples", "truncation", "mixing"))
+    assert "UNTRAINED" in page and "&quot;smile&quot;" in page  # the photo's true factors
     assert "UNTRAINED" in r.output  # says plainly that no embedded model ships yet
     r = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d2"), "--device", "tpu"])
     assert r.exit_code == 1 and "unknown device" in r.output and not (tmp_path / "d2").exists()

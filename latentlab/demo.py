@@ -1,0 +1,147 @@
+"""``latentlab demo``: the README's main job, on the embedded SynthFaces model.
+
+It renders a SynthFaces portrait the model never saw (dataset seed 999) and treats it as the user's
+photo. Then it shows what latentlab does with a generator:
+
+* samples at psi 0.7;
+* a truncation sweep;
+* coarse / middle / fine style mixing;
+* when the classifier ships, the classifier's reading of the photo next to its true factors.
+
+The result is a PNG strip and an HTML page in the output folder. Projection and edits join the report when
+those features land. Without an embedded model the demo uses an untrained network and says so.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PHOTO_DATASET_SEED = 999  # the embedded model is trained on dataset seed 0; this one it never saw
+PSIS = (1.0, 0.7, 0.4, 0.0)
+
+
+def _rows_to_strip(rows: list[np.ndarray], pad: int = 4) -> np.ndarray:
+    """Stack uint8 image rows ``[h, w_i, 3]`` vertically, left-aligned, on white."""
+    w = max(r.shape[1] for r in rows)
+    out = [np.pad(r, ((0, pad), (0, w - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    return np.concatenate(out)[:-pad]
+
+
+def _row(images: np.ndarray, pad: int = 2) -> np.ndarray:
+    """uint8 ``[N, h, w, 3]`` side by side with ``pad`` white pixels between."""
+    parts = []
+    for im in images:
+        parts += [im, np.full((im.shape[0], pad, 3), 255, np.uint8)]
+    return np.concatenate(parts[:-1], axis=1)
+
+
+def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
+    """Run the demo into ``outdir``; yields the lines to print."""
+    from . import pretrained
+    from .data.synthfaces import FACTORS, render_item
+    from .generate import generate_images
+    from .info import init_checkpoint, layer_group
+    from .io import load_generator, save_image, to_uint8
+    from .utils import resolve_device
+
+    device = resolve_device(device)  # before anything is written
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    default = pretrained.DEFAULT_MODEL
+    trained = default is not None
+    if trained:
+        network: str | Path = default
+        yield f"embedded default model: {default}"
+    else:
+        network = init_checkpoint("synthfaces-64", outdir / "untrained.safetensors", seed=0, with_d=False)
+        yield ("no embedded model ships yet: using an UNTRAINED synthfaces-64 network (random weights), "
+               f"written to {network}")  # fmt: skip
+    G = load_generator(network, device=device)
+    res = G.img_resolution
+    yield f"generator: {res}x{res}, num_ws={G.num_ws}, w_dim={G.w_dim}, device={device}"
+    sections: list[tuple[str, str, str]] = []  # (title, png name, caption)
+    rows = []
+
+    # The "photo": a SynthFaces render from a dataset seed the model was not trained on.
+    photo, face = render_item(0, res, seed=PHOTO_DATASET_SEED)
+    save_image(outdir / "photo.png", photo)
+    rows.append(photo)
+    truth = {k: round(float(v), 3) for k, v in zip(FACTORS, face.vector(), strict=True)}
+    caption = "a SynthFaces portrait the model never saw (dataset seed 999, image 0)"
+    reading = _classifier_reading(photo, device)
+    if reading is not None:
+        caption += "; classifier reading vs truth: " + ", ".join(
+            f"{k} {reading[k]:.2f}/{truth[k]:.2f}" for k in ("smile", "yaw", "skin_tone", "glasses", "eyes_open"))
+    sections.append(("The photo", "photo.png", caption))
+
+    # Samples.
+    gen = generate_images(G, list(range(8)), truncation_psi=0.7, noise_mode="const")
+    samples = to_uint8(gen.images)
+    save_image(outdir / "samples.png", _row(samples))
+    rows.append(_row(samples))
+    sections.append(("Samples", "samples.png", "seeds 0-7 at truncation psi 0.7, constant noise"))
+
+    # Truncation sweep on seed 3.
+    with torch.no_grad():
+        z = gen.z[3:4].to(device)
+        sweep = torch.cat([G(z, truncation_psi=psi, noise_mode="const").cpu() for psi in PSIS])
+    save_image(outdir / "truncation.png", _row(to_uint8(sweep)))
+    rows.append(_row(to_uint8(sweep)))
+    sections.append(("Truncation", "truncation.png", "seed 3 at psi " + ", ".join(f"{p:g}" for p in PSIS)
+                     + ": towards the average face"))  # fmt: skip
+
+    # Style mixing: seed 1's codes for one group of layers, seed 6's for the rest.
+    ws = gen.ws.to(device)
+    mixes = [ws[1:2], ws[6:7]]
+    for group in ("coarse", "middle", "fine"):
+        layers = [i for i in range(G.num_ws) if layer_group(i) == group]
+        m = ws[6:7].clone()
+        m[:, layers] = ws[1:2, layers]
+        mixes.append(m)
+    with torch.no_grad():
+        mixed = torch.cat([G.synthesis(m, noise_mode="const").cpu() for m in mixes])
+    save_image(outdir / "mixing.png", _row(to_uint8(mixed)))
+    rows.append(_row(to_uint8(mixed)))
+    sections.append(("Style mixing", "mixing.png", "seed 1, seed 6, then seed 6 with seed 1's coarse (pose, "
+                     "face shape), middle (features) and fine (colour) codes"))  # fmt: skip
+
+    save_image(outdir / "strip.png", _rows_to_strip(rows))
+    _write_html(outdir / "report.html", sections, str(network), trained, truth)
+    yield f"wrote {outdir / 'report.html'} and {outdir / 'strip.png'} (photo, samples, truncation, style mixing)"
+    yield f"next: latentlab info {network}   |   latentlab generate --network {network} --seeds 0-7 --outdir out"
+
+
+def _classifier_reading(photo: np.ndarray, device: torch.device) -> dict[str, float] | None:
+    """The embedded classifier's factor values for ``photo``, or None when it is not shipped."""
+    from .pretrained import load_classifier
+
+    try:
+        clf = load_classifier("synthfaces-64", device=device)
+    except FileNotFoundError:
+        return None
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1
+    return {k: float(v[0]) for k, v in clf.predict(x).items()}
+
+
+def _write_html(path: Path, sections, network: str, trained: bool, truth: dict[str, float]) -> None:
+    from .io.atomic import atomic_path
+
+    note = "" if trained else "<p><b>No embedded model ships yet: these images come from an UNTRAINED network.</b></p>"
+    body = "".join(
+        f"<h2>{html.escape(t)}</h2><img src='{png}' style='image-rendering:pixelated;height:160px'>"
+        f"<p>{html.escape(c)}</p>"
+        for t, png, c in sections
+    )
+    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>latentlab demo</title></head><body>"
+           f"<h1>latentlab demo</h1><p>network: <code>{html.escape(network)}</code></p>{note}{body}"
+           f"<h2>The photo's true factors</h2><pre>{html.escape(json.dumps(truth, indent=1))}</pre>"
+           "</body></html>")  # fmt: skip
+    with atomic_path(path) as tmp:
+        tmp.write_text(doc)
