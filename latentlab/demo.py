@@ -54,7 +54,7 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
     device = resolve_device(device)  # before anything is written
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    default = pretrained.DEFAULT_MODEL
+    default = pretrained.default_model()
     trained = default is not None
     if trained:
         network: str | Path = default

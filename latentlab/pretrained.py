@@ -78,13 +78,15 @@ MODELS: dict[str, PretrainedModel] = {
         _nvidia("stylegan2-celebahq-256", "stylegan2-celebahq-256x256.pkl", 256, "CelebA-HQ at 256x256"),
         _nvidia("stylegan2-lsundog-256", "stylegan2-lsundog-256x256.pkl", 256, "LSUN Dog at 256x256"),
         _nvidia("stylegan2-cifar10-32", "stylegan2-cifar10-32x32.pkl", 32, "CIFAR-10, class-conditional (c_dim=10)"),
+        PretrainedModel("synthfaces-64", "latentlab's embedded StyleGAN2, trained on SynthFaces at 64x64.",
+                        "synthfaces-64.safetensors", 64, networks=("G_ema", "D")),
     ]
 }
 
 _CHECKPOINT_SUFFIXES = (".safetensors", ".pkl", ".pt", ".pth")
 
-# The model ``latentlab demo`` and the examples use; None until the embedded model ships.
-DEFAULT_MODEL: str | None = None
+# The model ``latentlab demo`` and the examples use, when its file is present (see default_model()).
+DEFAULT_MODEL = "synthfaces-64"
 
 
 def latentlab_home() -> Path:
@@ -318,3 +320,9 @@ def load_classifier(name_or_path: str | os.PathLike = "synthfaces-64", device: s
     raise FileNotFoundError(f"the embedded classifier {text!r} ({CLASSIFIERS[text]}) is in none of "
                             f"{', '.join(str(d) for d in pretrained_dirs())}; train one with "
                             "`latentlab classifier train`")  # fmt: skip
+
+
+def default_model() -> str | None:
+    """``DEFAULT_MODEL`` when its embedded file is in a ``pretrained/`` folder, else None."""
+    entry = MODELS.get(DEFAULT_MODEL)
+    return DEFAULT_MODEL if entry is not None and cached_path(entry) is not None else None

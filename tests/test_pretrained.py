@@ -140,9 +140,20 @@ def test_registry_entries_are_well_formed():
     assert "stylegan2-ffhq-1024" in names
     for name in names:
         m = pretrained.get(name)
-        assert m.url.startswith("https://") and m.url.endswith(".pkl") and m.filename == f"{name}.safetensors"
+        assert m.filename == f"{name}.safetensors"
+        if m.url is None:  # embedded: latentlab's own, MIT
+            assert name == pretrained.DEFAULT_MODEL and m.license == "MIT"
+            continue
+        assert m.url.startswith("https://") and m.url.endswith(".pkl")
         assert m.resolution in (32, 256, 512, 1024) and str(m.resolution) in m.url
         assert "non-commercial" in m.license
+
+
+def test_default_model_only_when_its_file_is_present(monkeypatch, tmp_path):
+    monkeypatch.setattr(pretrained, "pretrained_dirs", lambda: [tmp_path])
+    assert pretrained.default_model() is None
+    (tmp_path / "synthfaces-64.safetensors").write_bytes(b"x")
+    assert pretrained.default_model() == "synthfaces-64"
     r = CliRunner().invoke(cli, ["models"])
     assert r.exit_code == 0 and "stylegan2-ffhq-1024" in r.output and "remote" in r.output
 
