@@ -112,3 +112,16 @@ def test_load_classifier_by_path_and_name(tmp_path, monkeypatch):
                                  "--epochs", "1", "--batch", "16", "--eval-count", "20", "--no-progress"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "skin_tone/r2" in r.output and (tmp_path / "c.safetensors").is_file()
+
+
+def test_the_shipped_classifier_reads_fresh_renders():
+    from latentlab.pretrained import load_classifier
+
+    clf = load_classifier("synthfaces-64", device="cpu")
+    x, f = render_batch(range(120), 64, seed=5)  # a dataset seed it was neither trained nor evaluated on
+    figs = evaluate(clf, x, f)
+    # Chance is R2 ~ 0, accuracy ~ the majority rate (0.75 / 0.65), hue error ~ 0.25 turns.
+    assert figs["glasses/accuracy"] > 0.95 and figs["eyes_open/accuracy"] > 0.95
+    assert min(figs[f"{k}/r2"] for k in ("skin_tone", "hair_color", "bg_light", "light_dir", "roll")) > 0.9
+    assert figs["yaw/r2"] > 0.7 and figs["smile/r2"] > 0.5
+    assert figs["bg_hue/mean_error_turns"] < 0.03
