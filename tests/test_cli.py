@@ -153,8 +153,8 @@ def test_demo(tmp_path):
     assert load_image(out / "strip.png").shape[1] == 8 * 64 + 7 * 2
     page = (out / "report.html").read_text()
     assert all(f"src='{n}.png'" in page for n in ("photo", "samples", "truncation", "mixing"))
-    assert "UNTRAINED" in page and "&quot;smile&quot;" in page  # the photo's true factors
-    assert "UNTRAINED" in r.output  # says plainly that no embedded model ships yet
+    assert "&quot;smile&quot;" in page and "classifier reading vs truth" in page  # true factors, classifier
+    assert "embedded default model: synthfaces-64" in r.output and "UNTRAINED" not in page
     r = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d2"), "--device", "tpu"])
     assert r.exit_code == 1 and "unknown device" in r.output and not (tmp_path / "d2").exists()
 
@@ -169,3 +169,12 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
     assert "no such file" in bad.stderr
     module = subprocess.run([sys.executable, "-m", "latentlab", "presets"], capture_output=True, text=True)
     assert module.returncode == 0 and "bench-a" in module.stdout
+
+
+def test_demo_without_the_embedded_model_says_so(tmp_path, monkeypatch):
+    from latentlab import pretrained
+
+    monkeypatch.setattr(pretrained, "default_model", lambda: None)
+    r = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "UNTRAINED" in r.output and "UNTRAINED" in (tmp_path / "d" / "report.html").read_text()
