@@ -110,14 +110,19 @@ class FactorClassifier(nn.Module):
     def predict(self, images: Tensor, batch: int = 256) -> dict[str, Tensor]:
         """Factor values ``{name: [N]}`` in the factors' units: binaries as probabilities, circular factors in
         [0, 1), the rest in their ranges. Runs in eval mode, ``batch`` images at a time."""
+        return self.predict_with_features(images, batch)[0]
+
+    @torch.no_grad()
+    def predict_with_features(self, images: Tensor, batch: int = 256) -> tuple[dict[str, Tensor], Tensor]:
+        """:meth:`predict`'s values and the ``[N, feature_dim]`` features they came from, in one pass."""
         was = self.training
         self.eval()
-        chunks = [self.values(self(images[i : i + batch])) for i in range(0, images.shape[0], batch)]
+        feats = torch.cat([self.features(images[i : i + batch]) for i in range(0, images.shape[0], batch)])
         self.train(was)
-        out = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
+        out = self.values(self.decode(self.head(feats)))
         for name in self.config.binary:
             out[name] = out[name].sigmoid()
-        return out
+        return out, feats
 
     def targets(self, factors: Tensor) -> Tensor:
         """Training targets ``[N, num_outputs]`` from factor vectors ``[N, len(factors)]`` (ranges mapped to

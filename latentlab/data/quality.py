@@ -32,9 +32,8 @@ TARGETS = {"binary_rate_points": 5.0, "wasserstein_fraction": 0.05, "frechet_rat
 def _read(classifier: FactorClassifier, images: Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:
     device = next(classifier.parameters()).device
     x = images.to(device)
-    pred = {k: v.cpu().numpy() for k, v in classifier.predict(x).items()}
-    feats = torch.cat([classifier.features(x[i : i + 256]) for i in range(0, len(x), 256)]).cpu().numpy()
-    return pred, feats
+    pred, feats = classifier.predict_with_features(x)
+    return {k: v.cpu().numpy() for k, v in pred.items()}, feats.cpu().numpy()
 
 
 @torch.no_grad()

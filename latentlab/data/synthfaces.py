@@ -397,6 +397,7 @@ def write_dataset(
     from tqdm.auto import tqdm
 
     from ..io.atomic import atomic_path
+    from ..train.data import archive_name
 
     out = Path(out)
     if out.suffix.lower() != ".zip":
@@ -414,7 +415,7 @@ def write_dataset(
             results = pool.map(_encoded, jobs, chunksize=64) if pool else map(_encoded, jobs)
             for i, (png, vec) in enumerate(tqdm(results, total=count, desc="synth", unit="img", disable=not progress,
                                                 leave=False)):  # fmt: skip
-                name = f"{i // 1000:05d}/img{i:08d}.png"
+                name = archive_name(i)
                 z.writestr(name, png)
                 labels.append([name, vec])
         finally:

@@ -28,7 +28,7 @@ import json
 import os
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -39,6 +39,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..io.atomic import atomic_path
+from ..io.checkpoint import _short
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 CROPS = ("none", "center")
@@ -321,11 +322,6 @@ class ImageDataset:
                 "c_dim": self.c_dim, "xflip": self.xflip, "crop": self._rule["crop"]}  # fmt: skip
 
 
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:200]
-
-
 # --------------------------------------------------------------------------------------------------
 # The index stream: which items each iteration trains on.
 
@@ -392,7 +388,8 @@ class PrepareReport:
     labels: bool
 
 
-def _archive_name(idx: int) -> str:
+def archive_name(idx: int) -> str:
+    """Image ``idx``'s name in NVIDIA's ``dataset_tool`` layout: ``00001/img00001234.png``."""
     s = f"{idx:08d}"
     return f"{s[:5]}/img{s}.png"
 
@@ -449,7 +446,7 @@ def prepare_dataset(
             if labels is not None and name not in labels:
                 skipped.append((name, "no label in dataset.json"))
                 continue
-            arc = _archive_name(len(written))
+            arc = archive_name(len(written))
             buf = io.BytesIO()
             img = Image.fromarray(pixels[0] if channels == 1 else pixels.transpose(1, 2, 0))
             img.save(buf, format="png", compress_level=6)
@@ -461,10 +458,3 @@ def prepare_dataset(
         z.writestr("dataset.json", json.dumps(meta))
     return PrepareReport(out=out, written=len(written), skipped=skipped, resolution=resolution,
                          labels=labels is not None)  # fmt: skip
-
-
-def iter_images(path: str | os.PathLike) -> Iterator[tuple[str, bytes]]:
-    """``(name, bytes)`` of every image file in a folder or zip, sorted by name."""
-    source = _Source(path)
-    for name in source.names:
-        yield name, source.read(name)

@@ -122,7 +122,7 @@ class Trainer:
         lr, betas = lazy_adam_hparams(cfg.lr_D, cfg.betas, cfg.r1_interval if self.r1_gamma > 0 else None)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas, eps=cfg.eps, **fused)
         self.loss = StyleGAN2Loss(self.G, self.D, self.world, r1_gamma=self.r1_gamma, pl_weight=cfg.pl_weight,
-                                  pl_decay=cfg.pl_decay, pl_batch_shrink=cfg.pl_batch_shrink)  # fmt: skip
+                                  pl_decay=cfg.pl_decay)  # fmt: skip
 
         # All draws are for the global batch and identical in every process (see distributed.py).
         self.rng = torch.Generator(device=self.device).manual_seed(cfg.seed)

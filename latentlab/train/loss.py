@@ -73,10 +73,6 @@ class Inputs:
     cutoff: int  # first W+ index taken from mix_z; num_ws = no mixing this phase
     noise: list[Tensor]  # per-layer noise maps [n, 1, r, r]
 
-    def head(self, n: int) -> Inputs:
-        """The first ``n`` rows (the path-length phase trains on a shrunk batch)."""
-        return Inputs(self.z[:n], self.c[:n], self.mix_z[:n], self.cutoff, [t[:n] for t in self.noise])
-
 
 class StyleGAN2Loss:
     """The four training phases of StyleGAN2 over one process's share of a minibatch.
@@ -95,11 +91,9 @@ class StyleGAN2Loss:
         r1_gamma: float,  # R1 weight; 0 = no R1
         pl_weight: float = 2.0,  # path-length weight; 0 = no path-length regularization
         pl_decay: float = 0.01,  # decay of the running mean path length
-        pl_batch_shrink: int = 2,  # the path-length phase uses batch // pl_batch_shrink samples
     ):
         self.G, self.D, self.world = G, D, world
         self.r1_gamma, self.pl_weight, self.pl_decay = r1_gamma, pl_weight, pl_decay
-        self.pl_batch_shrink = pl_batch_shrink
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
         # Augments every image D sees (ADA); set by the trainer for each minibatch. None = no augmentation.
         self.augment: Callable[[Tensor], Tensor] | None = None
