@@ -60,7 +60,10 @@ def _device_option(f):
 @cli.command()
 @click.option("--network", "network", required=True,
               help="Registry name, or a latentlab .safetensors / NVIDIA .pkl / rosinality .pt file.")
-@click.option("--seeds", required=True, help="Seeds as a list with inclusive ranges, e.g. 0-7,12.")
+@click.option("--seeds", default=None, help="Seeds as a list with inclusive ranges, e.g. 0-7,12.")
+@click.option("--latents", "latents", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Render the codes in this .npz instead of seeds (e.g. from `latentlab project`), with its "
+                   "saved noise maps when it has them.")
 @click.option("--trunc", "psi", type=float, default=1.0, show_default=True,
               help="Truncation psi in [-1, 2]; 1 = none, 0.7 is a common choice.")
 @click.option("--trunc-cutoff", "cutoff", type=int, default=None,
@@ -69,30 +72,56 @@ def _device_option(f):
               help="Noise inputs: the stored maps, fresh noise seeded by each seed, or none.")
 @click.option("--class", "class_idx", type=int, default=None, help="Class index for a conditional network.")
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for seed%04d.png, codes.npz and (with --grid) grid.png.")
+              help="Folder for seed%04d.png (or code%04d.png), codes.npz and (with --grid) grid.png.")
 @click.option("--grid/--no-grid", default=False, show_default=True, help="Also write all images as one grid.")
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Images per forward pass.")
 @_device_option
-def generate(network, seeds, psi, cutoff, noise_mode, class_idx, outdir, grid, batch, device):
-    """Render images from seeds with a generator.
+def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir, grid, batch, device):
+    """Render images from seeds, or re-render saved codes, with a generator.
 
-    Writes one PNG per seed, the z and W+ codes as codes.npz (keys z, w, seeds; w is NVIDIA's
+    From seeds: one PNG per seed, the z and W+ codes as codes.npz (keys z, w, seeds; w is NVIDIA's
     --projected-w layout) and, with --grid, grid.png. Seeds give the same z as NVIDIA's generate.py.
+    From --latents: one PNG per code (code0000.png, ...), rendered with the file's noise maps, so a
+    projection comes back exactly as `latentlab project` wrote it.
 
-    Example:
+    Examples:
 
         latentlab generate --network net.safetensors --seeds 0-7,12 --trunc 0.7 --outdir out/ --grid
+
+        latentlab generate --network synthfaces-64 --latents proj/photo.npz --outdir out/
     """
-    from .generate import generate_images
-    from .io import load_generator, make_grid, save_image, save_latents, to_uint8
+    from .generate import generate_images, render_codes
+    from .io import load_generator, load_latents, make_grid, save_image, save_latents, to_uint8
     from .utils import parse_int_list
 
-    seed_list = parse_int_list(seeds, "seeds")
+    if (seeds is None) == (latents is None):
+        raise click.UsageError("give exactly one of --seeds and --latents")
     G = load_generator(network, device=device)
+    outdir.mkdir(parents=True, exist_ok=True)
+    if latents is not None:
+        from .project.outputs import latents_noise
+
+        codes = load_latents(latents)
+        if codes.w.shape[1:] != (G.num_ws, G.w_dim):
+            raise ValueError(f"{latents}: codes of shape {tuple(codes.w.shape[1:])} do not fit this network, "
+                             f"which wants [{G.num_ws}, {G.w_dim}]")  # fmt: skip
+        if noise_mode == "random":
+            raise click.UsageError("--latents renders with the saved noise or --noise-mode const|none")
+        ws = codes.w
+        if psi != 1.0:
+            ws = _truncate(G, ws, psi, G.num_ws if cutoff is None else cutoff)
+        pixels = to_uint8(render_codes(G, ws, latents_noise(G, codes), noise_mode=noise_mode, progress=True))
+        for i, img in enumerate(pixels):
+            save_image(outdir / f"code{i:04d}.png", img)
+        if grid:
+            save_image(outdir / "grid.png", make_grid(pixels))
+        click.echo(f"wrote {len(pixels)} images{' and grid.png' if grid else ''} to {outdir}")
+        return
+
+    seed_list = parse_int_list(seeds, "seeds")
     result = generate_images(G, seed_list, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=noise_mode,
                              class_idx=class_idx, batch_size=batch, progress=True)  # fmt: skip
     pixels = to_uint8(result.images)
-    outdir.mkdir(parents=True, exist_ok=True)
     for seed, img in zip(result.seeds, pixels, strict=True):
         save_image(outdir / f"seed{seed:04d}.png", img)
     meta = {"network": str(network), "space": "w+", "truncation_psi": psi, "truncation_cutoff": cutoff,
@@ -101,6 +130,107 @@ def generate(network, seeds, psi, cutoff, noise_mode, class_idx, outdir, grid, b
     if grid:
         save_image(outdir / "grid.png", make_grid(pixels))
     click.echo(f"wrote {len(seed_list)} images{' and grid.png' if grid else ''} and codes.npz to {outdir}")
+
+
+def _truncate(G, ws, psi: float, cutoff: int):
+    """Truncate the first ``cutoff`` codes of ``ws`` toward ``G.w_avg`` by ``psi``."""
+    out = ws.clone()
+    avg = G.w_avg.cpu()
+    out[:, :cutoff] = avg + psi * (ws[:, :cutoff] - avg)
+    return out
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--network", required=True, help="Registry name, or a latentlab / NVIDIA / rosinality checkpoint.")
+@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for <name>.npz, <name>.png, <name>-compare.png, summary.json and summary.csv.")
+@click.option("--space", type=click.Choice(["w", "w+"]), default="w", show_default=True,
+              help="W: one code per image (stays on the model's manifold); W+: one per layer (closer fit).")
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Optimization steps.")
+@click.option("--loss", type=click.Choice(["auto", "lpips-vgg", "lpips-alex", "mse", "ms-ssim", "d-features"]),
+              default="auto", show_default=True,
+              help="Image distance; auto = LPIPS-VGG when its weights are present or downloadable, else the "
+                   "offline loss (docs/projection.md).")
+@click.option("--lpips-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="torchvision's vgg16-397923af.pth (or alexnet-owt-7be5be79.pth) if it is not in the torch cache.")
+@click.option("--download/--no-download", default=True, show_default=True,
+              help="Allow downloading the LPIPS backbone into the torch cache.")
+@click.option("--mse", "mse_weight", type=float, default=0.0, show_default=True,
+              help="Weight of an extra pixel MSE term.")
+@click.option("--lr", type=float, default=0.1, show_default=True, help="Peak Adam learning rate.")
+@click.option("--noise/--no-noise", "optimize_noise", default=True, show_default=True,
+              help="Optimize the per-layer noise maps too (the StyleGAN2 projector does).")
+@click.option("--noise-weight", type=float, default=1e5, show_default=True, help="Noise regularization weight.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the W statistics and the random draws.")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images optimized together (each independently); larger is faster per image.")
+@click.option("--crop", type=click.Choice(["center", "none"]), default="center", show_default=True,
+              help="center = largest centred square; none = skip non-square images.")
+@click.option("--video/--no-video", default=False, show_default=True,
+              help="Also write <name>.mp4: target | the optimization's progress.")
+@click.option("--frames", type=click.IntRange(min=2), default=100, show_default=True, help="Frames per video.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@_device_option
+def project(images, network, outdir, space, steps, loss, lpips_weights, download, mse_weight, lr, optimize_noise,
+            noise_weight, seed, batch, crop, video, frames, progress, device):
+    """Project images into a generator's W or W+ space (StyleGAN2 paper, appendix D).
+
+    IMAGES are files or folders (searched recursively). Any image Pillow reads works: RGB, RGBA
+    (over white), grey, 16-bit, EXIF-rotated; non-square images are centre-cropped and all are resized
+    (Lanczos) to the model's resolution. Unreadable files are listed and skipped. Per image it writes
+    <name>.npz (key w in NVIDIA's --projected-w layout, plus the optimized noise maps and meta),
+    the reconstruction <name>.png and <name>-compare.png (target | reconstruction); summary.json/.csv
+    list PSNR, SSIM and LPIPS (when a pretrained LPIPS is at hand). Re-render a result exactly with
+    `latentlab generate --latents <name>.npz`.
+
+    Example:
+
+        latentlab project --network synthfaces-64 --space w+ photos/ --outdir proj/ --video
+    """
+    from .io import load_any
+    from .pretrained import resolve
+    from .project import ProjectConfig, build_loss, expand_inputs, iter_projections, load_targets
+    from .project.losses import LPIPSLoss, WeightsUnavailable
+    from .project.outputs import unique_names, write_projection, write_summary
+    from .utils import resolve_device
+
+    dev = resolve_device(device)
+    paths = expand_inputs(images)
+    ck = load_any(resolve(network), device=dev)
+    G = ck.generator.requires_grad_(False)
+    targets = load_targets(paths, G.img_resolution, G.img_channels, crop=crop)
+    for p, why in targets.skipped:
+        click.echo(f"skipped {p}: {why}", err=True)
+    if not targets.paths:
+        raise click.ClickException("no readable images to project")
+    loss_module = build_loss(loss, D=ck.D, download=download, lpips_weights=lpips_weights,
+                             log=lambda m: click.echo(m, err=True)).to(dev)  # fmt: skip
+    # The summary's LPIPS column: the loss itself when it is LPIPS, else LPIPS-VGG if its weights are on disk.
+    lpips_metric = loss_module if isinstance(loss_module, LPIPSLoss) else None
+    if lpips_metric is None:
+        try:
+            lpips_metric = LPIPSLoss("vgg", weights=lpips_weights).to(dev)
+        except WeightsUnavailable:
+            lpips_metric = None
+    config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
+                           mse_weight=mse_weight, seed=seed, loss=loss_module.name)  # fmt: skip
+    names = unique_names(targets.paths)
+    meta = {"network": str(network), "source_tool": "latentlab project"}
+    info = {"network": str(network), "space": space, "loss": loss_module.name, "steps": steps, "seed": seed,
+            "skipped": [{"path": str(p), "reason": why} for p, why in targets.skipped]}  # fmt: skip
+    rows: list[dict] = []
+    chunks = iter_projections(G, targets.images, loss_module, config, batch_size=batch,
+                              frames=frames if video else 0, progress=progress)  # fmt: skip
+    for k, proj in enumerate(chunks):
+        lo = k * batch
+        rows += write_projection(outdir, G, names[lo : lo + len(proj)], targets.paths[lo : lo + len(proj)],
+                                 targets.images[lo : lo + len(proj)], proj, meta, lpips_metric, video)  # fmt: skip
+        write_summary(outdir, rows, info)
+    mean_psnr = sum(r["psnr"] for r in rows) / len(rows)
+    click.echo(f"projected {len(rows)} images into {space.upper()} ({loss_module.name}, {steps} steps), "
+               f"mean PSNR {mean_psnr:.2f} dB; wrote {outdir}"
+               + (f"; skipped {len(targets.skipped)}" if targets.skipped else ""))  # fmt: skip
 
 
 @cli.command()

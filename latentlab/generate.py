@@ -90,3 +90,37 @@ def generate_images(
         bar.update(len(chunk))
     bar.close()
     return Generated(torch.cat(images), torch.cat(zs), torch.cat(wss), seeds)
+
+
+@torch.no_grad()
+def render_codes(
+    G: Generator,
+    ws: torch.Tensor,
+    noise: Sequence[torch.Tensor | None] | None = None,
+    noise_mode: str = "const",
+    progress: bool = False,
+) -> torch.Tensor:
+    """Render W+ codes one image at a time, so that every image is the same whatever it is rendered with.
+
+    Args:
+        G: the generator (its device is used).
+        ws: ``[N, num_ws, w_dim]`` codes.
+        noise: per-layer maps (``num_ws - 1`` entries, each ``[N, 1, r, r]`` or None), e.g. a projection's
+            optimized noise; None = ``noise_mode``.
+        noise_mode: ``"const"`` or ``"none"`` for layers without a given map.
+        progress: show a progress bar.
+    Returns:
+        ``[N, C, R, R]`` float32 on the CPU, roughly in [-1, 1].
+    """
+    if ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
+        raise ValueError(f"codes must be [N, {G.num_ws}, {G.w_dim}] for this generator, got {tuple(ws.shape)}")
+    if noise is not None and len(noise) != G.num_ws - 1:
+        raise ValueError(f"noise must list {G.num_ws - 1} per-layer maps, got {len(noise)}")
+    device = G.w_avg.device
+    out = []
+    for i in tqdm(range(ws.shape[0]), desc="render", unit="img", disable=not progress):
+        layer_noise = None
+        if noise is not None:
+            layer_noise = [None if x is None else x[i : i + 1].to(device) for x in noise]
+        out.append(G.synthesis(ws[i : i + 1].to(device), noise_mode=noise_mode, noise=layer_noise).cpu())
+    return torch.cat(out)

@@ -1,0 +1,45 @@
+"""Projection of real images into W and W+ (StyleGAN2 paper, appendix D), batched, with LPIPS or offline losses.
+
+* :func:`project` / :func:`iter_projections` / :func:`project_batch`: the optimizer;
+* :mod:`.losses`: LPIPS (VGG16/AlexNet through the ``lpips`` package) and the offline losses, :func:`build_loss`;
+* :func:`load_targets`: image files -> targets; :mod:`.outputs`: codes, pictures, videos and summaries.
+"""
+
+from .inputs import Targets, expand_inputs, load_target, load_targets
+from .losses import LOSSES, OFFLINE_DEFAULT, LPIPSLoss, WeightsUnavailable, build_loss
+from .projector import (
+    SPACES,
+    ProjectConfig,
+    Projection,
+    iter_projections,
+    learning_rate,
+    noise_regularization,
+    normalize_noise_,
+    project,
+    project_batch,
+    w_noise_scale,
+    w_statistics,
+)
+
+__all__ = [
+    "LOSSES",
+    "OFFLINE_DEFAULT",
+    "SPACES",
+    "LPIPSLoss",
+    "ProjectConfig",
+    "Projection",
+    "Targets",
+    "WeightsUnavailable",
+    "build_loss",
+    "expand_inputs",
+    "iter_projections",
+    "learning_rate",
+    "load_target",
+    "load_targets",
+    "noise_regularization",
+    "normalize_noise_",
+    "project",
+    "project_batch",
+    "w_noise_scale",
+    "w_statistics",
+]

@@ -1,0 +1,95 @@
+"""Reading target images for projection: any file Pillow reads, converted by the dataset rule.
+
+The rule is :func:`latentlab.train.data.to_training_pixels` (EXIF orientation; 16-bit scaled to 8-bit;
+alpha composited over white; grey replicated to RGB; centre crop to a square unless ``crop="none"``;
+Lanczos resize to G's resolution), so a projected photo is prepared exactly like a training image.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ..io.images import from_uint8
+from ..train.data import IMAGE_SUFFIXES, to_training_pixels
+
+
+@dataclass
+class Targets:
+    """Images ready for projection: ``images`` ``[N, C, R, R]`` float32 in [-1, 1], their source paths, and
+    the files that were skipped as ``(path, reason)``."""
+
+    images: torch.Tensor
+    paths: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files and folders -> a sorted list of files (folders contribute their images, recursively)."""
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            out.append(p)
+    return out
+
+
+def load_target(path: str | os.PathLike, resolution: int, channels: int = 3, crop: str = "center") -> np.ndarray:
+    """One image file -> uint8 ``[channels, resolution, resolution]``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not an image Pillow can read, or non-square with ``crop="none"``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.format == "JPEG":  # decode huge JPEGs at a reduced scale straight away
+                    im.draft("RGB", (resolution, resolution))
+                im.load()
+                return to_training_pixels(im, resolution, crop=crop, channels=channels)
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as e:  # fmt: skip
+        raise ValueError(f"not a readable image ({type(e).__name__}: {e})") from None
+
+
+def load_targets(
+    paths: Sequence[str | os.PathLike],
+    resolution: int,
+    channels: int = 3,
+    crop: str = "center",
+) -> Targets:
+    """Read image files for projection; unreadable ones are skipped and listed with the reason.
+
+    Args:
+        paths: image files (see :func:`expand_inputs` for folders).
+        resolution: G's resolution.
+        channels: G's image channels (3 or 1).
+        crop: ``"center"`` (largest centred square) or ``"none"`` (non-square images are skipped).
+    """
+    kept, images, skipped = [], [], []
+    for p in paths:
+        p = Path(p)
+        try:
+            images.append(load_target(p, resolution, channels, crop))
+            kept.append(p)
+        except (FileNotFoundError, ValueError) as e:
+            skipped.append((p, str(e)))
+    if images:
+        batch = from_uint8(np.stack(images).transpose(0, 2, 3, 1))
+    else:
+        batch = torch.empty([0, channels, resolution, resolution])
+    return Targets(batch, kept, skipped)

@@ -1,0 +1,166 @@
+"""Writing projections to disk: per image codes, pictures and video; a summary of reconstruction quality.
+
+Per target ``<name>`` (the file's stem, made unique when two inputs share one):
+
+* ``<name>.npz``: ``w`` ``[num_ws, w_dim]`` (NVIDIA's ``--projected-w`` layout), one ``noise_<layer>``
+  array ``[r, r]`` per noise layer (e.g. ``noise_b8.conv0``), and ``meta`` (network, space, loss, steps, ...);
+* ``<name>.png``: the reconstruction; ``<name>-compare.png``: target | reconstruction;
+* ``<name>.mp4`` (with a video): target | the optimization's renderings.
+
+``summary.json`` and ``summary.csv`` list per-image PSNR, SSIM and LPIPS (when a pretrained LPIPS is at hand).
+Every file is written atomically; a summary is rewritten after each chunk, so an interrupted run keeps what
+was done.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..io.atomic import atomic_path
+from ..io.images import from_uint8, save_image, to_uint8
+from ..io.latents import Latents, save_latents
+from ..metrics.reconstruction import psnr, ssim
+from ..nn.generator import Generator
+from .projector import Projection, config_dict
+
+
+def unique_names(paths: Sequence[Path]) -> list[str]:
+    """Output stems for input paths: the file stem, with ``-2``, ``-3``, ... added where stems collide."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in paths:
+        stem = p.stem or "image"
+        k = seen.get(stem, 0) + 1
+        seen[stem] = k
+        out.append(stem if k == 1 else f"{stem}-{k}")
+    return out
+
+
+def noise_arrays(G: Generator, noise: Sequence[torch.Tensor | None], index: int) -> dict[str, np.ndarray]:
+    """``{"noise_<layer>": [r, r]}`` for image ``index`` of a projection's per-layer maps."""
+    out = {}
+    for (name, _), x in zip(G.synthesis.noise_layers(), noise, strict=True):
+        if x is not None:
+            out[f"noise_{name}"] = x[index, 0].numpy().astype(np.float32)
+    return out
+
+
+def latents_noise(G: Generator, latents: Latents) -> list[torch.Tensor | None] | None:
+    """The per-layer noise maps stored with codes, as ``[N, 1, r, r]`` per layer; None when none are stored.
+
+    Raises:
+        ValueError: some noise layers are stored and others are missing, or a map has the wrong size.
+    """
+    n = latents.w.shape[0]
+    layers = G.synthesis.noise_layers()
+    present = [f"noise_{name}" in latents.arrays for name, layer in layers if layer.use_noise]
+    if not any(present):
+        return None
+    out: list[torch.Tensor | None] = []
+    for name, layer in layers:
+        if not layer.use_noise:
+            out.append(None)
+            continue
+        key, r = f"noise_{name}", layer.resolution
+        if key not in latents.arrays:
+            raise ValueError(f"the latents file has noise maps but not {key!r}; was it made for this network?")
+        a = torch.from_numpy(np.asarray(latents.arrays[key], dtype=np.float32))
+        if a.shape[-2:] != (r, r) or a.numel() not in (r * r, n * r * r):
+            raise ValueError(f"noise map {key!r} has shape {tuple(a.shape)}; this network wants [{r}, {r}] "
+                             f"per code")  # fmt: skip
+        out.append(a.reshape(-1, 1, r, r).expand(n, 1, r, r).contiguous())
+    return out
+
+
+def _write_video(path: Path, target: np.ndarray, frames: np.ndarray, fps: int = 30) -> None:
+    """target uint8 ``[R, R, C]`` | each frame ``[R, R, C]`` side by side, as an MP4 (OpenCV, mp4v)."""
+    import cv2
+
+    h, w = target.shape[:2]
+    scale = max(1, 256 // h)  # small models: enlarge so that players show something visible
+    size = (2 * w * scale, h * scale)
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not writer.isOpened():
+            raise OSError(f"OpenCV could not open an MP4 writer for {path}")
+        try:
+            for f in frames:
+                pair = np.concatenate([target, f], axis=1)
+                if pair.shape[2] == 1:
+                    pair = np.repeat(pair, 3, axis=2)
+                pair = cv2.resize(pair, size, interpolation=cv2.INTER_NEAREST)
+                writer.write(cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
+
+
+def quality_rows(
+    targets: torch.Tensor, images: torch.Tensor, lpips_loss: torch.nn.Module | None = None
+) -> list[dict[str, float | None]]:
+    """Per-image PSNR (dB), SSIM and LPIPS (None without ``lpips_loss``) of 8-bit-quantised images."""
+    t = from_uint8(to_uint8(targets))
+    x = from_uint8(to_uint8(images))
+    p, s = psnr(t, x), ssim(t, x)
+    lp = None
+    if lpips_loss is not None:
+        with torch.no_grad():
+            dev = next(lpips_loss.parameters()).device
+            lp = lpips_loss(x.to(dev), lpips_loss.prepare(t.to(dev))).cpu()
+    return [{"psnr": float(p[i]), "ssim": float(s[i]), "lpips": None if lp is None else float(lp[i])}
+            for i in range(t.shape[0])]  # fmt: skip
+
+
+def write_projection(
+    outdir: Path,
+    G: Generator,
+    names: Sequence[str],
+    sources: Sequence[str],
+    targets: torch.Tensor,
+    proj: Projection,
+    meta: dict[str, Any],
+    lpips_loss: torch.nn.Module | None = None,
+    video: bool = False,
+) -> list[dict[str, Any]]:
+    """Write one chunk's files (see the module docstring) and return its summary rows."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    target_px, recon_px = to_uint8(targets), to_uint8(proj.images)
+    rows = quality_rows(targets, proj.images, lpips_loss)
+    for i, name in enumerate(names):
+        file_meta = dict(meta, source=str(sources[i]), space=proj.config.space, loss=proj.loss_name,
+                         steps=proj.config.steps, final_loss=float(proj.losses[i]),
+                         config=config_dict(proj.config), **rows[i])  # fmt: skip
+        save_latents(outdir / f"{name}.npz", proj.ws[i], meta=file_meta, **noise_arrays(G, proj.noise, i))
+        save_image(outdir / f"{name}.png", recon_px[i])
+        save_image(outdir / f"{name}-compare.png", np.concatenate([target_px[i], recon_px[i]], axis=1))
+        if video and proj.frames is not None:
+            _write_video(outdir / f"{name}.mp4", target_px[i], proj.frames[:, i])
+        rows[i] = {"name": name, "source": str(sources[i]), "loss": float(proj.losses[i]), **rows[i]}
+    return rows
+
+
+def write_summary(outdir: Path, rows: list[dict[str, Any]], info: dict[str, Any]) -> None:
+    """``summary.json`` (info + rows + means) and ``summary.csv`` (one row per image), atomically."""
+    def mean(key: str) -> float | None:
+        vals = [r[key] for r in rows if r.get(key) is not None and math.isfinite(r[key])]
+        return float(np.mean(vals)) if vals else None
+
+    summary = dict(info, images=len(rows), mean={k: mean(k) for k in ("psnr", "ssim", "lpips", "loss")},
+                   results=rows)  # fmt: skip
+    with atomic_path(outdir / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, allow_nan=True) + "\n")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["name", "source", "loss", "psnr", "ssim", "lpips"])
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else r[k]) for k in writer.fieldnames})
+    with atomic_path(outdir / "summary.csv") as tmp:
+        tmp.write_text(buf.getvalue())
