@@ -18,12 +18,13 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         """Run the subcommand; ``LATENTLAB_DEBUG=1`` lets errors through with their traceback."""
         from .io.checkpoint import CheckpointError
+        from .project.losses import WeightsUnavailable
 
         if os.environ.get("LATENTLAB_DEBUG") == "1":
             return super().invoke(ctx)
         try:
             return super().invoke(ctx)
-        except (CheckpointError, ValueError, KeyError, FileNotFoundError, IsADirectoryError) as e:
+        except (CheckpointError, ValueError, KeyError, FileNotFoundError, IsADirectoryError, WeightsUnavailable) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
             raise click.ClickException(str(msg)) from None
         except OSError as e:
@@ -97,7 +98,6 @@ def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir
     if (seeds is None) == (latents is None):
         raise click.UsageError("give exactly one of --seeds and --latents")
     G = load_generator(network, device=device)
-    outdir.mkdir(parents=True, exist_ok=True)
     if latents is not None:
         from .project.outputs import latents_noise
 
@@ -122,6 +122,7 @@ def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir
     result = generate_images(G, seed_list, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=noise_mode,
                              class_idx=class_idx, batch_size=batch, progress=True)  # fmt: skip
     pixels = to_uint8(result.images)
+    outdir.mkdir(parents=True, exist_ok=True)
     for seed, img in zip(result.seeds, pixels, strict=True):
         save_image(outdir / f"seed{seed:04d}.png", img)
     meta = {"network": str(network), "space": "w+", "truncation_psi": psi, "truncation_cutoff": cutoff,

@@ -59,3 +59,10 @@ def tiny_ckpt(tmp_path):
     D = tiny_D(1)
     path = save_checkpoint(tmp_path / "tiny.safetensors", G=G, G_ema=G_ema, D=D, meta={"note": "test"})
     return path, copy.deepcopy(G), copy.deepcopy(G_ema), copy.deepcopy(D)
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path_factory):
+    """No test downloads: downloads are switched off and the torch hub cache is an empty folder."""
+    monkeypatch.setenv("LATENTLAB_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))

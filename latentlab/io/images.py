@@ -40,7 +40,10 @@ def from_uint8(images: np.ndarray) -> torch.Tensor:
         a = a[None]
     if a.ndim != 4:
         raise ValueError(f"from_uint8 wants [N, H, W, C], [H, W, C] or [H, W], got shape {a.shape}")
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).to(torch.float32) / 127.5 - 1
+    a = np.ascontiguousarray(a)
+    if not a.flags.writeable:  # e.g. np.asarray(PIL image); torch wants writable memory
+        a = a.copy()
+    return torch.from_numpy(a).permute(0, 3, 1, 2).to(torch.float32) / 127.5 - 1
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> Path:

@@ -1,0 +1,217 @@
+"""Projection benchmarks: speed (beside NVIDIA's projector) and quality on the embedded model.
+
+Prints one JSON line per measurement.
+
+**Speed** (``--mode speed``): Config A (preset ``bench-a``), MSE distance plus the noise regularization,
+``--threads`` intra-op threads. latentlab's :func:`project_batch` at each ``--batch``; with ``--reference DIR``
+(a checkout of NVIDIA's stylegan2-ada-pytorch, never committed here) NVIDIA's own ``projector.project`` is
+run unmodified on the same weights, its VGG16 swapped for an identity feature map so that its distance is
+the same squared pixel error (``dist = sum (target - synth)^2``). The two are timed in alternating rounds in
+one process; steps/s is taken between the per-step callbacks (latentlab) or log lines (NVIDIA) after a
+warm-up, so the W statistics (10,000 mapped samples) are excluded for both. Also timed: latentlab's step
+with LPIPS-VGG on a randomly initialised backbone (the same FLOPs as the real one).
+
+**Quality** (``--mode quality``): the embedded model. ``--count`` images generated from held-out seeds
+(1,000,000 + i, random noise) and ``--count`` fresh SynthFaces renders (dataset seed 7, never trained on) are
+projected in W and W+ with each loss of ``--losses``; reported per group: PSNR, SSIM, the classifier-factor
+error between target and projection (mean absolute error of the continuous factors as a fraction of their
+ranges, and the binary attributes' agreement), and for generated targets the RMS distance between recovered
+and true w.
+
+Examples:
+
+    python benchmarks/bench_projection.py --mode speed --reference ~/src/stylegan2-ada-pytorch
+    python benchmarks/bench_projection.py --mode quality --count 32 --losses ms-ssim,mse,d-features
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+
+
+def _nvidia_projector(ref_dir: str):
+    """NVIDIA's ``projector`` module with its VGG16 download replaced by an identity feature map."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, ref_dir)
+    for unused in ("requests", "imageio"):  # imported by their modules at load time, unused here
+        try:
+            __import__(unused)
+        except ImportError:
+            sys.modules[unused] = types.ModuleType(unused)
+    import dnnlib  # type: ignore[import-not-found]
+    import projector  # type: ignore[import-not-found]
+
+    class PixelFeatures(torch.nn.Module):
+        def forward(self, img, resize_images=False, return_lpips=True):
+            return img.flatten(1) / 255
+
+    class _Null:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+    dnnlib.util.open_url = lambda url, *a, **k: _Null()
+    return projector, PixelFeatures
+
+
+def speed(args) -> None:
+    import torch
+
+    from latentlab.nn import Generator, get_preset
+    from latentlab.project import ProjectConfig, build_loss, project_batch, w_statistics
+    from latentlab.project.losses import LPIPSLoss
+
+    torch.set_num_threads(args.threads)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        G = Generator(get_preset(args.preset).G).eval().requires_grad_(False)
+    steps = args.steps
+    stats = w_statistics(G, 10000, 0)
+
+    def targets(n):
+        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(5))
+        with torch.no_grad():
+            return G(z, noise_mode="const")
+
+    def ours(batch, loss):
+        stamps = []
+        cfg = ProjectConfig(steps=steps)
+        stamp = lambda s, d: stamps.append(time.perf_counter())  # noqa: E731
+        project_batch(G, targets(batch), loss, cfg, w_stats=stats, on_step=stamp)
+        return (len(stamps) - args.warmup - 1) / (stamps[-1] - stamps[args.warmup])
+
+    impls = {}
+    mse = build_loss("mse")
+    for b in [int(x) for x in args.batch.split(",")]:
+        impls[f"latentlab-b{b}"] = (b, lambda b=b: ours(b, mse))
+    lp = LPIPSLoss("vgg", random_backbone=True)
+    for b in [int(x) for x in args.lpips_batch.split(",") if x]:
+        impls[f"latentlab-lpips-vgg-random-b{b}"] = (b, lambda b=b: ours(b, lp))
+    if args.reference:
+        nv_proj, pixel_features = _nvidia_projector(args.reference)
+        from bench_synthesis import _load_reference
+
+        nv, diff = _load_reference(args.reference, G)
+        target = (targets(1)[0] + 1) * 127.5
+
+        def nvidia():
+            stamps = []
+            nv_proj.print = lambda *a: stamps.append(time.perf_counter())
+            jit_load, torch.jit.load = torch.jit.load, lambda f: pixel_features()
+            try:
+                nv_proj.project(nv, target, num_steps=steps, verbose=True, device=torch.device("cpu"))
+            finally:
+                torch.jit.load = jit_load
+            stamps = stamps[-steps:]  # one log line per step (the first lines report the setup)
+            return (len(stamps) - args.warmup - 1) / (stamps[-1] - stamps[args.warmup])
+
+        impls["nvidia-b1"] = (1, nvidia)
+    rates = {k: [] for k in impls}
+    for _ in range(args.rounds):
+        for name, (_, fn) in impls.items():
+            rates[name].append(fn())
+    base = statistics.median(rates["nvidia-b1"]) if "nvidia-b1" in rates else None
+    for name, r in rates.items():
+        batch = impls[name][0]
+        sps = statistics.median(r)
+        rec = {"bench": "projection-speed", "preset": args.preset, "impl": name, "batch": batch,
+               "threads": args.threads, "steps": steps, "steps_per_s": round(sps, 2),
+               "image_steps_per_s": round(sps * batch, 2), "rounds": args.rounds,
+               "all": [round(x, 2) for x in r], "torch": torch.__version__,
+               "machine": platform.processor() or platform.machine()}  # fmt: skip
+        if base:
+            rec["image_steps_vs_nvidia_b1"] = round(sps * batch / base, 2)
+        print(json.dumps(rec), flush=True)
+
+
+def quality(args) -> None:
+    import numpy as np
+    import torch
+
+    from latentlab import generate_images, load_checkpoint
+    from latentlab.data.synthfaces import ATTRIBUTES, FACTORS, RANGES, render_item
+    from latentlab.io.images import from_uint8, to_uint8
+    from latentlab.metrics.reconstruction import psnr, ssim
+    from latentlab.pretrained import load_classifier, resolve
+    from latentlab.project import build_loss, project
+
+    torch.set_num_threads(args.threads)
+    ck = load_checkpoint(resolve(args.network))
+    G = ck.G_ema.requires_grad_(False)
+    clf = load_classifier(device="cpu")
+    n = args.count
+    seeds = [1_000_000 + i for i in range(n)]
+    gen = generate_images(G, seeds, noise_mode="random")
+    renders = from_uint8(np.stack([render_item(i, G.img_resolution, seed=7)[0] for i in range(n)]))
+    groups = {"generated": gen.images, "renders": from_uint8(to_uint8(renders))}
+    cont = [f for f in FACTORS if f not in ATTRIBUTES.values()]
+
+    def factor_error(a, b):
+        va, vb = clf.values(a), clf.values(b)
+        err = {f: float((va[f] - vb[f]).abs().mean() / (RANGES[f][1] - RANGES[f][0])) for f in cont if f in va}
+        agree = {k: float((clf.decode(a)[k] == clf.decode(b)[k]).float().mean()) for k in ATTRIBUTES}
+        return err, agree
+
+    for loss_name in args.losses.split(","):
+        for space in args.spaces.split(","):
+            for group, images in groups.items():
+                t0 = time.perf_counter()
+                loss = build_loss(loss_name, D=ck.D, download=False, log=None)
+                p = project(G, images, space=space, steps=args.steps, loss=loss, batch_size=args.batch,
+                            progress=args.progress, seed=0)  # fmt: skip
+                wall = time.perf_counter() - t0
+                t = from_uint8(to_uint8(images))
+                x = from_uint8(to_uint8(p.images))
+                err, agree = factor_error(t, x)
+                rec = {"bench": "projection-quality", "network": args.network, "group": group, "space": space,
+                       "loss": p.loss_name, "count": n, "steps": args.steps,
+                       "psnr": round(float(psnr(t, x).mean()), 2), "ssim": round(float(ssim(t, x).mean()), 4),
+                       "factor_error": round(float(np.mean(list(err.values()))), 4),
+                       "factor_error_each": {k: round(v, 4) for k, v in err.items()},
+                       "attribute_agreement": {k: round(v, 3) for k, v in agree.items()},
+                       "seconds": round(wall, 1)}  # fmt: skip
+                if group == "generated":
+                    rec["w_rms_error"] = round(float((p.ws - gen.ws).square().mean().sqrt()), 4)
+                    rec["w_rms_error_w_avg"] = round(float((G.w_avg - gen.ws).square().mean().sqrt()), 4)
+                print(json.dumps(rec), flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mode", choices=["speed", "quality"], default="speed")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--preset", default="bench-a", help="speed: network preset (default: Config A)")
+    p.add_argument("--batch", default="1,8", help="speed: batch sizes; quality: the one batch size")
+    p.add_argument("--lpips-batch", default="1,8", help="speed: batch sizes for the LPIPS-VGG step ('' = none)")
+    p.add_argument("--steps", type=int, default=None, help="steps per run (speed: 60; quality: 1000)")
+    p.add_argument("--warmup", type=int, default=10, help="speed: steps before timing starts")
+    p.add_argument("--rounds", type=int, default=3, help="speed: alternating rounds; the median is reported")
+    p.add_argument("--reference", default=None, help="speed: a checkout of NVIDIA's stylegan2-ada-pytorch")
+    p.add_argument("--network", default="synthfaces-64", help="quality: the model")
+    p.add_argument("--count", type=int, default=32, help="quality: images per group")
+    p.add_argument("--losses", default="auto", help="quality: comma-separated loss names")
+    p.add_argument("--spaces", default="w,w+", help="quality: comma-separated spaces")
+    p.add_argument("--progress", action="store_true", help="quality: show progress bars")
+    args = p.parse_args()
+    if args.mode == "speed":
+        args.steps = args.steps or 60
+        speed(args)
+    else:
+        args.steps = args.steps or 1000
+        args.batch = int(args.batch.split(",")[-1])
+        quality(args)
+
+
+if __name__ == "__main__":
+    main()

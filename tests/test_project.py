@@ -1,0 +1,401 @@
+"""Projection: schedules, regularization, the optimizer on tiny networks, losses, inputs, outputs and the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from latentlab import Generator, get_preset, load_latents, save_checkpoint
+from latentlab.cli import cli
+from latentlab.io.images import from_uint8, to_uint8
+from latentlab.metrics.reconstruction import psnr, ssim
+from latentlab.project import (
+    LPIPSLoss,
+    ProjectConfig,
+    WeightsUnavailable,
+    build_loss,
+    learning_rate,
+    load_targets,
+    noise_regularization,
+    normalize_noise_,
+    project,
+    project_batch,
+    w_noise_scale,
+    w_statistics,
+)
+from latentlab.project.losses import MultiScaleSSIMLoss, backbone_path
+
+from conftest import tiny_D, tiny_G
+
+# ----------------------------------------------------------------------------- schedules and regularization
+
+
+def test_learning_rate_schedule_matches_the_formula():
+    steps = 1000
+    for step in (0, 10, 49, 50, 300, 749, 750, 900, 999):
+        t = step / steps
+        expected = 0.1 * min(1.0, t / 0.05) * (0.5 - 0.5 * math.cos(math.pi * min(1.0, (1 - t) / 0.25)))
+        assert learning_rate(step, steps) == pytest.approx(expected, abs=1e-12)
+    assert learning_rate(0, steps) == 0
+    assert learning_rate(25, steps) == pytest.approx(0.05)  # halfway up the ramp
+    assert learning_rate(400, steps) == pytest.approx(0.1)  # the plateau
+    assert learning_rate(875, steps) == pytest.approx(0.05)  # halfway down the cosine
+    assert learning_rate(999, steps) < 1e-4
+
+
+def test_w_noise_scale_ramps_quadratically_to_zero():
+    assert w_noise_scale(0, 100, w_std=2.0) == pytest.approx(0.1)
+    assert w_noise_scale(375, 1000, w_std=2.0) == pytest.approx(0.1 * 0.25)  # (1 - 0.5)^2
+    assert w_noise_scale(750, 1000, w_std=2.0) == 0
+    assert w_noise_scale(900, 1000, w_std=2.0) == 0
+
+
+def test_noise_regularization_known_answers():
+    ones = torch.ones(2, 3, 16, 16)  # 3 layers; scales 16 and 8; two directions: 3 * 2 * 2 * 1^2
+    assert torch.allclose(noise_regularization([ones]), torch.full([2], 12.0))
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None]) % 2 * 2.0 - 1  # neighbours multiply to -1
+    assert torch.allclose(noise_regularization([checker.expand(1, 1, 8, 8)]), torch.tensor([2.0]))
+    white = torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert noise_regularization([white]).item() < 1e-2
+    # Per image: image 0 does not see image 1.
+    both = torch.stack([white[0], ones[0, :1, :8, :8].repeat(1, 8, 8)])
+    assert noise_regularization([both])[0] == pytest.approx(noise_regularization([white])[0].item(), rel=1e-5)
+
+
+def test_normalize_noise_per_image_and_layer():
+    scale = torch.tensor([1.0, 5.0]).reshape(1, 2, 1, 1)
+    x = torch.randn(3, 2, 8, 8, generator=torch.Generator().manual_seed(1)) * scale + 3
+    normalize_noise_([x])
+    assert torch.allclose(x.mean(dim=(2, 3)), torch.zeros(3, 2), atol=1e-5)
+    assert torch.allclose(x.square().mean(dim=(2, 3)), torch.ones(3, 2), atol=1e-5)
+
+
+def test_w_statistics_definition():
+    G = tiny_G()
+    mean, std = w_statistics(G, samples=500, seed=3)
+    z = torch.randn([500, G.z_dim], generator=torch.Generator().manual_seed(3))
+    w = G.mapping(z, None)[:, 0].double()
+    assert torch.allclose(mean.double(), w.mean(0), atol=1e-5)
+    assert std == pytest.approx(((w - w.mean(0)).square().sum() / 500).sqrt().item(), rel=1e-6)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="space must be one of"):
+        ProjectConfig(space="z")
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        ProjectConfig(steps=0)
+    with pytest.raises(ValueError, match="lr_rampup must be in"):
+        ProjectConfig(lr_rampup=0)
+
+
+# ----------------------------------------------------------------------------- the optimizer
+
+
+def _target(G, seed=7, n=1):
+    z = torch.randn([n, G.z_dim], generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ws = G.mapping(z, None)
+        return G.synthesis(ws, noise_mode="const"), ws
+
+
+def _init_G(seed=0):
+    """A tiny G with its ordinary initialisation: images of moderate range, a smooth landscape."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Generator(get_preset("tiny").G).eval()
+
+
+def test_loss_falls_and_w_projection_recovers_a_generated_image():
+    G = _init_G()
+    target, ws_true = _target(G)
+    first = []
+    p = project_batch(G, target, build_loss("mse"), ProjectConfig(steps=300, optimize_noise=False, w_avg_samples=500),
+                      on_step=lambda s, d: first.append(d.item()))
+    assert p.losses.item() < 0.05 * first[0]
+    assert psnr(target, p.images).item() > 30
+    assert (p.ws - ws_true).norm() < 0.3 * ws_true.norm()
+    start = psnr(target, G.synthesis(w_statistics(G, 500)[0].expand(1, G.num_ws, -1), noise_mode="const")).item()
+    assert psnr(target, p.images).item() > start + 10
+    assert p.ws.shape == (1, G.num_ws, G.w_dim)
+    assert torch.equal(p.ws[:, 0], p.ws[:, -1])  # W: one code broadcast
+
+
+def test_w_plus_fits_closer_than_w_and_has_per_layer_codes():
+    G = tiny_G()
+    target = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1  # not G's image
+    cfg = dict(steps=150, w_avg_samples=500)
+    w = project(G, target, space="w", loss="mse", progress=False, **cfg)
+    wp = project(G, target, space="w+", loss="mse", progress=False, **cfg)
+    assert wp.losses.item() < w.losses.item()
+    assert not torch.equal(wp.ws[:, 0], wp.ws[:, 1])
+
+
+def test_batch_independence():
+    G = tiny_G()
+    targets, _ = _target(G, seed=3, n=3)
+    cfg = ProjectConfig(steps=40, space="w+", w_avg_samples=500)
+    together = project_batch(G, targets, build_loss("mse"), cfg)
+    alone = project_batch(G, targets[1:2], build_loss("mse"), cfg)
+    assert torch.allclose(together.ws[1:2], alone.ws, atol=1e-4)
+    for a, b in zip(together.noise, alone.noise, strict=True):
+        if a is not None:
+            assert torch.allclose(a[1:2], b, atol=1e-4)
+    # The same image twice in one batch gets the same result (its own generator, the same seed).
+    twice = project_batch(G, targets[1:2].repeat(2, 1, 1, 1), build_loss("mse"), cfg)
+    assert torch.allclose(twice.ws[0], twice.ws[1], atol=1e-5)
+
+
+def test_noise_maps_are_normalised_and_g_is_left_alone():
+    G = tiny_G()
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    grads = [p.requires_grad for p in G.parameters()]
+    p = project_batch(G, _target(G)[0], build_loss("mse"), ProjectConfig(steps=5, w_avg_samples=100))
+    for x in p.noise:
+        if x is not None:
+            assert torch.allclose(x.mean(dim=(2, 3)), torch.zeros(1, 1), atol=1e-5)
+            assert torch.allclose(x.square().mean(dim=(2, 3)), torch.ones(1, 1), atol=1e-4)
+    assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())
+    assert [p.requires_grad for p in G.parameters()] == grads
+
+
+def test_targets_of_the_wrong_shape_are_refused():
+    G = tiny_G()
+    with pytest.raises(ValueError, match=r"targets must be \[N, 3, 16, 16\] images, got \(1, 3, 32, 32\)"):
+        project_batch(G, torch.zeros(1, 3, 32, 32), build_loss("mse"))
+
+
+def test_video_frames_are_recorded():
+    G = tiny_G()
+    p = project_batch(G, _target(G, n=2)[0], build_loss("mse"), ProjectConfig(steps=12, w_avg_samples=100), frames=4)
+    assert p.frames.shape == (4, 2, 16, 16, 3) and p.frames.dtype == np.uint8
+
+
+# ----------------------------------------------------------------------------- losses and the offline policy
+
+
+def test_ssim_and_psnr_known_values():
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert torch.allclose(ssim(x, x), torch.ones(2))
+    assert ssim(x, -x).max() < 0.5
+    y = x.clone()
+    y[0] += 2 / 255  # one 8-bit level everywhere: MSE 1 -> 48.13 dB
+    assert psnr(x, y)[0].item() == pytest.approx(10 * math.log10(255**2), abs=1e-3)
+    assert math.isinf(psnr(x, y)[1].item())
+
+
+def test_ms_ssim_loss_is_zero_for_identical_images_and_per_image():
+    loss = MultiScaleSSIMLoss()
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert torch.allclose(loss(x, loss.prepare(x)), torch.zeros(2), atol=1e-6)
+    y = x.clone()
+    y[1] = 0
+    out = loss(y, loss.prepare(x))
+    assert out[0].abs() < 1e-6 and out[1] > 0.3
+
+
+def test_d_features_loss_needs_d_and_is_per_image():
+    with pytest.raises(ValueError, match="needs the model's discriminator"):
+        build_loss("d-features")
+    loss = build_loss("d-features", D=tiny_D())
+    x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    y = x.flip(0)
+    full = loss(y, loss.prepare(x))
+    single = loss(y[1:2], loss.prepare(x[1:2]))
+    assert full[1] == pytest.approx(single[0].item(), rel=1e-5)
+    assert torch.allclose(loss(x, loss.prepare(x)), torch.zeros(3), atol=1e-6)
+
+
+def test_unknown_loss_name():
+    with pytest.raises(ValueError, match="unknown projection loss 'vgg'; known: auto, lpips-vgg"):
+        build_loss("vgg")
+
+
+def test_lpips_by_name_without_weights_names_the_file(tmp_path):
+    with pytest.raises(WeightsUnavailable) as e:
+        build_loss("lpips-vgg", download=False)
+    msg = str(e.value)
+    assert "vgg16-397923af.pth" in msg and str(backbone_path("vgg")) in msg
+    assert "https://download.pytorch.org/models/vgg16-397923af.pth" in msg
+
+
+def test_auto_falls_back_with_one_line():
+    lines = []
+    loss = build_loss("auto", log=lines.append)  # downloads are off in tests
+    assert loss.name == "ms-ssim"
+    assert len(lines) == 1 and "vgg16-397923af.pth" in lines[0] and "offline loss 'ms-ssim'" in lines[0]
+
+
+def _fake_vgg_file(path):
+    import torchvision
+
+    torch.manual_seed(0)
+    state = torchvision.models.vgg16().state_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torchvision's notice for the reference's pretrained=False
+def test_lpips_loads_backbone_weights_from_the_cache_and_matches_the_package():
+    import lpips
+
+    state = _fake_vgg_file(backbone_path("vgg"))
+    loss = build_loss("auto", log=None)
+    assert isinstance(loss, LPIPSLoss) and loss.name == "lpips-vgg"
+    assert torch.equal(getattr(loss.model.net.slice3, "10").weight, state["features.10.weight"])
+    assert torch.equal(getattr(loss.model.net.slice5, "28").bias, state["features.28.bias"])
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    y = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    ref = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False).eval()
+    ref.net.load_state_dict(loss.model.net.state_dict())
+    with torch.no_grad():
+        expected = ref(x, y).flatten()
+        got = loss(x, loss.prepare(y))
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_lpips_downsamples_large_images_to_256():
+    loss = LPIPSLoss("alex", random_backbone=True)
+    big = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    small = torch.nn.functional.adaptive_avg_pool2d(big, 256)
+    assert [f.shape[-1] for f in loss.prepare(big)] == [f.shape[-1] for f in loss.prepare(small)]
+    assert torch.allclose(loss(big, loss.prepare(small)), torch.zeros(1), atol=1e-6)
+
+
+def test_a_corrupt_backbone_file_is_reported():
+    path = backbone_path("vgg")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsUnavailable, match="not a readable torchvision weight file"):
+        build_loss("lpips-vgg", download=False)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _png(path, array, mode=None, **kw):
+    Image.fromarray(array, mode).save(path, **kw) if mode else Image.fromarray(array).save(path, **kw)
+    return path
+
+
+def test_input_edge_cases(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    files = {
+        "rgb": _png(tmp_path / "rgb.png", rgb),
+        "rgba": _png(tmp_path / "rgba.png", np.dstack([rgb, np.full((40, 40), 0, np.uint8)])),
+        "grey": _png(tmp_path / "grey.png", rgb[:, :, 0]),
+        "sixteen": _png(tmp_path / "sixteen.png", (rgb[:, :, 0].astype(np.uint16) * 257)),
+        "tiny": _png(tmp_path / "tiny.png", rgb[:2, :2]),
+        "wide": _png(tmp_path / "wide.png", rng.integers(0, 256, (20, 60, 3), dtype=np.uint8)),
+        "huge": tmp_path / "huge.jpg",
+    }
+    Image.fromarray(np.zeros((3000, 4000, 3), np.uint8)).save(files["huge"], quality=50)
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes((tmp_path / "rgb.png").read_bytes()[:60])
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    t = load_targets([*files.values(), corrupt, text, tmp_path / "missing.png"], resolution=16)
+    assert [p.stem for p in t.paths] == list(files)
+    assert t.images.shape == (7, 3, 16, 16) and t.images.min() >= -1 and t.images.max() <= 1
+    assert torch.all(t.images[1] == 1)  # fully transparent over white
+    assert torch.equal(t.images[2][0], t.images[2][1])  # grey replicated
+    assert torch.allclose(t.images[3], t.images[2], atol=2 / 255)  # 16-bit scaled to 8-bit
+    reasons = dict((p.name, r) for p, r in t.skipped)
+    assert set(reasons) == {"corrupt.png", "notes.txt", "missing.png"}
+    assert "not a readable image" in reasons["notes.txt"] and "no such file" in reasons["missing.png"]
+    none = load_targets([files["wide"]], resolution=16, crop="none")
+    assert not none.paths and "not square (60x20)" in none.skipped[0][1]
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    a = np.zeros((16, 32, 3), np.uint8)
+    a[:, :16] = 255  # left half white
+    im = Image.fromarray(a)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display: the white half goes to the top
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
+    (tmp_path / "r.jpg").write_bytes(buf.getvalue())
+    t = load_targets([tmp_path / "r.jpg"], resolution=16)
+    img = t.images[0].mean(0)
+    assert img[:4].mean() > 0.8 and img[-4:].mean() < -0.8
+
+
+# ----------------------------------------------------------------------------- CLI and files
+
+
+def test_cli_projects_writes_everything_and_re_renders_exactly(tmp_path):
+    G = tiny_G(0)
+    ck = save_checkpoint(tmp_path / "net.safetensors", G_ema=G, D=tiny_D())
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    target, _ = _target(G, seed=11, n=2)
+    for i, px in enumerate(to_uint8(target)):
+        Image.fromarray(px).save(imgs / f"face{i}.png")
+    (imgs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "out"
+    args = ["--space", "w+", "--steps", "30", "--batch", "1", "--video", "--frames", "5", "--no-progress"]
+    r = CliRunner().invoke(cli, ["project", "--network", str(ck), str(imgs), "--outdir", str(out), *args])
+    assert r.exit_code == 0, r.output
+    assert "skipped" in r.output and "broken.png" in r.output and "offline loss 'ms-ssim'" in r.output
+    for stem in ("face0", "face1"):
+        for suffix in (".npz", ".png", "-compare.png", ".mp4"):
+            assert (out / f"{stem}{suffix}").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["images"] == 2 and summary["loss"] == "ms-ssim" and summary["space"] == "w+"
+    assert summary["skipped"][0]["path"].endswith("broken.png")
+    assert summary["results"][0]["lpips"] is None
+    recon = from_uint8(np.asarray(Image.open(out / "face0.png")))
+    expected = psnr(from_uint8(to_uint8(target[:1])), recon).item()
+    assert summary["results"][0]["psnr"] == pytest.approx(expected, rel=1e-5)
+    assert (out / "summary.csv").read_text().splitlines()[0] == "name,source,loss,psnr,ssim,lpips"
+    codes = load_latents(out / "face1.npz")
+    assert codes.w.shape == (1, G.num_ws, G.w_dim) and codes.meta["space"] == "w+"
+    assert sorted(k for k in codes.arrays if k.startswith("noise_")) == sorted(
+        f"noise_{n}" for n, _ in G.synthesis.noise_layers())
+    assert not list(out.glob(".*tmp*"))
+    compare = np.asarray(Image.open(out / "face1-compare.png"))
+    assert compare.shape == (16, 32, 3) and np.array_equal(compare[:, :16], to_uint8(target)[1])
+
+    re = tmp_path / "re"
+    r = CliRunner().invoke(cli, ["generate", "--network", str(ck), "--latents", str(out / "face1.npz"),
+                                 "--outdir", str(re)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(np.asarray(Image.open(re / "code0000.png")), np.asarray(Image.open(out / "face1.png")))
+
+
+def test_cli_errors(tmp_path):
+    ck = save_checkpoint(tmp_path / "net.safetensors", G_ema=tiny_G())
+    (tmp_path / "x.txt").write_text("no")
+    base = ["project", "--network", str(ck), "--outdir", str(tmp_path / "o")]
+    r = CliRunner().invoke(cli, [*base, str(tmp_path / "x.txt")])
+    assert r.exit_code == 1 and "no readable images to project" in r.output
+    _png(tmp_path / "ok.png", np.zeros((16, 16, 3), np.uint8))
+    r = CliRunner().invoke(cli, [*base, str(tmp_path / "ok.png"), "--loss", "lpips-vgg"])
+    assert r.exit_code == 1 and "vgg16-397923af.pth" in r.output and "put it at" in r.output
+    assert not (tmp_path / "o").exists()  # nothing half-written
+    r = CliRunner().invoke(cli, ["generate", "--network", str(ck), "--outdir", str(tmp_path / "o")])
+    assert r.exit_code != 0 and "exactly one of --seeds and --latents" in r.output
+
+
+def test_generate_latents_refuses_codes_of_another_network(tmp_path):
+    from latentlab import save_latents
+
+    ck = save_checkpoint(tmp_path / "net.safetensors", G_ema=tiny_G())
+    save_latents(tmp_path / "c.npz", torch.zeros(3, 8))
+    r = CliRunner().invoke(cli, ["generate", "--network", str(ck), "--latents", str(tmp_path / "c.npz"),
+                                 "--outdir", str(tmp_path / "o")])  # fmt: skip
+    assert r.exit_code == 1 and "do not fit this network, which wants [6, 32]" in r.output
+
+
+def test_projection_from_uint8_roundtrip_is_stable():
+    x = torch.rand(1, 3, 8, 8) * 2 - 1
+    assert torch.equal(from_uint8(to_uint8(from_uint8(to_uint8(x)))), from_uint8(to_uint8(x)))
