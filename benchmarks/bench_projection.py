@@ -140,7 +140,7 @@ def quality(args) -> None:
     import torch
 
     from latentlab import generate_images, load_checkpoint
-    from latentlab.data.synthfaces import ATTRIBUTES, FACTORS, RANGES, render_item
+    from latentlab.data.synthfaces import ATTRIBUTES, BINARY, FACTORS, RANGES, render_item
     from latentlab.io.images import from_uint8, to_uint8
     from latentlab.metrics.reconstruction import psnr, ssim
     from latentlab.pretrained import load_classifier, resolve
@@ -155,12 +155,17 @@ def quality(args) -> None:
     gen = generate_images(G, seeds, noise_mode="random")
     renders = from_uint8(np.stack([render_item(i, G.img_resolution, seed=7)[0] for i in range(n)]))
     groups = {"generated": gen.images, "renders": from_uint8(to_uint8(renders))}
-    cont = [f for f in FACTORS if f not in ATTRIBUTES.values()]
+    cont = [f for f in FACTORS if f not in BINARY]
 
     def factor_error(a, b):
-        va, vb = clf.values(a), clf.values(b)
-        err = {f: float((va[f] - vb[f]).abs().mean() / (RANGES[f][1] - RANGES[f][0])) for f in cont if f in va}
-        agree = {k: float((clf.decode(a)[k] == clf.decode(b)[k]).float().mean()) for k in ATTRIBUTES}
+        va, vb = clf.predict(a), clf.predict(b)
+        err = {}
+        for f in cont:
+            d = (va[f] - vb[f]).abs()
+            if f in clf.config.circular:
+                d = torch.minimum(d, 1 - d)
+            err[f] = float(d.mean() / (RANGES[f][1] - RANGES[f][0]))
+        agree = {k: float(((va[f] > thr) == (vb[f] > thr)).float().mean()) for k, (f, thr) in ATTRIBUTES.items()}
         return err, agree
 
     for loss_name in args.losses.split(","):

@@ -3,13 +3,15 @@
 It renders a SynthFaces portrait the model never saw (dataset seed 999) and treats it as the user's
 photo. Then it shows what latentlab does with a generator:
 
+* its projection into W and into W+ (1000 steps each; LPIPS-VGG when its weights are in the torch cache,
+  else the offline loss), with the codes saved for ``latentlab generate --latents``;
 * samples at psi 0.7;
 * a truncation sweep;
 * coarse / middle / fine style mixing;
 * when the classifier ships, the classifier's reading of the photo next to its true factors.
 
-The result is a PNG strip and an HTML page in the output folder. Projection and edits join the report when
-those features land. Without an embedded model the demo uses an untrained network and says so.
+The result is a PNG strip and an HTML page in the output folder. Edits join the report when that feature
+lands. Without an embedded model the demo uses an untrained network and says so.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 
 PHOTO_DATASET_SEED = 999  # the embedded model is trained on dataset seed 0; this one it never saw
 PSIS = (1.0, 0.7, 0.4, 0.0)
+PROJECT_STEPS = 1000  # the paper's default; about 20 s per space on 2 CPU cores at 64x64
 
 
 def _rows_to_strip(rows: list[np.ndarray], pad: int = 4) -> np.ndarray:
@@ -81,6 +84,9 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
             f"{k} {reading[k]:.2f}/{truth[k]:.2f}" for k in ("smile", "yaw", "skin_tone", "glasses", "eyes_open"))
     sections.append(("The photo", "photo.png", caption))
 
+    # Its projection into W and W+.
+    yield from _project_photo(G, photo, outdir, sections, rows)
+
     # Samples.
     gen = generate_images(G, list(range(8)), truncation_psi=0.7, noise_mode="const")
     samples = to_uint8(gen.images)
@@ -114,8 +120,37 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
 
     save_image(outdir / "strip.png", _rows_to_strip(rows))
     _write_html(outdir / "report.html", sections, str(network), trained, truth)
-    yield f"wrote {outdir / 'report.html'} and {outdir / 'strip.png'} (photo, samples, truncation, style mixing)"
+    yield (f"wrote {outdir / 'report.html'} and {outdir / 'strip.png'} (photo, projection, samples, truncation, "
+           "style mixing)")
     yield f"next: latentlab info {network}   |   latentlab generate --network {network} --seeds 0-7 --outdir out"
+
+
+def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: list) -> Iterator[str]:
+    """Project the photo into W and W+; adds the comparison image and saves both codes."""
+    from .io import from_uint8, save_image, save_latents, to_uint8
+    from .metrics.reconstruction import psnr
+    from .project import build_loss, project
+    from .project.outputs import noise_arrays
+
+    lines: list[str] = []
+    loss = build_loss("auto", download=False, log=lines.append).to(G.w_avg.device)
+    yield from lines
+    target = from_uint8(photo).to(G.w_avg.device)
+    images, notes = [photo], []
+    for space in ("w", "w+"):
+        p = project(G, target, space=space, steps=PROJECT_STEPS, loss=loss, progress=True)
+        name = "photo-" + space.replace("+", "plus")
+        save_latents(outdir / f"{name}.npz", p.ws[0], meta={"space": space, "loss": p.loss_name, "source": "demo"},
+                     **noise_arrays(G, p.noise, 0))  # fmt: skip
+        images.append(to_uint8(p.images)[0])
+        db = psnr(from_uint8(photo), from_uint8(to_uint8(p.images))).item()
+        notes.append(f"{space.upper()} {db:.1f} dB")
+        yield f"projected the photo into {space.upper()} ({p.loss_name}, {PROJECT_STEPS} steps): PSNR {db:.2f} dB"
+    save_image(outdir / "projection.png", _row(np.stack(images)))
+    rows.append(_row(np.stack(images)))
+    sections.append(("Projection", "projection.png",
+                     f"the photo | its projection into W | into W+ ({loss.name} loss, {PROJECT_STEPS} steps; "
+                     f"PSNR {', '.join(notes)}); codes in photo-w.npz and photo-wplus.npz"))  # fmt: skip
 
 
 def _classifier_reading(photo: np.ndarray, device: torch.device) -> dict[str, float] | None:

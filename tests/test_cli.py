@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -151,8 +152,14 @@ def test_demo(tmp_path):
     assert load_image(out / "truncation.png").shape == (64, 4 * 64 + 3 * 2, 3)
     assert load_image(out / "mixing.png").shape == (64, 5 * 64 + 4 * 2, 3)
     assert load_image(out / "strip.png").shape[1] == 8 * 64 + 7 * 2
+    assert load_image(out / "projection.png").shape == (64, 3 * 64 + 2 * 2, 3)
+    psnrs = dict(re.findall(r"projected the photo into (W\+?) \(.*\): PSNR ([\d.]+) dB", r.output))
+    assert float(psnrs["W+"]) > 22 and float(psnrs["W"]) > 18, r.output  # a fresh render, 1000 steps
+    assert "offline loss 'ms-ssim'" in r.output  # no LPIPS weights in the tests' torch cache
+    codes = load_latents(out / "photo-wplus.npz")
+    assert codes.w.shape == (1, 10, 256) and "noise_b64.conv1" in codes.arrays
     page = (out / "report.html").read_text()
-    assert all(f"src='{n}.png'" in page for n in ("photo", "samples", "truncation", "mixing"))
+    assert all(f"src='{n}.png'" in page for n in ("photo", "projection", "samples", "truncation", "mixing"))
     assert "&quot;smile&quot;" in page and "classifier reading vs truth" in page  # true factors, classifier
     assert "embedded default model: synthfaces-64" in r.output and "UNTRAINED" not in page
     r = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d2"), "--device", "tpu"])
@@ -175,6 +182,7 @@ def test_demo_without_the_embedded_model_says_so(tmp_path, monkeypatch):
     from latentlab import pretrained
 
     monkeypatch.setattr(pretrained, "default_model", lambda: None)
+    monkeypatch.setattr("latentlab.demo.PROJECT_STEPS", 20)
     r = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d"), "--device", "cpu"])
     assert r.exit_code == 0, r.output
     assert "UNTRAINED" in r.output and "UNTRAINED" in (tmp_path / "d" / "report.html").read_text()

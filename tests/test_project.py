@@ -399,3 +399,21 @@ def test_generate_latents_refuses_codes_of_another_network(tmp_path):
 def test_projection_from_uint8_roundtrip_is_stable():
     x = torch.rand(1, 3, 8, 8) * 2 - 1
     assert torch.equal(from_uint8(to_uint8(from_uint8(to_uint8(x)))), from_uint8(to_uint8(x)))
+
+
+@pytest.mark.parametrize("fixture", ["nvidia_tiny.pkl", "rosinality_tiny.pt"])
+def test_cli_projects_with_foreign_models(tmp_path, fixture):
+    from pathlib import Path
+
+    from latentlab import load_generator
+
+    net = Path(__file__).parent / "fixtures" / fixture
+    G = load_generator(net, device="cpu")
+    with torch.no_grad():
+        img = G(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)), noise_mode="const")
+    _png(tmp_path / "t.png", to_uint8(img)[0])
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["project", "--network", str(net), str(tmp_path / "t.png"), "--outdir", str(out),
+                                 "--steps", "10", "--loss", "mse", "--no-progress"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert load_latents(out / "t.npz").w.shape == (1, G.num_ws, G.w_dim)
