@@ -8,7 +8,9 @@ The public API, re-exported here:
   :func:`load_latents`, :func:`to_uint8`, :func:`from_uint8`;
 * foreign models: :func:`load_any` (NVIDIA ``.pkl``, rosinality ``.pt``), :func:`convert`,
   :func:`save_rosinality`, and the registry :mod:`latentlab.pretrained` (``pretrained.load(name)``);
-* rendering: :func:`generate_images`.
+* rendering: :func:`generate_images`;
+* projection: :func:`project` and :class:`Projection`; the rest lives in :mod:`latentlab.projection`
+  (``from latentlab.projection import load_targets, build_loss, ProjectConfig``).
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -49,6 +51,7 @@ from .nn import (
     sample_z,
     seed_to_z,
 )
+from .projection import Projection, project
 from .utils import resolve_device
 
 __all__ = [
@@ -80,5 +83,7 @@ __all__ = [
     "save_rosinality",
     "seed_to_z",
     "pretrained",
+    "project",
+    "Projection",
     "to_uint8",
 ]

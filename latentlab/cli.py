@@ -18,7 +18,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         """Run the subcommand; ``LATENTLAB_DEBUG=1`` lets errors through with their traceback."""
         from .io.checkpoint import CheckpointError
-        from .project.losses import WeightsUnavailable
+        from .projection.losses import WeightsUnavailable
 
         if os.environ.get("LATENTLAB_DEBUG") == "1":
             return super().invoke(ctx)
@@ -99,7 +99,7 @@ def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir
         raise click.UsageError("give exactly one of --seeds and --latents")
     G = load_generator(network, device=device)
     if latents is not None:
-        from .project.outputs import latents_noise
+        from .projection.outputs import latents_noise
 
         codes = load_latents(latents)
         if codes.w.shape[1:] != (G.num_ws, G.w_dim):
@@ -164,6 +164,8 @@ def _truncate(G, ws, psi: float, cutoff: int):
               help="Optimize the per-layer noise maps too (the StyleGAN2 projector does).")
 @click.option("--noise-weight", type=float, default=1e5, show_default=True, help="Noise regularization weight.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the W statistics and the random draws.")
+@click.option("--class", "class_idx", type=int, default=None,
+              help="Conditional networks: the class whose average W starts the search.")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images optimized together (each independently); larger is faster per image.")
 @click.option("--crop", type=click.Choice(["center", "none"]), default="center", show_default=True,
@@ -174,7 +176,7 @@ def _truncate(G, ws, psi: float, cutoff: int):
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @_device_option
 def project(images, network, outdir, space, steps, loss, lpips_weights, download, mse_weight, lr, optimize_noise,
-            noise_weight, seed, batch, crop, video, frames, progress, device):
+            noise_weight, seed, class_idx, batch, crop, video, frames, progress, device):
     """Project images into a generator's W or W+ space (StyleGAN2 paper, appendix D).
 
     IMAGES are files or folders (searched recursively). Any image Pillow reads works: RGB, RGBA
@@ -191,9 +193,9 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
     """
     from .io import load_any
     from .pretrained import resolve
-    from .project import ProjectConfig, build_loss, expand_inputs, iter_projections, load_targets
-    from .project.losses import LPIPSLoss, WeightsUnavailable
-    from .project.outputs import unique_names, write_projection, write_summary
+    from .projection import ProjectConfig, build_loss, expand_inputs, iter_projections, load_targets
+    from .projection.losses import LPIPSLoss, WeightsUnavailable
+    from .projection.outputs import unique_names, write_projection, write_summary
     from .utils import resolve_device
 
     dev = resolve_device(device)
@@ -215,7 +217,7 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
         except WeightsUnavailable:
             lpips_metric = None
     config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
-                           mse_weight=mse_weight, seed=seed, loss=loss_module.name)  # fmt: skip
+                           mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name)  # fmt: skip
     names = unique_names(targets.paths)
     meta = {"network": str(network), "source_tool": "latentlab project"}
     info = {"network": str(network), "space": space, "loss": loss_module.name, "steps": steps, "seed": seed,

@@ -129,8 +129,8 @@ def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: lis
     """Project the photo into W and W+; adds the comparison image and saves both codes."""
     from .io import from_uint8, save_image, save_latents, to_uint8
     from .metrics.reconstruction import psnr
-    from .project import build_loss, project
-    from .project.outputs import noise_arrays
+    from .projection import build_loss, project
+    from .projection.outputs import noise_arrays
 
     lines: list[str] = []
     loss = build_loss("auto", download=False, log=lines.append).to(G.w_avg.device)

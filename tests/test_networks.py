@@ -315,3 +315,14 @@ def test_synthesis_picks_nonfused_when_differentiating(G, monkeypatch):
     seen.clear()
     G.synthesis(ws.clone().requires_grad_(True))
     assert seen and not any(seen)  # gradients to ws: non-fused
+
+
+def test_conv_clamp_networks_backpropagate_to_ws_and_noise():
+    from conftest import tiny_G
+
+    G = tiny_G(conv_clamp=256)
+    ws = G.mapping(torch.randn(2, G.z_dim), None).detach().requires_grad_(True)
+    noise = [torch.randn(2, 1, layer.resolution, layer.resolution, requires_grad=True)
+             for _, layer in G.synthesis.noise_layers()]  # fmt: skip
+    G.synthesis(ws, noise=noise).square().sum().backward()  # clamps used to be in place and broke this
+    assert ws.grad.abs().sum() > 0 and all(n.grad is not None for n in noise)

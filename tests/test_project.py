@@ -16,7 +16,7 @@ from latentlab import Generator, get_preset, load_latents, save_checkpoint
 from latentlab.cli import cli
 from latentlab.io.images import from_uint8, to_uint8
 from latentlab.metrics.reconstruction import psnr, ssim
-from latentlab.project import (
+from latentlab.projection import (
     LPIPSLoss,
     ProjectConfig,
     WeightsUnavailable,
@@ -30,7 +30,7 @@ from latentlab.project import (
     w_noise_scale,
     w_statistics,
 )
-from latentlab.project.losses import MultiScaleSSIMLoss, backbone_path
+from latentlab.projection.losses import MultiScaleSSIMLoss, backbone_path
 
 from conftest import tiny_D, tiny_G
 
@@ -409,11 +409,27 @@ def test_cli_projects_with_foreign_models(tmp_path, fixture):
 
     net = Path(__file__).parent / "fixtures" / fixture
     G = load_generator(net, device="cpu")
+    c = torch.eye(G.c_dim)[1:2] if G.c_dim else None  # NVIDIA's fixture is conditional (3 classes)
     with torch.no_grad():
-        img = G(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)), noise_mode="const")
+        img = G(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)), c, noise_mode="const")
     _png(tmp_path / "t.png", to_uint8(img)[0])
     out = tmp_path / "out"
-    r = CliRunner().invoke(cli, ["project", "--network", str(net), str(tmp_path / "t.png"), "--outdir", str(out),
-                                 "--steps", "10", "--loss", "mse", "--no-progress"])  # fmt: skip
+    args = ["project", "--network", str(net), str(tmp_path / "t.png"), "--outdir", str(out), "--steps", "10",
+            "--loss", "mse", "--no-progress"]  # fmt: skip
+    if G.c_dim:
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 1 and "conditional (3 classes): give a class index (--class)" in r.output
+        args += ["--class", "1"]
+    r = CliRunner().invoke(cli, args)
     assert r.exit_code == 0, r.output
     assert load_latents(out / "t.npz").w.shape == (1, G.num_ws, G.w_dim)
+
+
+def test_top_level_function_and_subpackage_both_work():
+    import latentlab
+    import latentlab.projection.losses as losses_module
+
+    G = tiny_G()
+    p = latentlab.project(G, _target(G)[0], steps=3, loss="mse", progress=False, w_avg_samples=100)
+    assert isinstance(p, latentlab.Projection) and p.ws.shape == (1, G.num_ws, G.w_dim)
+    assert losses_module.OFFLINE_DEFAULT == "ms-ssim"

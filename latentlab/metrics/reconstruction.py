@@ -1,4 +1,4 @@
-"""Reconstruction quality: PSNR and SSIM between image batches (LPIPS lives in :mod:`latentlab.project.losses`).
+"""Reconstruction quality: PSNR and SSIM between image batches (LPIPS lives in :mod:`latentlab.projection.losses`).
 
 Both take float ``[N, C, H, W]`` images in [-1, 1] and return one value per image, ``[N]``.
 """

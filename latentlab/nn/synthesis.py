@@ -86,8 +86,8 @@ class SynthesisLayer(nn.Module):
         # In place: x is a fresh tensor. The activation gain was applied before the activation, which
         # is exact because leaky ReLU is positively homogeneous.
         x = F.leaky_relu_(x, LRELU_SLOPE)
-        if self.conv_clamp is not None:
-            x = x.clamp_(-self.conv_clamp * gain, self.conv_clamp * gain)
+        if self.conv_clamp is not None:  # not in place: leaky ReLU's backward reads its output
+            x = x.clamp(-self.conv_clamp * gain, self.conv_clamp * gain)
         return x
 
     def scaled_noise(
@@ -142,7 +142,7 @@ class ToRGBLayer(nn.Module):
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, padding=self.padding, fused=fused,
                              bias=self.bias)  # fmt: skip
         if self.conv_clamp is not None:
-            x = x.clamp_(-self.conv_clamp, self.conv_clamp)
+            x = x.clamp(-self.conv_clamp, self.conv_clamp)
         return x
 
 

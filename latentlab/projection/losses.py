@@ -139,6 +139,8 @@ class LPIPSLoss(nn.Module):
         import lpips
 
         x = _area_to(x, LPIPS_MAX_SIDE)
+        if x.shape[1] == 1:  # grey models: LPIPS sees the grey image as RGB
+            x = x.expand(-1, 3, -1, -1)
         return [lpips.normalize_tensor(f) for f in self.model.net(self.model.scaling_layer(x))]
 
     def prepare(self, target: Tensor) -> list[Tensor]:

@@ -55,6 +55,7 @@ class ProjectConfig:
     mse_weight: float = 0.0  # weight of an extra pixel MSE term (on [-1, 1] images)
     w_avg_samples: int = 10000  # samples for the mean and spread of W
     seed: int = 0  # seeds the W statistics and every image's own random draws
+    class_idx: int | None = None  # conditional generators: the class whose W statistics start the search
     loss: str = "auto"  # the distance's name, recorded in the outputs
 
     def __post_init__(self) -> None:
@@ -119,19 +120,30 @@ def normalize_noise_(noise: list[Tensor]) -> None:
 
 
 @torch.no_grad()
-def w_statistics(G: Generator, samples: int = 10000, seed: int = 0, batch: int = 1000) -> tuple[Tensor, float]:
+def w_statistics(
+    G: Generator, samples: int = 10000, seed: int = 0, batch: int = 1000, class_idx: int | None = None
+) -> tuple[Tensor, float]:
     """Mean ``[w_dim]`` of ``G.mapping(z)`` over ``samples`` seeded z, and ``w_std``: the RMS distance from it.
 
     ``w_std = sqrt(sum ||w_i - mean||^2 / samples)``, NVIDIA's definition (a length, not a per-dim std).
+    A conditional G needs ``class_idx``: the statistics are those of that class.
     """
-    if G.c_dim > 0:
-        raise ValueError(f"projection into a conditional generator (c_dim={G.c_dim}) is not supported")
+    if G.c_dim > 0 and class_idx is None:
+        raise ValueError(f"this generator is conditional ({G.c_dim} classes): give a class index (--class)")
+    if G.c_dim == 0 and class_idx is not None:
+        raise ValueError("this generator is unconditional: a class index makes no sense")
+    if class_idx is not None and not 0 <= class_idx < G.c_dim:
+        raise ValueError(f"class index must be in [0, {G.c_dim}), got {class_idx}")
     device = G.w_avg.device
     g = torch.Generator().manual_seed(int(seed))
     ws = []
     for start in range(0, samples, batch):
         z = torch.randn([min(batch, samples - start), G.z_dim], generator=g).to(device)
-        ws.append(G.mapping(z, None)[:, 0].double())
+        c = None
+        if class_idx is not None:
+            c = torch.zeros([z.shape[0], G.c_dim], device=device)
+            c[:, class_idx] = 1
+        ws.append(G.mapping(z, c)[:, 0].double())
     w = torch.cat(ws)
     mean = w.mean(dim=0)
     std = ((w - mean).square().sum() / samples).sqrt().item()
@@ -193,7 +205,7 @@ def project_batch(
     Args:
         G: the generator; its parameters are not changed.
         targets: ``[N, C, R, R]`` in [-1, 1] at G's resolution, on G's device.
-        loss: a loss module (:func:`~latentlab.project.losses.build_loss`).
+        loss: a loss module (:func:`~latentlab.projection.losses.build_loss`).
         config: the schedule and options.
         w_stats: ``(w_avg [w_dim], w_std)`` from :func:`w_statistics`; None = compute them.
         frames: record this many evenly spaced renderings for a video (0 = none).
@@ -206,7 +218,9 @@ def project_batch(
     device = G.w_avg.device
     targets = targets.to(device=device, dtype=torch.float32)
     n, steps = targets.shape[0], config.steps
-    w_avg, w_std = w_stats if w_stats is not None else w_statistics(G, config.w_avg_samples, config.seed)
+    if w_stats is None:
+        w_stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
+    w_avg, w_std = w_stats
     w_avg = w_avg.to(device)
     rows = 1 if config.space == "w" else G.num_ws
 
@@ -299,7 +313,7 @@ def iter_projections(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n = images.shape[0]
-    w_stats = w_statistics(G, config.w_avg_samples, config.seed)
+    w_stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
     bar = tqdm(total=n * config.steps, desc=desc, unit="img-step", disable=not progress, dynamic_ncols=True)
     try:
         for start in range(0, n, batch_size):
@@ -329,7 +343,7 @@ def project(
         images: ``[N, C, R, R]`` float in [-1, 1] at G's resolution (see :func:`load_targets` for files).
         space: ``"w"`` or ``"w+"``.
         steps: optimization steps (1000 as in the StyleGAN2 paper).
-        loss: a name from :data:`~latentlab.project.losses.LOSSES` or a loss module. ``"auto"`` = LPIPS-VGG
+        loss: a name from :data:`~latentlab.projection.losses.LOSSES` or a loss module. ``"auto"`` = LPIPS-VGG
             when its weights are present or downloadable, else the documented offline loss (one line says so).
         batch_size: images optimized together; larger batches are faster per image.
         progress: show a progress bar.
