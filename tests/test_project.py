@@ -433,3 +433,8 @@ def test_top_level_function_and_subpackage_both_work():
     p = latentlab.project(G, _target(G)[0], steps=3, loss="mse", progress=False, w_avg_samples=100)
     assert isinstance(p, latentlab.Projection) and p.ws.shape == (1, G.num_ws, G.w_dim)
     assert losses_module.OFFLINE_DEFAULT == "ms-ssim"
+
+
+def test_project_refuses_an_empty_batch():
+    with pytest.raises(ValueError, match=r"non-empty \[N, C, R, R\] batch, got shape \(0, 3, 16, 16\)"):
+        project(tiny_G(), torch.zeros(0, 3, 16, 16), loss="mse", progress=False)

@@ -183,7 +183,7 @@ def _noise_groups(G: Generator) -> list[tuple[int, list[int]]]:
     return sorted(groups.items())
 
 
-def _layer_noise(G: Generator, params: list[Tensor], groups, n: int) -> list[Tensor | None]:
+def _layer_noise(G: Generator, params: list[Tensor], groups) -> list[Tensor | None]:
     out: list[Tensor | None] = [None] * (G.num_ws - 1)
     for p, (_, idx) in zip(params, groups, strict=True):
         for j, i in enumerate(idx):
@@ -247,7 +247,7 @@ def project_batch(
             scale = w_noise_scale(step, steps, w_std, config.noise_factor, config.noise_ramp)
             w_noise = torch.stack([torch.randn([rows, c.w_dim], generator=g) for g in gens]).to(device)
             ws = (w_opt + w_noise * scale).expand(n, G.num_ws, c.w_dim)
-            noise = _layer_noise(G, noise_params, groups, n) if groups else None
+            noise = _layer_noise(G, noise_params, groups) if groups else None
             synth = G.synthesis(ws, noise_mode="const", noise=noise)
             dist = loss(synth, prepared)
             total = dist
@@ -269,7 +269,7 @@ def project_batch(
 
     with torch.no_grad():
         ws = w_opt.detach().expand(n, G.num_ws, c.w_dim).contiguous()
-        noise = _layer_noise(G, [p.detach() for p in noise_params], groups, n) if groups else None
+        noise = _layer_noise(G, [p.detach() for p in noise_params], groups) if groups else None
         images = render_codes(G, ws, noise).to(device)  # exactly what `latentlab generate --latents` renders
         final = loss(images, prepared)
     if noise is None:  # fixed noise: G's stored maps, written out so that the codes re-render exactly
@@ -312,6 +312,8 @@ def iter_projections(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise ValueError(f"images must be a non-empty [N, C, R, R] batch, got shape {tuple(images.shape)}")
     n = images.shape[0]
     w_stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
     bar = tqdm(total=n * config.steps, desc=desc, unit="img-step", disable=not progress, dynamic_ncols=True)
