@@ -62,3 +62,13 @@ def test_train_shapes_example(tmp_path):
     assert "resuming from" in r.stdout and "trained to 0.064 kimg" in r.stdout
     assert load_image(tmp_path / "samples.png").shape == (4 * 16, 4 * 16, 3)
     assert (tmp_path / "run" / "network-snapshot-000000.064.safetensors").is_file()
+
+
+def test_project_and_compare_example(tmp_path):
+    out = tmp_path / "cmp.png"
+    args = ["--count", "2", "--steps", "30", "--out", str(out), "--device", "cpu"]
+    r = subprocess.run([sys.executable, str(ROOT / "examples" / "project_and_compare.py"), *args],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert load_image(out).shape == (2 * 64 + 2, 3 * 64 + 4, 3)
+    assert "W+: PSNR" in r.stdout and (tmp_path / "cmp-wplus.npz").is_file()
