@@ -52,7 +52,8 @@ def backbone_path(net: str) -> Path:
 
 def _missing_message(net: str, reason: str) -> str:
     name, url = BACKBONES[net]
-    return (f"LPIPS-{net} needs torchvision's ImageNet weights {name} ({reason}); download {url} "
+    label = {"vgg": "VGG16", "alex": "AlexNet"}[net]
+    return (f"LPIPS ({label}) needs torchvision's ImageNet weights {name} ({reason}); download {url} "
             f"and put it at {backbone_path(net)} (or set TORCH_HOME)")  # fmt: skip
 
 
