@@ -21,6 +21,26 @@ class Generated:
     seeds: list[int]
 
 
+def class_labels(G: Generator, n: int, class_idx: int | None) -> torch.Tensor | None:
+    """One-hot labels ``[n, c_dim]`` of class ``class_idx`` on G's device, or None for an unconditional G.
+
+    Raises:
+        ValueError: a conditional G without a class index, an unconditional one with one, or an index out of
+            range.
+    """
+    if G.c_dim > 0 and class_idx is None:
+        raise ValueError(f"this generator is conditional ({G.c_dim} classes): give a class index (--class)")
+    if G.c_dim == 0 and class_idx is not None:
+        raise ValueError("this generator is unconditional: a class index makes no sense")
+    if class_idx is None:
+        return None
+    if not 0 <= class_idx < G.c_dim:
+        raise ValueError(f"class index must be in [0, {G.c_dim}), got {class_idx}")
+    c = torch.zeros([n, G.c_dim], device=G.w_avg.device)
+    c[:, class_idx] = 1
+    return c
+
+
 @torch.no_grad()
 def generate_images(
     G: Generator,
@@ -57,12 +77,7 @@ def generate_images(
         raise ValueError(f"truncation psi must be in [-1, 2], got {truncation_psi}")
     if truncation_cutoff is not None and not 0 <= truncation_cutoff <= G.num_ws:
         raise ValueError(f"truncation cutoff must be in [0, {G.num_ws}], got {truncation_cutoff}")
-    if G.c_dim > 0 and class_idx is None:
-        raise ValueError(f"this generator is conditional ({G.c_dim} classes): give a class index")
-    if G.c_dim == 0 and class_idx is not None:
-        raise ValueError("this generator is unconditional: a class index makes no sense")
-    if class_idx is not None and not 0 <= class_idx < G.c_dim:
-        raise ValueError(f"class index must be in [0, {G.c_dim}), got {class_idx}")
+    class_labels(G, 1, class_idx)  # checks the class index before any work
 
     device = G.w_avg.device
     images, zs, wss = [], [], []
@@ -70,10 +85,7 @@ def generate_images(
     for start in range(0, len(seeds), batch_size):
         chunk = seeds[start : start + batch_size]
         z = torch.cat([seed_to_z(G.z_dim, s) for s in chunk]).to(device)
-        c = None
-        if G.c_dim > 0:
-            c = torch.zeros([len(chunk), G.c_dim], device=device)
-            c[:, class_idx] = 1
+        c = class_labels(G, len(chunk), class_idx)
         ws = G.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         if noise_mode == "random":
             # One generator per seed keeps every image independent of its batch mates.

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..generate import render_codes
+from ..generate import class_labels, render_codes
 from ..io.images import to_uint8
 from ..nn.generator import Generator
 
@@ -128,22 +128,13 @@ def w_statistics(
     ``w_std = sqrt(sum ||w_i - mean||^2 / samples)``, NVIDIA's definition (a length, not a per-dim std).
     A conditional G needs ``class_idx``: the statistics are those of that class.
     """
-    if G.c_dim > 0 and class_idx is None:
-        raise ValueError(f"this generator is conditional ({G.c_dim} classes): give a class index (--class)")
-    if G.c_dim == 0 and class_idx is not None:
-        raise ValueError("this generator is unconditional: a class index makes no sense")
-    if class_idx is not None and not 0 <= class_idx < G.c_dim:
-        raise ValueError(f"class index must be in [0, {G.c_dim}), got {class_idx}")
+    class_labels(G, 1, class_idx)  # checks the class index before any work
     device = G.w_avg.device
     g = torch.Generator().manual_seed(int(seed))
     ws = []
     for start in range(0, samples, batch):
         z = torch.randn([min(batch, samples - start), G.z_dim], generator=g).to(device)
-        c = None
-        if class_idx is not None:
-            c = torch.zeros([z.shape[0], G.c_dim], device=device)
-            c[:, class_idx] = 1
-        ws.append(G.mapping(z, c)[:, 0].double())
+        ws.append(G.mapping(z, class_labels(G, z.shape[0], class_idx))[:, 0].double())
     w = torch.cat(ws)
     mean = w.mean(dim=0)
     std = ((w - mean).square().sum() / samples).sqrt().item()
