@@ -99,6 +99,7 @@ def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir
         raise click.UsageError("give exactly one of --seeds and --latents")
     G = load_generator(network, device=device)
     if latents is not None:
+        from .nn import truncate
         from .projection.outputs import latents_noise
 
         codes = load_latents(latents)
@@ -109,7 +110,7 @@ def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir
             raise click.UsageError("--latents renders with the saved noise or --noise-mode const|none")
         ws = codes.w
         if psi != 1.0:
-            ws = _truncate(G, ws, psi, G.num_ws if cutoff is None else cutoff)
+            ws = truncate(ws, G.w_avg.cpu(), psi, cutoff)
         pixels = to_uint8(render_codes(G, ws, latents_noise(G, codes), noise_mode=noise_mode, progress=True))
         for i, img in enumerate(pixels):
             save_image(outdir / f"code{i:04d}.png", img)
@@ -131,14 +132,6 @@ def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir
     if grid:
         save_image(outdir / "grid.png", make_grid(pixels))
     click.echo(f"wrote {len(seed_list)} images{' and grid.png' if grid else ''} and codes.npz to {outdir}")
-
-
-def _truncate(G, ws, psi: float, cutoff: int):
-    """Truncate the first ``cutoff`` codes of ``ws`` toward ``G.w_avg`` by ``psi``."""
-    out = ws.clone()
-    avg = G.w_avg.cpu()
-    out[:, :cutoff] = avg + psi * (ws[:, :cutoff] - avg)
-    return out
 
 
 @cli.command()

@@ -438,3 +438,20 @@ def test_top_level_function_and_subpackage_both_work():
 def test_project_refuses_an_empty_batch():
     with pytest.raises(ValueError, match=r"non-empty \[N, C, R, R\] batch, got shape \(0, 3, 16, 16\)"):
         project(tiny_G(), torch.zeros(0, 3, 16, 16), loss="mse", progress=False)
+
+
+def test_generate_latents_with_truncation(tmp_path):
+    from latentlab import save_latents
+    from latentlab.generate import render_codes
+
+    G = tiny_G()
+    ck = save_checkpoint(tmp_path / "net.safetensors", G_ema=G)
+    ws = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0)), None).detach()
+    save_latents(tmp_path / "c.npz", ws)
+    r = CliRunner().invoke(cli, ["generate", "--network", str(ck), "--latents", str(tmp_path / "c.npz"),
+                                 "--trunc", "0.5", "--trunc-cutoff", "2", "--outdir", str(tmp_path / "o")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    expected = ws.clone()
+    expected[:, :2] = G.w_avg + 0.5 * (ws[:, :2] - G.w_avg)
+    want = to_uint8(render_codes(G, expected))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "code0001.png")), want[1])
