@@ -104,3 +104,34 @@ def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 0) -> np.n
         r, k = divmod(i, cols)
         grid[r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = a[i]
     return grid
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 30, min_height: int = 256) -> Path:
+    """Write uint8 frames ``[T, H, W, C]`` (RGB or grey) as an MP4 (OpenCV, mp4v), atomically.
+
+    Small frames are enlarged by an integer factor (nearest neighbour) to at least ``min_height`` pixels, so
+    that players show something visible at 64x64.
+    """
+    import cv2
+
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[0] == 0:
+        raise ValueError(f"write_video wants uint8 frames [T, H, W, C] with T >= 1, got {frames.dtype} "
+                         f"{frames.shape}")  # fmt: skip
+    path = Path(path)
+    h, w = frames.shape[1:3]
+    scale = max(1, min_height // h)
+    size = (w * scale, h * scale)
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not writer.isOpened():
+            raise OSError(f"OpenCV could not open an MP4 writer for {path}")
+        try:
+            for f in frames:
+                if f.shape[2] == 1:
+                    f = np.repeat(f, 3, axis=2)
+                f = cv2.resize(f, size, interpolation=cv2.INTER_NEAREST)
+                writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
+    return path

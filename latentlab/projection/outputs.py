@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..io.atomic import atomic_path
-from ..io.images import from_uint8, save_image, to_uint8
+from ..io.images import from_uint8, save_image, to_uint8, write_video
 from ..io.latents import Latents, save_latents
 from ..metrics.reconstruction import psnr, ssim
 from ..nn.generator import Generator
@@ -81,28 +81,6 @@ def latents_noise(G: Generator, latents: Latents) -> list[torch.Tensor | None] |
     return out
 
 
-def _write_video(path: Path, target: np.ndarray, frames: np.ndarray, fps: int = 30) -> None:
-    """target uint8 ``[R, R, C]`` | each frame ``[R, R, C]`` side by side, as an MP4 (OpenCV, mp4v)."""
-    import cv2
-
-    h, w = target.shape[:2]
-    scale = max(1, 256 // h)  # small models: enlarge so that players show something visible
-    size = (2 * w * scale, h * scale)
-    with atomic_path(path) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-        if not writer.isOpened():
-            raise OSError(f"OpenCV could not open an MP4 writer for {path}")
-        try:
-            for f in frames:
-                pair = np.concatenate([target, f], axis=1)
-                if pair.shape[2] == 1:
-                    pair = np.repeat(pair, 3, axis=2)
-                pair = cv2.resize(pair, size, interpolation=cv2.INTER_NEAREST)
-                writer.write(cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
-        finally:
-            writer.release()
-
-
 def quality_rows(
     targets: torch.Tensor, images: torch.Tensor, lpips_loss: torch.nn.Module | None = None
 ) -> list[dict[str, float | None]]:
@@ -142,7 +120,9 @@ def write_projection(
         save_image(outdir / f"{name}.png", recon_px[i])
         save_image(outdir / f"{name}-compare.png", np.concatenate([target_px[i], recon_px[i]], axis=1))
         if video and proj.frames is not None:
-            _write_video(outdir / f"{name}.mp4", target_px[i], proj.frames[:, i])
+            frames = proj.frames[:, i]
+            pairs = np.concatenate([np.broadcast_to(target_px[i], frames.shape), frames], axis=2)  # target | frame
+            write_video(outdir / f"{name}.mp4", pairs)
         rows[i] = {"name": name, "source": str(sources[i]), "loss": float(proj.losses[i]), **rows[i]}
     return rows
 
