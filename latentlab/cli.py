@@ -588,3 +588,8 @@ def demo(outdir, device):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+from .cli_edit import register as _register_edit_commands  # noqa: E402  (the commands need `cli` defined)
+
+_register_edit_commands(cli)

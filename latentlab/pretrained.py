@@ -326,3 +326,49 @@ def default_model() -> str | None:
     """``DEFAULT_MODEL`` when its embedded file is in a ``pretrained/`` folder, else None."""
     entry = MODELS.get(DEFAULT_MODEL)
     return DEFAULT_MODEL if entry is not None and cached_path(entry) is not None else None
+
+
+# Fitted directions of embedded models: pretrained/directions/<model>/<name>.npy + .json.
+DIRECTIONS_DIR = "directions"
+
+
+def list_directions(model: str | None = None) -> list[str]:
+    """Names (``"model/attribute"``) of the shipped directions, of ``model`` only when given; sorted."""
+    names = set()
+    for d in pretrained_dirs():
+        root = d / DIRECTIONS_DIR
+        if root.is_dir():
+            names |= {f"{p.parent.name}/{p.stem}" for p in root.glob("*/*.json")}
+    return sorted(n for n in names if model is None or n.split("/")[0] == model)
+
+
+def load_direction(name_or_path: str | os.PathLike, model: str | None = None):
+    """A direction by name (``"synthfaces-64/smile"``, or ``"smile"`` with ``model=``) or from a file.
+
+    Args:
+        name_or_path: a shipped direction's name, or a direction file (``.npy`` with its ``.json``, or a bare
+            InterFaceGAN boundary ``.npy``).
+        model: the model whose shipped directions a bare attribute name refers to.
+    Returns:
+        A :class:`latentlab.edit.directions.Direction`.
+    Raises:
+        FileNotFoundError: neither a file nor a shipped name (the message lists the shipped ones).
+    """
+    from .edit.directions import load_direction as load_file
+
+    text = str(name_or_path)
+    p = Path(text)
+    is_file_name = p.suffix in (".npy", ".json")
+    npy = p.with_suffix(".npy") if is_file_name else Path(text + ".npy")
+    if npy.is_file():
+        return load_file(npy)
+    if is_file_name:
+        raise FileNotFoundError(f"no such direction file: {str(npy)!r}")
+    name = text if "/" in text or model is None else f"{model}/{text}"
+    for d in pretrained_dirs():
+        path = d / DIRECTIONS_DIR / f"{name}.npy"
+        if path.is_file():
+            return load_file(path)
+    scope = f" for {model}" if model and "/" not in text else ""
+    shipped = ", ".join(list_directions(model if "/" not in text else None)) or "none"
+    raise FileNotFoundError(f"{text!r} is neither a direction file nor a shipped direction{scope} (shipped: {shipped})")
