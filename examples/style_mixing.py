@@ -1,8 +1,7 @@
 """The StyleGAN paper's style-mixing figure, with latentlab's Python API.
 
-Rows take their coarse, middle or fine codes from a second set of seeds. Until the embedded model ships,
-the script works on any checkpoint (``latentlab init --preset bench-a --seed 0 net.safetensors`` makes an
-untrained one).
+Rows take their coarse, middle or fine codes from a second set of seeds (``latentlab.edit.mix``). The
+script works on any checkpoint; ``latentlab mix`` is the command-line version.
 
 Example:
 
@@ -17,7 +16,7 @@ import argparse
 import torch
 
 import latentlab as ll
-from latentlab.info import layer_group
+from latentlab.edit import mix
 
 
 def style_mixing_grid(G: ll.Generator, row_seeds: list[int], col_seeds: list[int], styles: str, psi: float):
@@ -26,15 +25,12 @@ def style_mixing_grid(G: ll.Generator, row_seeds: list[int], col_seeds: list[int
     gen = ll.generate_images(G, row_seeds + col_seeds, truncation_psi=psi)
     ws = gen.ws.to(G.w_avg.device)
     rows, cols = ws[: len(row_seeds)], ws[len(row_seeds) :]
-    layers = [i for i in range(G.num_ws) if layer_group(i) == styles]
     cells = [torch.full_like(gen.images[:1], -1.0)] + [gen.images[len(row_seeds) + j : len(row_seeds) + j + 1]
                                                         for j in range(len(col_seeds))]  # fmt: skip
     with torch.no_grad():
         for r in range(len(row_seeds)):
-            mixed = cols.clone()
-            mixed[:, layers] = rows[r : r + 1, layers]
             cells.append(gen.images[r : r + 1])
-            cells.append(G.synthesis(mixed, noise_mode="const").cpu())
+            cells.append(G.synthesis(mix(cols, rows[r : r + 1], styles), noise_mode="const").cpu())
     return torch.cat(cells)
 
 

@@ -5,13 +5,14 @@ photo. Then it shows what latentlab does with a generator:
 
 * its projection into W and into W+ (1000 steps each; LPIPS-VGG when its weights are in the torch cache,
   else the offline loss), with the codes saved for ``latentlab generate --latents``;
+* edits of the W code along the shipped smile and glasses directions;
 * samples at psi 0.7;
 * a truncation sweep;
 * coarse / middle / fine style mixing;
 * when the classifier ships, the classifier's reading of the photo next to its true factors.
 
-The result is a PNG strip and an HTML page in the output folder. Edits join the report when that feature
-lands. Without an embedded model the demo uses an untrained network and says so.
+The result is a PNG strip and an HTML page in the output folder. Without an embedded model the demo uses
+an untrained network and says so (and skips the edit, which needs directions fitted on the model).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import torch
 
 PHOTO_DATASET_SEED = 999  # the embedded model is trained on dataset seed 0; this one it never saw
 PSIS = (1.0, 0.7, 0.4, 0.0)
+EDITS = ("smile", "glasses")  # shipped directions shown on the projected photo
+EDIT_SIGMAS = (-3, -1.5, 0, 1.5, 3)  # edit sizes in multiples of each direction's std over samples
 PROJECT_STEPS = 1000  # the paper's default; about 20 s per space on 2 CPU cores at 64x64
 
 
@@ -49,8 +52,9 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
     """Run the demo into ``outdir``; yields the lines to print."""
     from . import pretrained
     from .data.synthfaces import FACTORS, render_item
-    from .generate import generate_images
-    from .info import init_checkpoint, layer_group
+    from .edit.ops import GROUPS, mix
+    from .generate import generate_images, render_codes
+    from .info import init_checkpoint
     from .io import load_generator, save_image, to_uint8
     from .utils import resolve_device
 
@@ -84,8 +88,10 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
             f"{k} {reading[k]:.2f}/{truth[k]:.2f}" for k in ("smile", "yaw", "skin_tone", "glasses", "eyes_open"))
     sections.append(("The photo", "photo.png", caption))
 
-    # Its projection into W and W+.
-    yield from _project_photo(G, photo, outdir, sections, rows)
+    # Its projection into W and W+, then edits of the W code along shipped directions.
+    projections: dict = {}
+    yield from _project_photo(G, photo, outdir, sections, rows, projections)
+    yield from _edit_photo(G, network, projections["w"], outdir, sections, rows)
 
     # Samples.
     gen = generate_images(G, list(range(8)), truncation_psi=0.7, noise_mode="const")
@@ -103,16 +109,10 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
     sections.append(("Truncation", "truncation.png", "seed 3 at psi " + ", ".join(f"{p:g}" for p in PSIS)
                      + ": towards the average face"))  # fmt: skip
 
-    # Style mixing: seed 1's codes for one group of layers, seed 6's for the rest.
-    ws = gen.ws.to(device)
-    mixes = [ws[1:2], ws[6:7]]
-    for group in ("coarse", "middle", "fine"):
-        layers = [i for i in range(G.num_ws) if layer_group(i) == group]
-        m = ws[6:7].clone()
-        m[:, layers] = ws[1:2, layers]
-        mixes.append(m)
-    with torch.no_grad():
-        mixed = torch.cat([G.synthesis(m, noise_mode="const").cpu() for m in mixes])
+    # Style mixing: seed 6 with seed 1's codes for one group of layers.
+    ws = gen.ws
+    mixes = [ws[1:2], ws[6:7], *(mix(ws[6:7], ws[1:2], group) for group in GROUPS)]
+    mixed = render_codes(G, torch.cat(mixes))
     save_image(outdir / "mixing.png", _row(to_uint8(mixed)))
     rows.append(_row(to_uint8(mixed)))
     sections.append(("Style mixing", "mixing.png", "seed 1, seed 6, then seed 6 with seed 1's coarse (pose, "
@@ -120,13 +120,13 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
 
     save_image(outdir / "strip.png", _rows_to_strip(rows))
     _write_html(outdir / "report.html", sections, str(network), trained, truth)
-    yield (f"wrote {outdir / 'report.html'} and {outdir / 'strip.png'} (photo, projection, samples, truncation, "
-           "style mixing)")
+    yield (f"wrote {outdir / 'report.html'} and {outdir / 'strip.png'} (photo, projection, edit, samples, "
+           "truncation, style mixing)")
     yield f"next: latentlab info {network}   |   latentlab generate --network {network} --seeds 0-7 --outdir out"
 
 
-def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: list) -> Iterator[str]:
-    """Project the photo into W and W+; adds the comparison image and saves both codes."""
+def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: list, out: dict) -> Iterator[str]:
+    """Project the photo into W and W+; adds the comparison image, saves both codes, fills ``out[space]``."""
     from .io import from_uint8, save_image, save_latents, to_uint8
     from .metrics.reconstruction import psnr
     from .projection import build_loss, project
@@ -139,6 +139,7 @@ def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: lis
     images, notes = [photo], []
     for space in ("w", "w+"):
         p = project(G, target, space=space, steps=PROJECT_STEPS, loss=loss, progress=True)
+        out[space] = p
         name = "photo-" + space.replace("+", "plus")
         save_latents(outdir / f"{name}.npz", p.ws[0], meta={"space": space, "loss": p.loss_name, "source": "demo"},
                      **noise_arrays(G, p.noise, 0))  # fmt: skip
@@ -151,6 +152,32 @@ def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: lis
     sections.append(("Projection", "projection.png",
                      f"the photo | its projection into W | into W+ ({loss.name} loss, {PROJECT_STEPS} steps; "
                      f"PSNR {', '.join(notes)}); codes in photo-w.npz and photo-wplus.npz"))  # fmt: skip
+
+
+def _edit_photo(G, network, proj, outdir: Path, sections: list, rows: list) -> Iterator[str]:
+    """Move the photo's W code along the shipped smile and glasses directions (in multiples of each one's std)."""
+    from .edit.figures import edited_codes, render_strip
+    from .io import save_image
+    from .pretrained import list_directions, load_direction
+
+    names = [a for a in EDITS if f"{network}/{a}" in list_directions()]
+    if not names:
+        yield "no shipped directions for this network: the edit is skipped"
+        return
+    strips = []
+    for a in names:
+        d = load_direction(a, model=str(network))
+        d.check_model(G, str(network))
+        alphas = [k * d.std for k in EDIT_SIGMAS]
+        strip, _ = render_strip(G, edited_codes(G, d, alphas, proj.ws.cpu()), proj.noise)
+        strips.append(strip)
+        yield f"edited the W projection along {d.describe()}"
+    strip = _rows_to_strip(strips, pad=2)
+    save_image(outdir / "edit.png", strip)
+    rows.append(strip)
+    sizes = ", ".join(f"{k:+g}" for k in EDIT_SIGMAS)
+    sections.append(("Edit", "edit.png", f"the W projection moved along the shipped {' and '.join(names)} "
+                     f"directions by {sizes} standard deviations (middle: unedited)"))  # fmt: skip
 
 
 def _classifier_reading(photo: np.ndarray, device: torch.device) -> dict[str, float] | None:
