@@ -75,7 +75,8 @@ class Direction:
         v = torch.as_tensor(self.vector, dtype=torch.float32).detach().cpu().flatten()
         if v.numel() == 0 or not torch.isfinite(v).all() or v.norm() == 0:
             raise ValueError("a direction must be a finite, non-zero vector")
-        self.vector = v / v.norm()
+        norm = float(v.norm())
+        self.vector = v if abs(norm - 1) < 1e-6 else v / norm  # unit vectors load back bit for bit
         if self.space is not None and self.space not in SPACES:
             raise ValueError(f"direction space must be one of {', '.join(SPACES)}, got {self.space!r}")
         if self.layers is not None:
