@@ -34,7 +34,7 @@ def _peek_metas(paths) -> list[dict]:
     return [load_latents(p).meta for p in expand_code_paths(list(paths))]
 
 
-def _load_direction(text: str, network: str, G, space_of_codes: str = "w"):
+def _load_direction(text: str, network: str, G):
     """A direction file or shipped name (under the network's registry name), checked against ``G``."""
     from .pretrained import MODELS, default_model, load_direction
 
