@@ -206,3 +206,22 @@ def test_shipped_directions_load_fit_the_embedded_model_and_edit_it():
     assert (read[2] > read[0]).all() and read[2].mean() - read[0].mean() > 0.3
     with pytest.raises(FileNotFoundError, match="shipped:"):
         load_shipped("frown", model="synthfaces-64")
+
+
+def test_editing_works_on_a_converted_rosinality_model(tmp_path):
+    from pathlib import Path
+
+    net = Path(__file__).parent / "fixtures" / "rosinality_tiny.pt"
+    run("generate", "--network", net, "--seeds", "0-1", "--outdir", tmp_path / "gen")
+    run("directions", "sefa", "--network", net, "--components", 1, "--out", tmp_path / "sefa")
+    d = load_direction(tmp_path / "sefa" / "sefa0.npy")
+    G = load_generator(net)
+    d.check_model(G)
+    run("edit", tmp_path / "gen" / "codes.npz", "--network", net, "--direction", tmp_path / "sefa" / "sefa0.npy",
+        "--alpha", "-1,0,1", "--out", tmp_path / "e.png")  # fmt: skip
+    r = G.img_resolution
+    assert png(tmp_path / "e.png").shape == (2 * r + 2, 3 * r + 4, 3)
+    assert np.array_equal(png(tmp_path / "e.png")[:r, r + 2 : 2 * r + 2], png(tmp_path / "gen" / "seed0000.png"))
+    run("mix", "--rows", tmp_path / "gen" / "codes.npz", "--col-seeds", "3", "--network", net,
+        "--styles", "coarse", "--out", tmp_path / "m.png")  # fmt: skip
+    assert png(tmp_path / "m.png").shape == (3 * r + 4, 2 * r + 2, 3)
