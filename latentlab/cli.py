@@ -593,3 +593,7 @@ if __name__ == "__main__":  # pragma: no cover
 from .cli_edit import register as _register_edit_commands  # noqa: E402  (the commands need `cli` defined)
 
 _register_edit_commands(cli)
+
+from .cli_metrics import register as _register_metrics_command  # noqa: E402
+
+_register_metrics_command(cli)

@@ -1,0 +1,78 @@
+"""``latentlab metrics``: a thin wrapper over :func:`latentlab.metrics.registry.compute`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("metrics")
+@click.option("--network", default=None, help="Registry name or checkpoint.  [default: the embedded model]")
+@click.option("--metrics", "names", default="ppl_wend,ls_w,ls_z,dci", show_default=True,
+              help="Comma-separated: ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend, ls_z, ls_w, dci, mig, "
+                   "sap, dci_z, mig_z, sap_z.")
+@click.option("--num", type=click.IntRange(min=4), default=10_000, show_default=True, help="Samples per metric.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--classifier", default="synthfaces-64", show_default=True,
+              help="Labeller for ls_* and dci/mig/sap: an embedded classifier's name or a .safetensors file.")
+@click.option("--lpips-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="torchvision's VGG16 file for PPL's LPIPS (default: the torch hub cache, downloaded if allowed).")
+@click.option("--download/--no-download", default=True, show_default=True, help="Allow downloading the VGG16 file.")
+@click.option("--random-lpips", is_flag=True,
+              help="PPL with a randomly initialised VGG (for tests and timing only: not comparable to papers).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the results, protocol, seconds and versions as JSON.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps, ...")
+def metrics_cmd(network, names, num, seed, batch, classifier, lpips_weights, download, random_lpips, json_out,
+                progress, device):
+    """Measure a generator's latent space: PPL, linear separability, DCI / MIG / SAP.
+
+    PPL follows NVIDIA's implementation (LPIPS-VGG, epsilon 1e-4, 1st-99th percentile mean). Linear
+    separability follows the StyleGAN paper (most confident half, linear SVM, 2^sum of H(Y|X) in bits).
+    dci/mig/sap score W (or Z) codes of generated samples against the classifier's factor readings.
+
+    Examples:
+
+    \b
+        latentlab metrics --metrics ppl_wend,ppl_zend,ls_w,ls_z,dci --num 10000 --json out.json
+        latentlab metrics --network net.safetensors --metrics ppl2_wend --num 50000
+    """
+    from .io import load_generator
+    from .io.atomic import atomic_path
+    from .metrics.registry import Context, compute, parse_metrics
+    from .pretrained import default_model, load_classifier
+
+    wanted = parse_metrics(names)
+    network = network or default_model()
+    if network is None:
+        raise click.UsageError("give --network (no embedded model ships in this installation)")
+    G = load_generator(network, device=device)
+    ctx = Context(num=num, seed=seed, batch_size=batch, progress=progress)
+    if any(n.startswith("ppl") for n in wanted):
+        from .metrics.ppl import lpips_vgg_distance
+
+        ctx.distance = lpips_vgg_distance(download=download, weights=lpips_weights, random_backbone=random_lpips)
+        if random_lpips:
+            ctx.distance_name = "lpips-vgg-random"
+            click.echo("note: PPL with a RANDOM VGG backbone: for testing only, not comparable to published PPL")
+    if any(not n.startswith("ppl") for n in wanted):
+        ctx.classifier = load_classifier(classifier, device=device)
+    report = {"network": str(network), **compute(wanted, G, ctx)}
+    width = max(len(k) for k in report["results"])
+    for k, v in report["results"].items():
+        click.echo(f"{k:<{width}}  {v:.6g}")
+    click.echo(f"({num} samples, seed {seed}; seconds: "
+               + ", ".join(f"{k} {v:g}" for k, v in report["seconds"].items()) + ")")  # fmt: skip
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps(report, indent=1) + "\n")
+        click.echo(f"wrote {json_out}")
+
+
+def register(cli: click.Group) -> None:
+    """Add ``metrics`` to the main group."""
+    cli.add_command(metrics_cmd)

@@ -1,0 +1,200 @@
+"""Perceptual path length (StyleGAN, Karras et al. 2019, Sec. 3.3; StyleGAN2 Sec. 3), as in NVIDIA's
+stylegan2-ada-pytorch ``metrics/perceptual_path_length.py``.
+
+For each sample: two latents, an interpolation point ``t`` (uniform in [0, 1] for ``full``, 0 for ``end``),
+the images at ``t`` and ``t + epsilon`` (slerp in Z, lerp in W; constant noise), optionally cropped to the
+face (rows 3/8-7/8, columns 2/8-6/8 of the image), box-downsampled to 256 when larger, and
+``LPIPS(img_t, img_t+eps) / epsilon²``. The result is the mean of the distances between the 1st and 99th
+percentiles.
+
+NVIDIA's names: ``ppl_zfull``, ``ppl_wfull``, ``ppl_zend``, ``ppl_wend`` (cropped) and ``ppl2_wend``
+(uncropped, the StyleGAN2 paper's). The distance is LPIPS-VGG (:class:`~latentlab.projection.losses.LPIPSLoss`);
+any callable ``(a, b) -> [N]`` can replace it, and the result is then named after it, not PPL's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from ..nn.generator import Generator
+
+Distance = Callable[[Tensor, Tensor], Tensor]
+
+CHUNK = 256  # samples per block of random draws
+VARIANTS = {  # name -> (space, sampling, crop)
+    "ppl_zfull": ("z", "full", True),
+    "ppl_wfull": ("w", "full", True),
+    "ppl_zend": ("z", "end", True),
+    "ppl_wend": ("w", "end", True),
+    "ppl2_wend": ("w", "end", False),
+}
+
+
+def slerp_unit(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation of the directions of ``a`` and ``b`` ``[N, D]``; unit-length results (NVIDIA's
+    PPL slerp: the mapping network normalises z anyway)."""
+    a = a / a.norm(dim=-1, keepdim=True)
+    b = b / b.norm(dim=-1, keepdim=True)
+    d = (a * b).sum(dim=-1, keepdim=True).clamp(-1, 1)
+    p = t * torch.acos(d)
+    c = b - d * a
+    c = c / c.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    out = a * torch.cos(p) + c * torch.sin(p)
+    return out / out.norm(dim=-1, keepdim=True)
+
+
+def face_crop(img: Tensor) -> Tensor:
+    """NVIDIA's PPL crop of square images ``[N, C, R, R]``: rows ``3R/8..7R/8``, columns ``2R/8..6R/8``."""
+    if img.shape[-1] != img.shape[-2]:
+        raise ValueError(f"the PPL face crop needs square images, got {tuple(img.shape)}")
+    c = img.shape[-1] // 8
+    return img[:, :, c * 3 : c * 7, c * 2 : c * 6]
+
+
+def box_downsample(img: Tensor, side: int = 256) -> Tensor:
+    """Average ``factor x factor`` boxes so that the image is at most ``side`` (integer factors, as NVIDIA's)."""
+    factor = img.shape[-1] // side
+    if factor <= 1:
+        return img
+    n, ch, h, w = img.shape
+    return img.reshape(n, ch, h // factor, factor, w // factor, factor).mean(dim=(3, 5))
+
+
+def path_lengths(
+    G: Generator,
+    distance: Distance,
+    num_samples: int,
+    space: str = "w",
+    sampling: str = "end",
+    crop: bool = True,
+    epsilon: float = 1e-4,
+    seed: int = 0,
+    class_idx: int | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> np.ndarray:
+    """``[num_samples]`` per-sample ``distance(img_t, img_t+eps) / eps²`` (see the module docstring).
+
+    Draws come from one ``torch.Generator(seed)`` on the CPU in chunks of ``CHUNK`` samples (the last one
+    shorter): ``z`` ``[2n, z_dim]`` (pairs are rows ``2i, 2i+1``), then ``t`` ``[n, 1]`` (uniform, times 0
+    for ``end``). The result therefore does not depend on ``batch_size``.
+    """
+    if space not in ("z", "w") or sampling not in ("full", "end"):
+        raise ValueError(f"space must be 'z' or 'w' and sampling 'full' or 'end', got {space!r}, {sampling!r}")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    bar = tqdm(total=num_samples, desc=f"ppl {space}{sampling}", unit="pair", disable=not progress)
+    for chunk in range(0, num_samples, CHUNK):
+        m = min(CHUNK, num_samples - chunk)
+        z_all = torch.randn([2 * m, G.z_dim], generator=gen)
+        t_all = torch.rand([m, 1], generator=gen) * (1.0 if sampling == "full" else 0.0)
+        for s in range(0, m, batch_size):
+            n = min(batch_size, m - s)
+            z, t = z_all[2 * s : 2 * (s + n)], t_all[s : s + n]
+            out.append(_pair_distances(G, distance, z, t, space, crop, epsilon, class_idx))
+            bar.update(n)
+    bar.close()
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def _pair_distances(G, distance: Distance, z: Tensor, t: Tensor, space: str, crop: bool, epsilon: float,
+                    class_idx: int | None) -> Tensor:  # fmt: skip
+    """``[n]`` distances / eps² for the pairs ``z[2i], z[2i+1]`` at ``t [n, 1]``."""
+    from ..generate import class_labels
+
+    device = G.w_avg.device
+    z0, z1 = z[0::2], z[1::2]
+    c = class_labels(G, z.shape[0], class_idx)
+    with torch.no_grad():
+        if space == "z":
+            zt0, zt1 = slerp_unit(z0, z1, t), slerp_unit(z0, z1, t + epsilon)
+            ws = G.mapping(torch.stack([zt0, zt1], 1).flatten(0, 1).to(device), c)
+        else:
+            w = G.mapping(z.to(device), c)[:, 0]
+            w0, w1 = w[0::2], w[1::2]
+            td = t.to(device)
+            wt = torch.stack([w0.lerp(w1, td), w0.lerp(w1, td + epsilon)], 1).flatten(0, 1)
+            ws = wt.unsqueeze(1).repeat(1, G.num_ws, 1)
+        img = G.synthesis(ws, noise_mode="const")
+        if crop:
+            img = face_crop(img)
+        img = box_downsample(img)
+        return distance(img[0::2], img[1::2]).reshape(-1).float().cpu() / epsilon**2
+
+
+def summarize(dist: np.ndarray) -> dict[str, float]:
+    """NVIDIA's reduction: the mean over [1st percentile (lower), 99th (higher)], plus percentiles."""
+    lo = np.percentile(dist, 1, method="lower")
+    hi = np.percentile(dist, 99, method="higher")
+    kept = dist[(dist >= lo) & (dist <= hi)]
+    return {"mean": float(kept.mean()), "p1": float(lo), "p50": float(np.median(dist)), "p99": float(hi),
+            "num_samples": float(dist.size)}  # fmt: skip
+
+
+MIN_LPIPS_SIDE = 32  # VGG16's last LPIPS layer sits after four 2x poolings
+
+
+def lpips_vgg_distance(download: bool = True, weights=None, random_backbone: bool = False) -> Distance:
+    """LPIPS-VGG as a PPL distance on images in [-1, 1].
+
+    Images smaller than ``MIN_LPIPS_SIDE`` (the face crop of a 16x16 or 32x32 model) are bilinearly enlarged
+    to it first, since VGG cannot pool them; 64x64 models and larger are measured as they are.
+
+    Args:
+        download: allow fetching torchvision's VGG16 file into the torch hub cache.
+        weights: that file, when it is elsewhere.
+        random_backbone: a randomly initialised VGG (tests and timing only; not comparable to papers).
+    Raises:
+        WeightsUnavailable: the file is not there and cannot be downloaded (the message says where to put it).
+    """
+    import torch.nn.functional as F
+
+    from ..projection.losses import LPIPSLoss, fetch_backbone
+
+    if random_backbone:
+        loss = LPIPSLoss("vgg", random_backbone=True)
+    else:
+        loss = LPIPSLoss("vgg", weights=weights if weights is not None else fetch_backbone("vgg", download=download))
+
+    def dist(a: Tensor, b: Tensor) -> Tensor:
+        loss.to(a.device)
+        if min(a.shape[-2:]) < MIN_LPIPS_SIDE:
+            a, b = (F.interpolate(x, size=(MIN_LPIPS_SIDE, MIN_LPIPS_SIDE), mode="bilinear", align_corners=False)
+                    for x in (a, b))  # fmt: skip
+        return loss(a, loss.prepare(b))
+
+    return dist
+
+
+def ppl(
+    G: Generator,
+    variant: str = "ppl_wend",
+    num_samples: int = 50_000,
+    epsilon: float = 1e-4,
+    distance: Distance | None = None,
+    seed: int = 0,
+    class_idx: int | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> dict[str, float]:
+    """One of NVIDIA's PPL variants (``VARIANTS``).
+
+    Args:
+        distance: ``(a, b) -> [N]`` on images in [-1, 1]; None = LPIPS-VGG (downloaded when allowed).
+    Returns:
+        ``{variant: mean, variant + "/p1", "/p50", "/p99", "/num_samples"}``.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown PPL variant {variant!r}; known: {', '.join(VARIANTS)}")
+    space, sampling, crop = VARIANTS[variant]
+    distance = distance or lpips_vgg_distance()
+    d = path_lengths(G, distance, num_samples, space, sampling, crop, epsilon, seed, class_idx, batch_size, progress)
+    s = summarize(d)
+    return {variant: s.pop("mean"), **{f"{variant}/{k}": v for k, v in s.items()}}

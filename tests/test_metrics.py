@@ -1,0 +1,191 @@
+"""Latent-space metrics: known answers for PPL, linear separability and DCI / MIG / SAP."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from latentlab.metrics import dci, disentanglement, linear_separability, mig, ppl, sap
+from latentlab.metrics.disentanglement import dci_from_importance
+from latentlab.metrics.ppl import box_downsample, face_crop, path_lengths, slerp_unit, summarize
+from latentlab.metrics.separability import conditional_entropy, confusion, separability_entropy
+
+from conftest import tiny_G
+
+# ----------------------------------------------------------------------------------------------- PPL
+
+
+class LinearG(torch.nn.Module):
+    """A stand-in generator whose image is a fixed linear function of w = z: ``img = reshape(A @ w)``."""
+
+    def __init__(self, dim=8, res=8, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.A = torch.randn(3 * res * res, dim, generator=g) * 0.1
+        self.z_dim = self.w_dim = dim
+        self.c_dim, self.num_ws, self.res = 0, 2, res
+        self.register_buffer("_w_avg", torch.zeros(dim))
+
+    @property
+    def w_avg(self):
+        return self._w_avg
+
+    def mapping(self, z, c=None, truncation_psi=1.0):
+        return z.unsqueeze(1).repeat(1, self.num_ws, 1)
+
+    def synthesis(self, ws, noise_mode="const"):
+        return (ws[:, 0] @ self.A.T).reshape(-1, 3, self.res, self.res)
+
+
+def sq_distance(a, b):
+    return (a - b).square().flatten(1).sum(1)
+
+
+def test_ppl_of_a_linear_generator_is_known_in_w():
+    G = LinearG()
+    d = path_lengths(G, sq_distance, 40, space="w", sampling="full", crop=False, seed=3, batch_size=16,
+                     progress=False)  # fmt: skip
+    # by hand: the same draws, then ||A (w1 - w0)||² for every pair, whatever t
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn([2 * 40, 8], generator=gen)  # one chunk of draws: z for all 40 pairs, then t
+    expect = ((z[1::2] - z[0::2]) @ G.A.T).square().sum(1)
+    assert np.allclose(d, expect.numpy(), rtol=2e-3)
+    s = summarize(d)
+    kept = d[(d >= np.percentile(d, 1, method="lower")) & (d <= np.percentile(d, 99, method="higher"))]
+    assert math.isclose(s["mean"], kept.mean()) and s["num_samples"] == 40
+
+
+def test_ppl_variants_crop_and_registry_names():
+    G = tiny_G()
+    r = ppl(G, "ppl_zend", num_samples=8, distance=sq_distance, batch_size=4, progress=False)
+    assert set(r) == {"ppl_zend", "ppl_zend/p1", "ppl_zend/p50", "ppl_zend/p99", "ppl_zend/num_samples"}
+    assert r["ppl_zend"] > 0
+    again = ppl(G, "ppl_zend", num_samples=8, distance=sq_distance, batch_size=8, progress=False)
+    assert math.isclose(again["ppl_zend"], r["ppl_zend"], rel_tol=1e-3)  # batch size does not matter
+    img = torch.arange(64.0).reshape(1, 1, 8, 8)
+    assert torch.equal(face_crop(img), img[:, :, 3:7, 2:6])
+    big = torch.randn(1, 3, 512, 512)
+    assert torch.allclose(box_downsample(big)[0, :, 0, 0], big[0, :, :2, :2].mean(dim=(1, 2)))
+    with pytest.raises(ValueError, match="unknown PPL variant"):
+        ppl(G, "ppl_xyz", distance=sq_distance)
+
+
+def test_slerp_unit_is_on_the_sphere_and_hits_the_ends():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 16, generator=g), torch.randn(5, 16, generator=g)
+    for t in (0.0, 0.3, 1.0):
+        s = slerp_unit(a, b, torch.full([5, 1], t))
+        assert torch.allclose(s.norm(dim=-1), torch.ones(5), atol=1e-6)
+    assert torch.allclose(slerp_unit(a, b, torch.zeros(5, 1)), a / a.norm(dim=-1, keepdim=True), atol=1e-6)
+    assert torch.allclose(slerp_unit(a, b, torch.ones(5, 1)), b / b.norm(dim=-1, keepdim=True), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------- separability
+
+
+def test_conditional_entropy_known_values():
+    assert conditional_entropy(confusion([0, 0, 1, 1], [0, 0, 1, 1])) == 0.0  # the side gives the label
+    assert math.isclose(conditional_entropy(np.ones((2, 2))), 1.0)  # independent fair coins: one bit
+    assert math.isclose(conditional_entropy([[0.5, 0.0], [0.25, 0.25]]), 0.5)
+
+
+def test_perfectly_separable_labels_have_zero_entropy_and_random_ones_one_bit():
+    g = np.random.default_rng(0)
+    codes = g.normal(size=(2000, 6))
+    codes = codes[np.abs(codes[:, 2] - 0.1) > 0.3]  # a clear margin around the true plane
+    assert separability_entropy(codes, codes[:, 2] > 0.1) == 0.0
+    assert separability_entropy(codes, g.random(len(codes)) > 0.5) > 0.95
+
+
+def test_linear_separability_end_to_end_on_a_tiny_generator():
+    G = tiny_G()
+    scorer = lambda im: {"bright": im.mean(dim=(1, 2, 3)) - 0.0, "noise": torch.randn(im.shape[0])}  # noqa: E731
+    torch.manual_seed(0)  # the "noise" attribute draws from the global RNG; the metric itself does not
+    r = linear_separability(G, scorer, num_samples=600, seed=1, progress=False)
+    assert set(r) >= {"ls_z", "ls_w", "entropy_w/bright", "entropy_z/noise"}
+    assert r["num_keep"] == 300
+    assert r["entropy_w/bright"] < 0.6 < r["entropy_w/noise"]  # a real attribute separates, noise does not
+    assert math.isclose(r["ls_w"], 2 ** (r["entropy_w/bright"] + r["entropy_w/noise"]))
+    with pytest.raises(ValueError, match="num_keep"):
+        linear_separability(G, scorer, num_samples=10, num_keep=20, progress=False)
+
+
+# ----------------------------------------------------------------------------------------------- DCI / MIG / SAP
+
+
+def _factors(n=3000, k=4, seed=0):
+    g = np.random.default_rng(seed)
+    return g.uniform(-1, 1, size=(n, k)), g
+
+
+def test_a_latent_equal_to_the_factors_scores_near_one():
+    f, _ = _factors()
+    r = disentanglement(f, f)
+    for key in ("dci_disentanglement", "dci_completeness", "dci_informativeness", "mig", "sap"):
+        assert r[key] > 0.9, (key, r[key])
+
+
+def test_a_random_latent_scores_near_zero():
+    f, g = _factors()
+    codes = g.normal(size=(f.shape[0], 6))
+    r = disentanglement(codes, f)
+    assert r["dci_informativeness"] < 0.05 and r["mig"] < 0.05 and r["sap"] < 0.05
+
+
+def test_a_rotated_latent_is_informative_but_entangled():
+    f, g = _factors(k=2)
+    R = np.array([[1.0, 1.0], [1.0, -1.0]]) / np.sqrt(2)
+    r = disentanglement(f @ R, f)
+    assert r["dci_informativeness"] > 0.9
+    assert r["dci_disentanglement"] < 0.3 and r["mig"] < 0.3 and r["sap"] < 0.1
+
+
+def test_dci_importance_known_answers_and_errors():
+    assert dci_from_importance(np.eye(3)) == {"dci_disentanglement": 1.0, "dci_completeness": 1.0}
+    even = dci_from_importance(np.ones((3, 3)))
+    assert even["dci_disentanglement"] < 1e-9 and even["dci_completeness"] < 1e-9
+    with pytest.raises(ValueError, match="same N"):
+        dci(np.zeros((20, 2)), np.zeros((19, 2)))
+    with pytest.raises(ValueError, match="at least 10"):
+        mig(np.zeros((5, 2)), np.zeros((5, 2)))
+    f, _ = _factors(n=200, k=2)
+    assert sap(f, f)["sap"] > 0.95
+
+
+# ----------------------------------------------------------------------------------------------- registry + CLI
+
+
+def test_cli_metrics_end_to_end_on_a_tiny_network(tiny_ckpt, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from latentlab.cli import cli
+    from latentlab.data.classifier import ClassifierConfig, FactorClassifier, save_classifier
+
+    torch.manual_seed(0)
+    small = ClassifierConfig(resolution=16, channels=(8, 16), feature_dim=16)
+    clf = save_classifier(tmp_path / "clf.safetensors", FactorClassifier(small))
+    args = ["metrics", "--network", str(tiny_ckpt[0]), "--metrics", "ppl_wend,ppl_zend,ls_w,ls_z,dci,mig_z",
+            "--num", "40", "--classifier", str(clf), "--random-lpips", "--json", str(tmp_path / "m.json"),
+            "--no-progress"]  # fmt: skip
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert "RANDOM VGG" in r.output and "ppl_wend" in r.output
+    report = json.loads((tmp_path / "m.json").read_text())
+    res = report["results"]
+    for key in ("ppl_wend", "ppl_zend", "ls_w", "ls_z", "dci_disentanglement", "dci_completeness", "mig_z"):
+        assert key in res and math.isfinite(res[key])
+    assert res["ls_w"] >= 1 and res["ppl_wend"] > 0
+    assert report["protocol"]["num"] == 40 and report["protocol"]["ppl_distance"] == "lpips-vgg-random"
+    assert set(report["versions"]) >= {"latentlab", "torch", "scikit-learn"}
+    bad = CliRunner().invoke(cli, ["metrics", "--network", str(tiny_ckpt[0]), "--metrics", "fid50k"])
+    assert bad.exit_code != 0 and "unknown metric 'fid50k'" in bad.output
+    offline = CliRunner().invoke(cli, ["metrics", "--network", str(tiny_ckpt[0]), "--metrics", "ppl_wend",
+                                       "--no-download"])  # fmt: skip
+    assert offline.exit_code == 1 and "vgg16" in offline.output.lower()
+    r = CliRunner().invoke(cli, ["metrics", "--help"])
+    assert "Example" in r.output and "latentlab metrics" in r.output
