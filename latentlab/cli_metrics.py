@@ -23,12 +23,15 @@ import click
 @click.option("--download/--no-download", default=True, show_default=True, help="Allow downloading the VGG16 file.")
 @click.option("--random-lpips", is_flag=True,
               help="PPL with a randomly initialised VGG (for tests and timing only: not comparable to papers).")
+@click.option("--projections", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Instead: PSNR, SSIM and LPIPS (when its weights are present) of a `latentlab project` folder, "
+                   "re-rendered from its codes.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the results, protocol, seconds and versions as JSON.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps, ...")
-def metrics_cmd(network, names, num, seed, batch, classifier, lpips_weights, download, random_lpips, json_out,
-                progress, device):
+def metrics_cmd(network, names, num, seed, batch, classifier, lpips_weights, download, random_lpips, projections,
+                json_out, progress, device):
     """Measure a generator's latent space: PPL, linear separability, DCI / MIG / SAP.
 
     PPL follows NVIDIA's implementation (LPIPS-VGG, epsilon 1e-4, 1st-99th percentile mean). Linear
@@ -40,9 +43,9 @@ def metrics_cmd(network, names, num, seed, batch, classifier, lpips_weights, dow
     \b
         latentlab metrics --metrics ppl_wend,ppl_zend,ls_w,ls_z,dci --num 10000 --json out.json
         latentlab metrics --network net.safetensors --metrics ppl2_wend --num 50000
+        latentlab metrics --network synthfaces-64 --projections proj/
     """
     from .io import load_generator
-    from .io.atomic import atomic_path
     from .metrics.registry import Context, compute, parse_metrics
     from .pretrained import default_model, load_classifier
 
@@ -51,6 +54,11 @@ def metrics_cmd(network, names, num, seed, batch, classifier, lpips_weights, dow
     if network is None:
         raise click.UsageError("give --network (no embedded model ships in this installation)")
     G = load_generator(network, device=device)
+    if projections is not None:
+        report = _reconstruction(G, projections, lpips_weights, download)
+        report["network"] = str(network)
+        _write_json(json_out, report)
+        return
     ctx = Context(num=num, seed=seed, batch_size=batch, progress=progress)
     if any(n.startswith("ppl") for n in wanted):
         from .metrics.ppl import lpips_vgg_distance
@@ -67,10 +75,35 @@ def metrics_cmd(network, names, num, seed, batch, classifier, lpips_weights, dow
         click.echo(f"{k:<{width}}  {v:.6g}")
     click.echo(f"({num} samples, seed {seed}; seconds: "
                + ", ".join(f"{k} {v:g}" for k, v in report["seconds"].items()) + ")")  # fmt: skip
-    if json_out is not None:
-        with atomic_path(json_out) as tmp:
+    _write_json(json_out, report)
+
+
+def _write_json(path: Path | None, report: dict) -> None:
+    from .io.atomic import atomic_path
+
+    if path is not None:
+        with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(report, indent=1) + "\n")
-        click.echo(f"wrote {json_out}")
+        click.echo(f"wrote {path}")
+
+
+def _reconstruction(G, folder: Path, lpips_weights, download: bool) -> dict:
+    """PSNR / SSIM / LPIPS of a projection folder, printed; LPIPS is skipped with a note when unavailable."""
+    from .metrics.reconstruction import evaluate_projections
+    from .projection.losses import LPIPSLoss, WeightsUnavailable, fetch_backbone
+
+    try:
+        lp = LPIPSLoss("vgg", weights=lpips_weights if lpips_weights is not None else fetch_backbone("vgg", download))
+    except WeightsUnavailable as e:
+        click.echo(f"note: {e}; reporting PSNR and SSIM only")
+        lp = None
+    r = evaluate_projections(folder, G, lp)
+    for row in r["rows"]:
+        lpips_text = "" if row["lpips"] is None else f"  LPIPS {row['lpips']:.4f}"
+        click.echo(f"{row['name']:<24} PSNR {row['psnr']:6.2f} dB  SSIM {row['ssim']:.4f}{lpips_text}")
+    lpips_text = "" if r["lpips"] is None else f", LPIPS {r['lpips']:.4f}"
+    click.echo(f"mean of {r['num']}: PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.4f}{lpips_text}")
+    return r
 
 
 def register(cli: click.Group) -> None:

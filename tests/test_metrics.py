@@ -189,3 +189,45 @@ def test_cli_metrics_end_to_end_on_a_tiny_network(tiny_ckpt, tmp_path):
     assert offline.exit_code == 1 and "vgg16" in offline.output.lower()
     r = CliRunner().invoke(cli, ["metrics", "--help"])
     assert "Example" in r.output and "latentlab metrics" in r.output
+
+
+def test_protocol_one_projects_renders_with_their_true_factors():
+    from latentlab.data.synthfaces import render_item
+    from latentlab.metrics.disentanglement import projected_factors
+
+    G = tiny_G()
+    codes, factors, names = projected_factors(G, 3, space="w+", steps=3, loss="mse", progress=False)
+    assert codes.shape == (3, G.num_ws * G.w_dim) and factors.shape == (3, len(names)) == (3, 11)
+    _, face = render_item(2, 16, seed=4242)
+    assert np.allclose(factors[2], [getattr(face, n) for n in names])
+    w, _, _ = projected_factors(G, 2, space="w", steps=3, loss="mse", progress=False)
+    assert w.shape == (2, G.w_dim)
+
+
+def test_reconstruction_of_a_projection_folder_matches_the_summary(tiny_ckpt, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from latentlab.cli import cli
+
+    g = np.random.default_rng(0)
+    for k in range(2):
+        Image.fromarray(g.integers(0, 255, (20, 16, 3), dtype=np.uint8)).save(tmp_path / f"img{k}.png")
+    net = str(tiny_ckpt[0])
+    r = CliRunner().invoke(cli, ["project", str(tmp_path / "img0.png"), str(tmp_path / "img1.png"), "--network", net,
+                                 "--outdir", str(tmp_path / "proj"), "--steps", "5", "--loss", "mse", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["metrics", "--network", net, "--projections", str(tmp_path / "proj"), "--no-download",
+                                 "--json", str(tmp_path / "rec.json")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "PSNR and SSIM only" in r.output and "mean of 2" in r.output
+    rec = json.loads((tmp_path / "rec.json").read_text())
+    summary = json.loads((tmp_path / "proj" / "summary.json").read_text())
+    by_name = {row["name"]: row for row in summary["results"]}
+    for row in rec["rows"]:
+        want = by_name[row["name"]]
+        assert math.isclose(row["psnr"], want["psnr"], rel_tol=1e-6) and math.isclose(row["ssim"], want["ssim"])
+    r = CliRunner().invoke(cli, ["metrics", "--network", net, "--projections", str(tmp_path)])
+    assert r.exit_code == 1 and "no projection codes" in r.output

@@ -151,3 +151,42 @@ def disentanglement(codes: np.ndarray, factors: np.ndarray, regressor: str = "la
                     seed: int = 0) -> dict[str, float]:  # fmt: skip
     """DCI, MIG and SAP of ``codes [N, D]`` against ``factors [N, K]`` in one dict."""
     return {**dci(codes, factors, regressor, seed), **mig(codes, factors, bins), **sap(codes, factors)}
+
+
+def projected_factors(
+    G,
+    num: int,
+    space: str = "w",
+    dataset_seed: int = 4242,
+    steps: int = 1000,
+    loss: str = "auto",
+    batch_size: int = 8,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Protocol 1: fresh SynthFaces renders with known factors, projected into W or W+.
+
+    The codes are what a user gets from real photos; the factors are the renderer's ground truth, not a
+    classifier's reading. W+ codes are flattened to ``[N, num_ws * w_dim]``.
+
+    Args:
+        G: a generator trained on SynthFaces (its resolution is used for the renders).
+        num: renders ``0 .. num-1`` of ``dataset_seed`` (the embedded model was trained on seed 0).
+        space: ``"w"`` (codes ``[N, w_dim]``) or ``"w+"``.
+        steps, loss, batch_size: see :func:`latentlab.project`.
+    Returns:
+        ``(codes, factors [N, K], factor names)``; the circular hues are left out (no linear order).
+    """
+    from ..data.synthfaces import FACTORS, render_item
+    from ..io.images import from_uint8
+    from ..projection import project
+
+    if space not in ("w", "w+"):
+        raise ValueError(f"space must be 'w' or 'w+', got {space!r}")
+    renders = [render_item(i, G.img_resolution, seed=dataset_seed) for i in range(num)]
+    images = from_uint8(np.stack([img for img, _ in renders])).to(G.w_avg.device)
+    keep = [k for k, name in enumerate(FACTORS) if name not in ("bg_hue", "shirt_hue")]
+    factors = np.stack([face.vector() for _, face in renders])[:, keep]
+    p = project(G, images, space=space, steps=steps, loss=loss, batch_size=batch_size, progress=progress)
+    ws = p.ws.detach().cpu().numpy()
+    codes = ws[:, 0] if space == "w" else ws.reshape(num, -1)
+    return codes, factors.astype(np.float64), [FACTORS[k] for k in keep]
