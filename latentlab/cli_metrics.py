@@ -12,12 +12,16 @@ import click
 @click.option("--network", default=None, help="Registry name or checkpoint.  [default: the embedded model]")
 @click.option("--metrics", "names", default="ppl_wend,ls_w,ls_z,dci", show_default=True,
               help="Comma-separated: ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend, ls_z, ls_w, dci, mig, "
-                   "sap, dci_z, mig_z, sap_z.")
+                   "sap, dci_z, mig_z, sap_z, fid, kid.")
 @click.option("--num", type=click.IntRange(min=4), default=10_000, show_default=True, help="Samples per metric.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--classifier", default="synthfaces-64", show_default=True,
               help="Labeller for ls_* and dci/mig/sap: an embedded classifier's name or a .safetensors file.")
+@click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Real images (folder or zip) for fid and kid.")
+@click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The FID Inception-v3 file (default: the torch hub cache, downloaded if allowed).")
 @click.option("--lpips-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="torchvision's VGG16 file for PPL's LPIPS (default: the torch hub cache, downloaded if allowed).")
 @click.option("--download/--no-download", default=True, show_default=True, help="Allow downloading the VGG16 file.")
@@ -30,8 +34,8 @@ import click
               help="Also write the results, protocol, seconds and versions as JSON.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps, ...")
-def metrics_cmd(network, names, num, seed, batch, classifier, lpips_weights, download, random_lpips, projections,
-                json_out, progress, device):
+def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_weights, lpips_weights, download,
+                random_lpips, projections, json_out, progress, device):
     """Measure a generator's latent space: PPL, linear separability, DCI / MIG / SAP.
 
     PPL follows NVIDIA's implementation (LPIPS-VGG, epsilon 1e-4, 1st-99th percentile mean). Linear
@@ -43,6 +47,7 @@ def metrics_cmd(network, names, num, seed, batch, classifier, lpips_weights, dow
     \b
         latentlab metrics --metrics ppl_wend,ppl_zend,ls_w,ls_z,dci --num 10000 --json out.json
         latentlab metrics --network net.safetensors --metrics ppl2_wend --num 50000
+        latentlab metrics --network net.safetensors --metrics fid,kid --data faces-64.zip --num 50000
         latentlab metrics --network synthfaces-64 --projections proj/
     """
     from .io import load_generator
@@ -67,7 +72,12 @@ def metrics_cmd(network, names, num, seed, batch, classifier, lpips_weights, dow
         if random_lpips:
             ctx.distance_name = "lpips-vgg-random"
             click.echo("note: PPL with a RANDOM VGG backbone: for testing only, not comparable to published PPL")
-    if any(not n.startswith("ppl") for n in wanted):
+    if {"fid", "kid"} & set(wanted):
+        from .metrics.fid import FIDInception, fetch_weights
+
+        ctx.data = str(data) if data is not None else None
+        ctx.fid_model = FIDInception(inception_weights if inception_weights is not None else fetch_weights(download))
+    if any(n.split("_")[0] in ("ls", "dci", "mig", "sap") for n in wanted):
         ctx.classifier = load_classifier(classifier, device=device)
     report = {"network": str(network), **compute(wanted, G, ctx)}
     width = max(len(k) for k in report["results"])

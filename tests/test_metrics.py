@@ -231,3 +231,77 @@ def test_reconstruction_of_a_projection_folder_matches_the_summary(tiny_ckpt, tm
         assert math.isclose(row["psnr"], want["psnr"], rel_tol=1e-6) and math.isclose(row["ssim"], want["ssim"])
     r = CliRunner().invoke(cli, ["metrics", "--network", net, "--projections", str(tmp_path)])
     assert r.exit_code == 1 and "no projection codes" in r.output
+
+
+# ----------------------------------------------------------------------------------------------- FID / KID
+
+
+def test_fid_and_kid_are_zero_for_a_set_with_itself_and_grow_with_a_shift():
+    from latentlab.metrics.fid import fid_from_features, kid_from_features
+
+    x = np.random.default_rng(0).normal(size=(600, 16))
+    assert fid_from_features(x, x) < 1e-6
+    shifts = [fid_from_features(x, x + s) for s in (0.5, 1.0)]
+    assert math.isclose(shifts[0], 16 * 0.25, rel_tol=1e-6) and math.isclose(shifts[1], 16.0, rel_tol=1e-6)
+    y = np.random.default_rng(1).normal(size=(600, 16))
+    same, moved = kid_from_features(x, y, num_subsets=10), kid_from_features(x, y + 1.0, num_subsets=10)
+    assert abs(same) < 0.05 < moved
+
+
+def test_fid_inception_loads_weights_from_a_file_and_checks_the_checksum(tmp_path):
+    from latentlab.metrics.fid import FIDInception, features
+    from latentlab.projection.losses import WeightsUnavailable
+
+    torch.manual_seed(0)
+    net = FIDInception(random=True)
+    imgs = torch.rand(2, 3, 32, 32) * 2 - 1
+    f = features(net, [imgs[:1], imgs[1:]])
+    assert f.shape == (2, 2048) and np.isfinite(f).all()
+    from torchvision.models import inception_v3
+
+    ref = inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
+    torch.save(ref.state_dict(), tmp_path / "w.pth")
+    with pytest.raises(WeightsUnavailable, match="does not start with 6726825d"):
+        FIDInception(weights=tmp_path / "w.pth")
+    loaded = FIDInception(weights=tmp_path / "w.pth", verify=False)
+    assert torch.equal(loaded.layers[0].conv.weight, ref.Conv2d_1a_3x3.conv.weight)
+    with pytest.raises(WeightsUnavailable, match="pt_inception-2015-12-05-6726825d.pth"):
+        FIDInception()  # nothing in the (empty) torch hub cache of the tests
+
+
+def test_fid_blocks_rewire_torchvisions_branches_exactly():
+    import torch.nn.functional as F
+    from torchvision.models.inception import InceptionA, InceptionC, InceptionE
+
+    from latentlab.metrics.fid import _FIDMixed
+
+    torch.manual_seed(0)
+    blocks = ((InceptionA(16, pool_features=8), 16), (InceptionC(24, channels_7x7=8), 24), (InceptionE(16), 16))
+    for block, ch in blocks:
+        block.eval()
+        x = torch.randn(2, ch, 9, 9)
+        same_pool = _FIDMixed(block, lambda t: F.avg_pool2d(t, 3, stride=1, padding=1))
+        assert torch.allclose(same_pool(x), block(x), atol=1e-6)  # torchvision's own pool: identical output
+        tf_pool = _FIDMixed(block, lambda t: F.avg_pool2d(t, 3, stride=1, padding=1, count_include_pad=False))
+        assert not torch.allclose(tf_pool(x), block(x), atol=1e-6)  # the FID graph's pool differs at borders
+
+
+def test_fid_kid_of_a_generator_against_a_folder_with_a_random_inception(tiny_ckpt, tmp_path):
+    from PIL import Image
+
+    from latentlab.io import load_generator
+    from latentlab.metrics.fid import FIDInception
+    from latentlab.metrics.registry import Context, compute
+
+    g = np.random.default_rng(0)
+    (tmp_path / "real").mkdir()
+    for k in range(6):
+        Image.fromarray(g.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "real" / f"{k}.png")
+    G = load_generator(tiny_ckpt[0])
+    torch.manual_seed(0)
+    ctx = Context(num=6, batch_size=4, data=str(tmp_path / "real"), fid_model=FIDInception(random=True),
+                  progress=False)  # fmt: skip
+    r = compute(["fid", "kid"], G, ctx)["results"]
+    assert r["fid"] > 0 and math.isfinite(r["kid"]) and r["fid/num_real"] == 6
+    with pytest.raises(ValueError, match="--data"):
+        compute(["fid"], G, Context(num=6, fid_model=ctx.fid_model, progress=False))

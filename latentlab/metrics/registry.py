@@ -9,6 +9,7 @@ Names follow NVIDIA's where they exist (``ppl_wend``, ...) and encode the protoc
 ``dci mig sap``                           disentanglement of W codes of generated samples against the
                                           classifier's factor readings (protocol 2, docs/metrics.md)
 ``dci_z mig_z sap_z``                     the same for Z
+``fid kid``                               FID / KID against real images (``data``), standard Inception-v3
 ========================================= =================================================================
 """
 
@@ -38,6 +39,8 @@ class Context:
     distance_name: str = "lpips-vgg"
     classifier: Any = None  # a factor classifier (predict(images) -> {factor: [N]}); for ls_* and dci*
     progress: bool = True
+    data: str | None = None  # real images (folder or zip) for fid / kid
+    fid_model: Any = None  # an FIDInception; None = the standard weights
     cache: dict[str, dict[str, float]] = field(default_factory=dict)  # shared passes (ls_z + ls_w, ...)
 
 
@@ -102,12 +105,29 @@ def _disent(metric: str, space: str) -> Callable[[Generator, Context], dict[str,
     return run
 
 
+def _fid(metric: str) -> Callable[[Generator, Context], dict[str, float]]:
+    def run(G: Generator, ctx: Context) -> dict[str, float]:
+        from .fid import fid_kid
+
+        if ctx.data is None:
+            raise ValueError(f"metric {metric!r} compares with real images: give them (--data FOLDER_OR_ZIP)")
+        if "fid" not in ctx.cache:
+            ctx.cache["fid"] = fid_kid(G, ctx.data, num=ctx.num, model=ctx.fid_model, seed=ctx.seed,
+                                       batch_size=ctx.batch_size, progress=ctx.progress)  # fmt: skip
+        r = ctx.cache["fid"]
+        return {metric: r[metric], f"{metric}/num_real": r["num_real"]}
+
+    return run
+
+
 METRICS: dict[str, Callable[[Generator, Context], dict[str, float]]] = {
     **{name: _ppl(name) for name in VARIANTS},
     "ls_z": _ls("z"),
     "ls_w": _ls("w"),
     **{m: _disent(m, "w") for m in ("dci", "mig", "sap")},
     **{f"{m}_z": _disent(m, "z") for m in ("dci", "mig", "sap")},
+    "fid": _fid("fid"),
+    "kid": _fid("kid"),
 }
 
 
