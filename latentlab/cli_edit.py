@@ -138,6 +138,9 @@ def directions_fit(network, attributes, conditions, samples, ratio, split, metho
         c = load_codes(list(codes), G)
         if space == "z" and c.z is None:
             raise ValueError("--space z needs codes files with a 'z' array (latentlab generate writes one)")
+        if space == "w" and not (c.ws == c.ws[:, :1]).all():
+            raise ValueError("these are W+ codes whose layers differ (e.g. W+ projections): fit one layer with "
+                             "--space w+ --layer K, or project into W")  # fmt: skip
         x = c.z if space == "z" else c.ws[:, layer if layer is not None else 0]
         found = []
         for a in attrs:

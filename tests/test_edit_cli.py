@@ -179,6 +179,12 @@ def test_fit_from_labelled_codes(tiny_ckpt, tmp_path):
     r = run("directions", "fit", "--network", net, "--codes", tmp_path / "gen" / "codes.npz", "--labels",
             tmp_path / "labels.csv", "--attribute", "sad", "--out", tmp_path / "dirs", ok=False)  # fmt: skip
     assert "no column 'sad'" in r.output
+    from latentlab.io import save_latents
+
+    save_latents(tmp_path / "wplus.npz", torch.randn(400, *load_latents(tmp_path / "gen" / "codes.npz").w.shape[1:]))
+    r = run("directions", "fit", "--network", net, "--codes", tmp_path / "wplus.npz", "--labels",
+            tmp_path / "labels.csv", "--attribute", "happy", "--out", tmp_path / "d2", ok=False)  # fmt: skip
+    assert "layers differ" in r.output and "--space w+ --layer K" in r.output
 
 
 # ----------------------------------------------------------------------------------------------- shipped
