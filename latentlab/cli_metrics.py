@@ -12,7 +12,7 @@ import click
 @click.option("--network", default=None, help="Registry name or checkpoint.  [default: the embedded model]")
 @click.option("--metrics", "names", default="ppl_wend,ls_w,ls_z,dci", show_default=True,
               help="Comma-separated: ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend, ls_z, ls_w, dci, mig, "
-                   "sap, dci_z, mig_z, sap_z, fid, kid.")
+                   "sap, dci_z, mig_z, sap_z, fid, kid, fd_classifier.")
 @click.option("--num", type=click.IntRange(min=4), default=10_000, show_default=True, help="Samples per metric.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True)
@@ -77,7 +77,7 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
 
         ctx.data = str(data) if data is not None else None
         ctx.fid_model = FIDInception(inception_weights if inception_weights is not None else fetch_weights(download))
-    if any(n.split("_")[0] in ("ls", "dci", "mig", "sap") for n in wanted):
+    if any(n.split("_")[0] in ("ls", "dci", "mig", "sap", "fd") for n in wanted):
         ctx.classifier = load_classifier(classifier, device=device)
     report = {"network": str(network), **compute(wanted, G, ctx)}
     width = max(len(k) for k in report["results"])

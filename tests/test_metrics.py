@@ -305,3 +305,14 @@ def test_fid_kid_of_a_generator_against_a_folder_with_a_random_inception(tiny_ck
     assert r["fid"] > 0 and math.isfinite(r["kid"]) and r["fid/num_real"] == 6
     with pytest.raises(ValueError, match="--data"):
         compute(["fid"], G, Context(num=6, fid_model=ctx.fid_model, progress=False))
+
+
+def test_fd_classifier_is_the_offline_stand_in_and_named_so():
+    from latentlab.data.classifier import ClassifierConfig, FactorClassifier
+    from latentlab.metrics.registry import Context, compute
+
+    torch.manual_seed(0)
+    clf = FactorClassifier(ClassifierConfig(resolution=16, channels=(8, 16), feature_dim=16)).eval()
+    r = compute(["fd_classifier"], tiny_G(), Context(num=20, classifier=clf, progress=False))["results"]
+    assert set(r) == {"fd_classifier", "fd_classifier/real_vs_real"}
+    assert r["fd_classifier"] > r["fd_classifier/real_vs_real"] >= 0  # an untrained G is far from real renders

@@ -10,6 +10,8 @@ Names follow NVIDIA's where they exist (``ppl_wend``, ...) and encode the protoc
                                           classifier's factor readings (protocol 2, docs/metrics.md)
 ``dci_z mig_z sap_z``                     the same for Z
 ``fid kid``                               FID / KID against real images (``data``), standard Inception-v3
+``fd_classifier``                         offline stand-in on SynthFaces models: Fréchet distance in the
+                                          SynthFaces classifier's features vs fresh renders (not FID)
 ========================================= =================================================================
 """
 
@@ -120,6 +122,16 @@ def _fid(metric: str) -> Callable[[Generator, Context], dict[str, float]]:
     return run
 
 
+def _fd_classifier(G: Generator, ctx: Context) -> dict[str, float]:
+    """The offline stand-in for FID on SynthFaces models: Fréchet distance in the SynthFaces classifier's
+    feature space between generated images and fresh renders, with its real-vs-real floor. Not FID."""
+    from ..data.quality import quality_report
+
+    r = quality_report(G, _need_classifier(ctx, "fd_classifier"), n=ctx.num, seed=ctx.seed, progress=ctx.progress)
+    floor = float(r["fd_classifier_real_vs_real"])
+    return {"fd_classifier": float(r["fd_classifier"]), "fd_classifier/real_vs_real": floor}
+
+
 METRICS: dict[str, Callable[[Generator, Context], dict[str, float]]] = {
     **{name: _ppl(name) for name in VARIANTS},
     "ls_z": _ls("z"),
@@ -128,6 +140,7 @@ METRICS: dict[str, Callable[[Generator, Context], dict[str, float]]] = {
     **{f"{m}_z": _disent(m, "z") for m in ("dci", "mig", "sap")},
     "fid": _fid("fid"),
     "kid": _fid("kid"),
+    "fd_classifier": _fd_classifier,
 }
 
 
