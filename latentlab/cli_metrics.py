@@ -100,10 +100,10 @@ def _write_json(path: Path | None, report: dict) -> None:
 def _reconstruction(G, folder: Path, lpips_weights, download: bool) -> dict:
     """PSNR / SSIM / LPIPS of a projection folder, printed; LPIPS is skipped with a note when unavailable."""
     from .metrics.reconstruction import evaluate_projections
-    from .projection.losses import LPIPSLoss, WeightsUnavailable, fetch_backbone
+    from .projection.losses import WeightsUnavailable, build_loss
 
     try:
-        lp = LPIPSLoss("vgg", weights=lpips_weights if lpips_weights is not None else fetch_backbone("vgg", download))
+        lp = build_loss("lpips-vgg", download=download, lpips_weights=lpips_weights)
     except WeightsUnavailable as e:
         click.echo(f"note: {e}; reporting PSNR and SSIM only")
         lp = None

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
-import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -60,23 +57,28 @@ def check_sha256(path: Path, prefix: str = SHA256_PREFIX) -> None:
 
 
 def fetch_weights(download: bool = True, timeout: float = 60.0) -> Path:
-    """The FID Inception file: from the cache, or downloaded (atomically) and checked when allowed."""
+    """The FID Inception file: from the cache, or downloaded (atomically) and checked when allowed.
+
+    The download goes through :func:`latentlab.pretrained.download` to a hidden name beside the target,
+    and is renamed into place only once its SHA-256 prefix matches.
+    """
+    from ..pretrained import DownloadError
+    from ..pretrained import download as fetch_url
+
     path = weights_path()
     if path.is_file():
         return path
     if not download or os.environ.get("LATENTLAB_OFFLINE"):
         raise WeightsUnavailable(_missing("not on disk; downloads are off" if download else "not on disk"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    partial = path.with_name(f".{path.name}.download")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(WEIGHTS_URL, timeout=timeout) as src:
-            shutil.copyfileobj(src, out)
-        check_sha256(Path(tmp))
-        os.replace(tmp, path)
-    except OSError as e:
+        fetch_url(WEIGHTS_URL, partial, timeout=timeout)
+        check_sha256(partial)
+        os.replace(partial, path)
+    except DownloadError as e:
         raise WeightsUnavailable(_missing(f"not on disk and the download failed: {e}")) from None
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
     return path
 
 

@@ -156,12 +156,12 @@ def lpips_vgg_distance(download: bool = True, weights=None, random_backbone: boo
     """
     import torch.nn.functional as F
 
-    from ..projection.losses import LPIPSLoss, fetch_backbone
+    from ..projection.losses import LPIPSLoss, build_loss
 
     if random_backbone:
         loss = LPIPSLoss("vgg", random_backbone=True)
     else:
-        loss = LPIPSLoss("vgg", weights=weights if weights is not None else fetch_backbone("vgg", download=download))
+        loss = build_loss("lpips-vgg", download=download, lpips_weights=weights)
 
     def dist(a: Tensor, b: Tensor) -> Tensor:
         loss.to(a.device)

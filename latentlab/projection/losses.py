@@ -16,9 +16,6 @@ downloaded into ``$TORCH_HOME/hub/checkpoints`` on first use. When they are miss
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import urllib.request
 import warnings
 from pathlib import Path
 from typing import Any
@@ -65,20 +62,18 @@ def fetch_backbone(net: str, download: bool = True, timeout: float = 20.0) -> Pa
     Raises:
         WeightsUnavailable: the file is missing and ``download`` is False, or the download failed.
     """
+    from ..pretrained import DownloadError
+    from ..pretrained import download as fetch_url
+
     path = backbone_path(net)
     if path.is_file():
         return path
     if not download or os.environ.get("LATENTLAB_OFFLINE"):
         why = "not on disk; downloads are off" if download else "not on disk"
         raise WeightsUnavailable(_missing_message(net, why))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(BACKBONES[net][1], timeout=timeout) as src:
-            shutil.copyfileobj(src, out)
-        os.replace(tmp, path)
-    except OSError as e:  # URLError, timeouts and disk errors are all OSErrors
-        Path(tmp).unlink(missing_ok=True)
+        fetch_url(BACKBONES[net][1], path, timeout=timeout)  # atomic: a failed download leaves nothing
+    except DownloadError as e:
         raise WeightsUnavailable(_missing_message(net, f"not on disk and the download failed: {e}")) from None
     return path
 
