@@ -27,6 +27,10 @@ import click
 @click.option("--download/--no-download", default=True, show_default=True, help="Allow downloading the VGG16 file.")
 @click.option("--random-lpips", is_flag=True,
               help="PPL with a randomly initialised VGG (for tests and timing only: not comparable to papers).")
+@click.option("--ppl-distance", type=click.Choice(["lpips-vgg", "classifier"]), default="lpips-vgg",
+              show_default=True,
+              help="PPL's distance. 'classifier': the offline stand-in, LPIPS's formula on --classifier's stages "
+                   "(keys ppl_*:classifier; not comparable to published PPL).")
 @click.option("--projections", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Instead: PSNR, SSIM and LPIPS (when its weights are present) of a `latentlab project` folder, "
                    "re-rendered from its codes.")
@@ -35,7 +39,7 @@ import click
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps, ...")
 def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_weights, lpips_weights, download,
-                random_lpips, projections, json_out, progress, device):
+                random_lpips, ppl_distance, projections, json_out, progress, device):
     """Measure a generator's latent space: PPL, linear separability, DCI / MIG / SAP.
 
     PPL follows NVIDIA's implementation (LPIPS-VGG, epsilon 1e-4, 1st-99th percentile mean). Linear
@@ -49,6 +53,7 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
         latentlab metrics --network net.safetensors --metrics ppl2_wend --num 50000
         latentlab metrics --network net.safetensors --metrics fid,kid --data faces-64.zip --num 50000
         latentlab metrics --network synthfaces-64 --projections proj/
+        latentlab metrics --metrics ppl_wend,ppl_zend --ppl-distance classifier --num 50000
     """
     from .io import load_generator
     from .metrics.registry import Context, compute, parse_metrics
@@ -64,13 +69,21 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
         report["network"] = str(network)
         _write_json(json_out, report)
         return
+    if random_lpips and ppl_distance != "lpips-vgg":
+        raise click.UsageError("--random-lpips replaces LPIPS's VGG; it does not combine with --ppl-distance")
     ctx = Context(num=num, seed=seed, batch_size=batch, progress=progress)
-    if any(n.startswith("ppl") for n in wanted):
+    if any(n.startswith("ppl") for n in wanted) and ppl_distance == "classifier":
+        from .metrics.ppl import classifier_distance
+
+        ctx.distance, ctx.distance_name = classifier_distance(load_classifier(classifier, device=device)), "classifier"
+        click.echo(f"note: PPL in the {classifier} classifier's features (ppl_*:classifier): an offline stand-in, "
+                   "not comparable to published PPL")  # fmt: skip
+    elif any(n.startswith("ppl") for n in wanted):
         from .metrics.ppl import lpips_vgg_distance
 
         ctx.distance = lpips_vgg_distance(download=download, weights=lpips_weights, random_backbone=random_lpips)
+        ctx.distance_name = "lpips-vgg-random" if random_lpips else "lpips-vgg"
         if random_lpips:
-            ctx.distance_name = "lpips-vgg-random"
             click.echo("note: PPL with a RANDOM VGG backbone: for testing only, not comparable to published PPL")
     if {"fid", "kid"} & set(wanted):
         from .metrics.fid import FIDInception, fetch_weights

@@ -60,17 +60,51 @@ def test_ppl_of_a_linear_generator_is_known_in_w():
 
 def test_ppl_variants_crop_and_registry_names():
     G = tiny_G()
-    r = ppl(G, "ppl_zend", num_samples=8, distance=sq_distance, batch_size=4, progress=False)
-    assert set(r) == {"ppl_zend", "ppl_zend/p1", "ppl_zend/p50", "ppl_zend/p99", "ppl_zend/num_samples"}
-    assert r["ppl_zend"] > 0
+    r = ppl(G, "ppl_zend", num_samples=8, distance=sq_distance, distance_name="sq", batch_size=4, progress=False)
+    key = "ppl_zend:sq"  # another distance than LPIPS-VGG is named in the key
+    assert set(r) == {key} | {f"{key}/{k}" for k in ("p1", "p50", "p99", "ci_lo", "ci_hi", "num_samples")}
+    assert 0 < r[f"{key}/ci_lo"] <= r[key] <= r[f"{key}/ci_hi"]
     again = ppl(G, "ppl_zend", num_samples=8, distance=sq_distance, batch_size=8, progress=False)
-    assert math.isclose(again["ppl_zend"], r["ppl_zend"], rel_tol=1e-3)  # batch size does not matter
+    assert math.isclose(again["ppl_zend:custom"], r[key], rel_tol=1e-3)  # batch size does not matter
     img = torch.arange(64.0).reshape(1, 1, 8, 8)
     assert torch.equal(face_crop(img), img[:, :, 3:7, 2:6])
     big = torch.randn(1, 3, 512, 512)
     assert torch.allclose(box_downsample(big)[0, :, 0, 0], big[0, :, :2, :2].mean(dim=(1, 2)))
     with pytest.raises(ValueError, match="unknown PPL variant"):
         ppl(G, "ppl_xyz", distance=sq_distance)
+
+
+def test_summarize_bootstrap_interval_covers_the_mean_with_the_expected_width():
+    d = np.random.default_rng(0).normal(5.0, 1.0, 10_000)
+    s = summarize(d)
+    width = s["ci_hi"] - s["ci_lo"]
+    # the trimmed mean's standard error is a little under 1/sqrt(n) = 0.01; a 95% interval is ~3.9 of them
+    assert s["ci_lo"] < 5.0 < s["ci_hi"] and 0.03 < width < 0.045
+    assert summarize(d, seed=0) == s  # seeded
+
+
+def test_classifier_distance_is_lpips_formula_on_the_stages():
+    from latentlab.data.classifier import ClassifierConfig, FactorClassifier
+    from latentlab.metrics.ppl import classifier_distance
+
+    torch.manual_seed(0)
+    clf = FactorClassifier(ClassifierConfig(resolution=16, channels=(4, 8), feature_dim=8)).eval()
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(3, 3, 16, 16, generator=g) * 2 - 1, torch.rand(3, 3, 16, 16, generator=g) * 2 - 1
+    dist = classifier_distance(clf)
+    with torch.no_grad():
+        got = dist(a, b)
+        expect = torch.zeros(3)
+        for stage in (1, 2):  # by hand: the trunk up to the end of each stage (6 modules per stage)
+            fa, fb = clf.trunk[: 6 * stage](a), clf.trunk[: 6 * stage](b)
+            assert fa.shape == (3, 4 * stage, 16 // 2**stage, 16 // 2**stage)
+            fa, fb = fa / fa.norm(dim=1, keepdim=True), fb / fb.norm(dim=1, keepdim=True)
+            expect += (fa - fb).square().sum(1).mean((1, 2))
+        assert torch.allclose(got, expect, atol=1e-5)
+        assert torch.allclose(dist(a, a), torch.zeros(3)) and torch.allclose(dist(b, a), got, atol=1e-6)
+        # other sizes are resized to the classifier's resolution first
+        assert torch.allclose(dist(a.repeat_interleave(2, -1).repeat_interleave(2, -2),
+                                   b.repeat_interleave(2, -1).repeat_interleave(2, -2)), got, atol=1e-5)
 
 
 def test_slerp_unit_is_on_the_sphere_and_hits_the_ends():
@@ -174,14 +208,25 @@ def test_cli_metrics_end_to_end_on_a_tiny_network(tiny_ckpt, tmp_path):
             "--no-progress"]  # fmt: skip
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 0, r.output
-    assert "RANDOM VGG" in r.output and "ppl_wend" in r.output
+    assert "RANDOM VGG" in r.output and "ppl_wend:lpips-vgg-random" in r.output
     report = json.loads((tmp_path / "m.json").read_text())
     res = report["results"]
-    for key in ("ppl_wend", "ppl_zend", "ls_w", "ls_z", "dci_disentanglement", "dci_completeness", "mig_z"):
+    for key in ("ppl_wend:lpips-vgg-random", "ppl_zend:lpips-vgg-random", "ls_w", "ls_z", "dci_disentanglement",
+                "dci_completeness", "mig_z"):  # fmt: skip
         assert key in res and math.isfinite(res[key])
-    assert res["ls_w"] >= 1 and res["ppl_wend"] > 0
+    assert res["ls_w"] >= 1 and res["ppl_wend:lpips-vgg-random"] > 0
     assert report["protocol"]["num"] == 40 and report["protocol"]["ppl_distance"] == "lpips-vgg-random"
     assert set(report["versions"]) >= {"latentlab", "torch", "scikit-learn"}
+    stand_in = CliRunner().invoke(cli, ["metrics", "--network", str(tiny_ckpt[0]), "--metrics", "ppl_wend",
+                                        "--num", "8", "--classifier", str(clf), "--ppl-distance", "classifier",
+                                        "--json", str(tmp_path / "c.json"), "--no-progress"])  # fmt: skip
+    assert stand_in.exit_code == 0, stand_in.output
+    assert "offline stand-in" in stand_in.output
+    report = json.loads((tmp_path / "c.json").read_text())
+    assert report["results"]["ppl_wend:classifier"] > 0 and report["protocol"]["ppl_distance"] == "classifier"
+    both = CliRunner().invoke(cli, ["metrics", "--network", str(tiny_ckpt[0]), "--metrics", "ppl_wend",
+                                    "--random-lpips", "--ppl-distance", "classifier"])  # fmt: skip
+    assert both.exit_code != 0 and "does not combine" in both.output
     bad = CliRunner().invoke(cli, ["metrics", "--network", str(tiny_ckpt[0]), "--metrics", "fid50k"])
     assert bad.exit_code != 0 and "unknown metric 'fid50k'" in bad.output
     offline = CliRunner().invoke(cli, ["metrics", "--network", str(tiny_ckpt[0]), "--metrics", "ppl_wend",

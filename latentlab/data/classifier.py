@@ -81,13 +81,29 @@ class FactorClassifier(nn.Module):
 
     def features(self, images: Tensor) -> Tensor:
         """``[N, 3, H, W]`` in [-1, 1] -> ``[N, feature_dim]`` features."""
+        return self.fc(self.trunk(self._resized(images)))
+
+    def stage_features(self, images: Tensor) -> list[Tensor]:
+        """The trunk's output after each stage: ``[N, channels[i], R / 2^(i+1), R / 2^(i+1)]`` per stage
+        (``R`` the classifier's resolution), for images ``[N, 3, H, W]`` in [-1, 1]."""
+        per_stage = len(self.trunk) // len(self.config.channels)
+        feats, h = [], self._resized(images)
+        for i, layer in enumerate(self.trunk):
+            h = layer(h)
+            if (i + 1) % per_stage == 0:
+                feats.append(h)
+        return feats
+
+    def _resized(self, images: Tensor) -> Tensor:
+        """Images at the classifier's resolution: area-downsampled when larger, bilinear when smaller."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"the classifier wants RGB images [N, 3, H, W], got {tuple(images.shape)}")
         r = self.config.resolution
-        if images.shape[-2:] != (r, r):
-            images = F.interpolate(images, size=(r, r), mode="area" if images.shape[-1] > r else "bilinear",
-                                   align_corners=None if images.shape[-1] > r else False)  # fmt: skip
-        return self.fc(self.trunk(images))
+        if images.shape[-2:] == (r, r):
+            return images
+        larger = images.shape[-1] > r
+        return F.interpolate(images, size=(r, r), mode="area" if larger else "bilinear",
+                             align_corners=None if larger else False)  # fmt: skip
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """Raw outputs: logits for binary factors, ``atan2``-decoded values in [0, 1) for circular ones, and

@@ -9,7 +9,8 @@ percentiles.
 
 NVIDIA's names: ``ppl_zfull``, ``ppl_wfull``, ``ppl_zend``, ``ppl_wend`` (cropped) and ``ppl2_wend``
 (uncropped, the StyleGAN2 paper's). The distance is LPIPS-VGG (:class:`~latentlab.projection.losses.LPIPSLoss`);
-any callable ``(a, b) -> [N]`` can replace it, and the result is then named after it, not PPL's.
+any callable ``(a, b) -> [N]`` can replace it, and the result is then named after it (``ppl_wend:NAME``), not
+PPL's. :func:`classifier_distance` is the offline one: LPIPS's formula on a factor classifier's stages.
 """
 
 from __future__ import annotations
@@ -129,13 +130,22 @@ def _pair_distances(G, distance: Distance, z: Tensor, t: Tensor, space: str, cro
         return distance(img[0::2], img[1::2]).reshape(-1).float().cpu() / epsilon**2
 
 
-def summarize(dist: np.ndarray) -> dict[str, float]:
-    """NVIDIA's reduction: the mean over [1st percentile (lower), 99th (higher)], plus percentiles."""
+def trimmed_mean(dist: np.ndarray) -> float:
+    """NVIDIA's reduction of ``[N]`` path lengths: the mean over [1st percentile (lower), 99th (higher)]."""
     lo = np.percentile(dist, 1, method="lower")
     hi = np.percentile(dist, 99, method="higher")
-    kept = dist[(dist >= lo) & (dist <= hi)]
-    return {"mean": float(kept.mean()), "p1": float(lo), "p50": float(np.median(dist)), "p99": float(hi),
-            "num_samples": float(dist.size)}  # fmt: skip
+    return float(dist[(dist >= lo) & (dist <= hi)].mean())
+
+
+def summarize(dist: np.ndarray, resamples: int = 500, seed: int = 0) -> dict[str, float]:
+    """:func:`trimmed_mean` of ``[N]`` path lengths, the percentiles, and a 95% bootstrap interval of the mean
+    (``resamples`` draws with replacement from ``np.random.default_rng(seed)``; ``ci_lo``/``ci_hi``)."""
+    rng = np.random.default_rng(seed)
+    boot = [trimmed_mean(dist[rng.integers(0, dist.size, dist.size)]) for _ in range(resamples)]
+    lo, hi = np.percentile(boot, [2.5, 97.5]) if resamples else (float("nan"), float("nan"))
+    return {"mean": trimmed_mean(dist), "p1": float(np.percentile(dist, 1, method="lower")),
+            "p50": float(np.median(dist)), "p99": float(np.percentile(dist, 99, method="higher")),
+            "ci_lo": float(lo), "ci_hi": float(hi), "num_samples": float(dist.size)}  # fmt: skip
 
 
 MIN_LPIPS_SIDE = 32  # VGG16's last LPIPS layer sits after four 2x poolings
@@ -173,12 +183,36 @@ def lpips_vgg_distance(download: bool = True, weights=None, random_backbone: boo
     return dist
 
 
+def classifier_distance(classifier) -> Distance:
+    """The offline PPL distance: LPIPS's formula (no learned weights) on a factor classifier's stages.
+
+    Each stage output of :meth:`~latentlab.data.classifier.FactorClassifier.stage_features` is unit-normalised
+    over channels; the squared differences are summed over channels, averaged over pixels and summed over
+    stages, as ``lpips.LPIPS(lpips=False)`` does with VGG. On SynthFaces models it stands in for LPIPS-VGG
+    where no VGG16 weights can be had; results are named ``ppl_*:classifier`` and are not comparable to
+    published PPL. Images ``[N, 3, H, W]`` in [-1, 1]; returns ``[N]``.
+    """
+    classifier.eval().requires_grad_(False)
+
+    def dist(a: Tensor, b: Tensor) -> Tensor:
+        classifier.to(a.device)
+        total = torch.zeros(a.shape[0], device=a.device)
+        for fa, fb in zip(classifier.stage_features(a), classifier.stage_features(b), strict=True):
+            fa = fa / (fa.square().sum(dim=1, keepdim=True) + 1e-10).sqrt()
+            fb = fb / (fb.square().sum(dim=1, keepdim=True) + 1e-10).sqrt()
+            total = total + (fa - fb).square().sum(dim=1).mean(dim=(1, 2))
+        return total
+
+    return dist
+
+
 def ppl(
     G: Generator,
     variant: str = "ppl_wend",
     num_samples: int = 50_000,
     epsilon: float = 1e-4,
     distance: Distance | None = None,
+    distance_name: str | None = None,
     seed: int = 0,
     class_idx: int | None = None,
     batch_size: int = 16,
@@ -188,13 +222,18 @@ def ppl(
 
     Args:
         distance: ``(a, b) -> [N]`` on images in [-1, 1]; None = LPIPS-VGG (downloaded when allowed).
+        distance_name: what ``distance`` is; any name but ``"lpips-vgg"`` is appended to the keys. Default:
+            ``"lpips-vgg"`` when ``distance`` is None, else ``"custom"``.
     Returns:
-        ``{variant: mean, variant + "/p1", "/p50", "/p99", "/num_samples"}``.
+        ``{key: mean, key + "/p1", "/p50", "/p99", "/ci_lo", "/ci_hi", "/num_samples"}`` with ``key`` the
+        variant, or ``variant:distance_name`` for other distances than LPIPS-VGG.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown PPL variant {variant!r}; known: {', '.join(VARIANTS)}")
     space, sampling, crop = VARIANTS[variant]
+    distance_name = distance_name or ("lpips-vgg" if distance is None else "custom")
+    key = variant if distance_name == "lpips-vgg" else f"{variant}:{distance_name}"
     distance = distance or lpips_vgg_distance()
     d = path_lengths(G, distance, num_samples, space, sampling, crop, epsilon, seed, class_idx, batch_size, progress)
-    s = summarize(d)
-    return {variant: s.pop("mean"), **{f"{variant}/{k}": v for k, v in s.items()}}
+    s = summarize(d, seed=seed)
+    return {key: s.pop("mean"), **{f"{key}/{k}": v for k, v in s.items()}}

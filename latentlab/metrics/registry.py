@@ -4,7 +4,8 @@ Names follow NVIDIA's where they exist (``ppl_wend``, ...) and encode the protoc
 
 ========================================= =================================================================
 ``ppl_zfull ppl_wfull ppl_zend ppl_wend`` perceptual path length, face crop (StyleGAN paper)
-``ppl2_wend``                             uncropped (StyleGAN2 paper)
+``ppl2_wend``                             uncropped (StyleGAN2 paper); with another distance than
+                                          LPIPS-VGG the keys are ``ppl_wend:NAME`` (e.g. ``:classifier``)
 ``ls_z ls_w``                             linear separability of Z / W (one sampling pass computes both)
 ``dci mig sap``                           disentanglement of W codes of generated samples against the
                                           classifier's factor readings (protocol 2, docs/metrics.md)
@@ -38,7 +39,7 @@ class Context:
     seed: int = 0
     batch_size: int = 32
     distance: Distance | None = None  # PPL's; None = LPIPS-VGG
-    distance_name: str = "lpips-vgg"
+    distance_name: str | None = None  # what ``distance`` is (keys become ppl_*:NAME); None = see ppl()
     classifier: Any = None  # a factor classifier (predict(images) -> {factor: [N]}); for ls_* and dci*
     progress: bool = True
     data: str | None = None  # real images (folder or zip) for fid / kid
@@ -48,8 +49,8 @@ class Context:
 
 def _ppl(variant: str) -> Callable[[Generator, Context], dict[str, float]]:
     def run(G: Generator, ctx: Context) -> dict[str, float]:
-        return ppl(G, variant, num_samples=ctx.num, distance=ctx.distance, seed=ctx.seed, batch_size=ctx.batch_size,
-                   progress=ctx.progress)  # fmt: skip
+        return ppl(G, variant, num_samples=ctx.num, distance=ctx.distance, distance_name=ctx.distance_name,
+                   seed=ctx.seed, batch_size=ctx.batch_size, progress=ctx.progress)  # fmt: skip
 
     return run
 
@@ -165,7 +166,8 @@ def compute(names: list[str], G: Generator, ctx: Context) -> dict[str, Any]:
         t0 = time.perf_counter()
         results.update(METRICS[name](G, ctx))
         seconds[name] = round(time.perf_counter() - t0, 2)
-    protocol = {"num": ctx.num, "seed": ctx.seed, "ppl_distance": ctx.distance_name, "epsilon": 1e-4,
+    ppl_distance = ctx.distance_name or ("lpips-vgg" if ctx.distance is None else "custom")
+    protocol = {"num": ctx.num, "seed": ctx.seed, "ppl_distance": ppl_distance, "epsilon": 1e-4,
                 "noise_mode": "const", "ls_keep": "most confident half per attribute",
                 "dci_protocol": "generated samples labelled by the classifier (protocol 2)"}  # fmt: skip
     versions = {"latentlab": __version__, "torch": torch.__version__, "numpy": np.__version__,
