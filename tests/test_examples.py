@@ -86,3 +86,17 @@ def test_edit_photo_example(tmp_path):
     assert load_image(tmp_path / "edit.png").shape == (64, 5 * 64 + 4 * 2, 3)
     assert load_image(tmp_path / "mixing.png").shape == (4 * 64 + 3 * 2, 4 * 64 + 3 * 2, 3)
     assert (tmp_path / "morph.mp4").stat().st_size > 0 and "smile" in r.stdout
+
+
+def test_measure_latent_space_example():
+    from latentlab.pretrained import default_model
+
+    if default_model() is None:
+        pytest.skip("the embedded model is not in this installation")
+    r = subprocess.run([sys.executable, str(ROOT / "examples" / "measure_latent_space.py"), "--num", "200",
+                        "--device", "cpu"], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "200 samples, seed 0, PPL distance classifier" in r.stdout
+    # the shipped model's endpoint PPL is ~16 in W and ~74 in Z (docs/metrics.md); 200 pairs resolve that
+    assert "PPL, endpoints: W is better than Z" in r.stdout
+    assert "linear separability" in r.stdout and "DCI informativeness" in r.stdout
