@@ -190,7 +190,8 @@ def classifier_distance(classifier) -> Distance:
     over channels; the squared differences are summed over channels, averaged over pixels and summed over
     stages, as ``lpips.LPIPS(lpips=False)`` does with VGG. On SynthFaces models it stands in for LPIPS-VGG
     where no VGG16 weights can be had; results are named ``ppl_*:classifier`` and are not comparable to
-    published PPL. Images ``[N, 3, H, W]`` in [-1, 1]; returns ``[N]``.
+    published PPL. Images ``[N, 3, H, W]`` in [-1, 1]; returns ``[N]``. The classifier is put in eval mode
+    (batch-norm statistics fixed) and frozen.
     """
     classifier.eval().requires_grad_(False)
 
