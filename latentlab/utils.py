@@ -1,4 +1,4 @@
-"""Small shared helpers: device choice, seed lists, the glibc allocator setting."""
+"""Small shared helpers: device choice, seed lists, building networks to load, the glibc allocator setting."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import ctypes.util
 import os
 import re
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
@@ -41,6 +45,16 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 _RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$")
+
+
+def untrained(factory: Callable[..., T], *args) -> T:
+    """``factory(*args)`` (a network to load weights into) with the global CPU random state restored afterwards.
+
+    Loading a file first builds the network with random initial weights, then overwrites them. Without this,
+    every load would move the caller's ``torch.manual_seed`` stream.
+    """
+    with torch.random.fork_rng(devices=[]):
+        return factory(*args)
 
 
 def parse_int_list(text: str, what: str = "seeds", max_count: int = 100_000) -> list[int]:

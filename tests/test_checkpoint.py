@@ -175,3 +175,21 @@ def test_registry_unknown_name_lists_known(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENTLAB_PRETRAINED", str(tmp_path))
     assert pretrained.resolve("toy", models) == tmp_path / "toy.safetensors"
     assert pretrained.list_models(models) == ["toy"]
+
+
+def test_loading_does_not_move_the_callers_random_state(tiny_ckpt, tmp_path):
+    from pathlib import Path
+
+    from latentlab import load_any
+    from latentlab.data.classifier import ClassifierConfig, FactorClassifier, load_classifier_file, save_classifier
+
+    clf = save_classifier(tmp_path / "clf.safetensors", FactorClassifier(ClassifierConfig(resolution=16,
+                                                                                          channels=(4,))))  # fmt: skip
+    rosinality = Path(__file__).parent / "fixtures" / "rosinality_tiny.pt"
+    for load in (lambda: load_checkpoint(tiny_ckpt[0]), lambda: load_any(rosinality),
+                 lambda: load_classifier_file(clf)):  # fmt: skip
+        torch.manual_seed(0)
+        expect = torch.rand(3)
+        torch.manual_seed(0)
+        load()
+        assert torch.equal(torch.rand(3), expect)

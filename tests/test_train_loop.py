@@ -132,6 +132,22 @@ def test_init_from_a_foreign_checkpoint_and_from_a_snapshot(tmp_path, data):
               log=None)  # fmt: skip
 
 
+def test_init_without_d_gets_the_runs_seeded_d(tmp_path, data):
+    from latentlab import save_checkpoint
+
+    from conftest import tiny_G
+
+    src = save_checkpoint(tmp_path / "g_only.safetensors", G_ema=tiny_G())
+    cfg = _config(tmp_path, init=str(src))
+    torch.manual_seed(1)
+    d1 = Trainer(cfg).D.state_dict()
+    torch.manual_seed(2)  # the caller's random state must not matter: the run's seed makes D
+    d2 = Trainer(cfg).D.state_dict()
+    assert d1.keys() == d2.keys() and all(torch.equal(d1[k], d2[k]) for k in d1)
+    d3 = Trainer(dataclasses.replace(cfg, seed=5)).D.state_dict()
+    assert not all(torch.equal(d1[k], d3[k]) for k in d1)
+
+
 def test_decoding_threads_change_nothing(tmp_path, data):
     a = train(_config(tmp_path, outdir=str(tmp_path / "w0"), kimg=0.02, snap=0.02), log=None)
     b = train(_config(tmp_path, outdir=str(tmp_path / "w2"), kimg=0.02, snap=0.02, workers=2), log=None)

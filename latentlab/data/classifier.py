@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..utils import untrained
 from .synthfaces import BINARY, FACTORS, RANGES
 
 FORMAT = "latentlab-classifier"
@@ -208,7 +209,7 @@ def load_classifier_file(path: str | os.PathLike, device: str | torch.device = "
             md = f.metadata() or {}
             if md.get("format") != FORMAT:
                 raise CheckpointError(f"{path}: not a latentlab classifier (format {md.get('format')!r})")
-            model = FactorClassifier(ClassifierConfig.from_dict(json.loads(md["config"])))
+            model = untrained(FactorClassifier, ClassifierConfig.from_dict(json.loads(md["config"])))
             state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, json.JSONDecodeError, KeyError) as e:
         raise CheckpointError(f"{path}: not a readable classifier ({e})") from None

@@ -28,6 +28,7 @@ from safetensors.torch import save_file
 from ..nn.config import DiscriminatorConfig, GeneratorConfig
 from ..nn.discriminator import Discriminator
 from ..nn.generator import Generator
+from ..utils import untrained
 from .atomic import atomic_path
 
 FORMAT = "latentlab-checkpoint"
@@ -193,8 +194,8 @@ def _build(path: Path, config: Any, kind: str) -> Generator | Discriminator:
     """The untrained network described by ``config[kind]``; config problems become CheckpointErrors."""
     try:
         if kind == "D":
-            return Discriminator(DiscriminatorConfig.from_dict(config["D"]))
-        return Generator(GeneratorConfig.from_dict(config["G"]))
+            return untrained(Discriminator, DiscriminatorConfig.from_dict(config["D"]))
+        return untrained(Generator, GeneratorConfig.from_dict(config["G"]))
     except KeyError as e:
         raise CheckpointError(f"{path}: config metadata has no {e.args[0]!r} entry") from None
     except (TypeError, ValueError) as e:

@@ -17,6 +17,7 @@ import torch
 
 from ..nn.discriminator import Discriminator
 from ..nn.generator import Generator
+from ..utils import untrained
 from .checkpoint import (
     NETWORKS,
     Checkpoint,
@@ -113,10 +114,10 @@ def _load_nvidia(path: Path, networks, first_generator: bool) -> Checkpoint:
         where = f"{path}: {name}"
         if name == "D":
             config, notes = discriminator_config(fn, where)
-            net: Any = Discriminator(config)
+            net: Any = untrained(Discriminator, config)
         else:
             config, notes = generator_config(fn, where)
-            net = Generator(config)
+            net = untrained(Generator, config)
         tensors = latentlab_tensors(fn, config.resample_filter, where)
         try:
             setattr(out, name, _build(net, tensors, str(path), name))
@@ -141,7 +142,7 @@ def _load_rosinality(path: Path, networks, first_generator: bool, lr_mlp: float)
         notes: list[str] = []
         if name == "D":
             config, tensors = discriminator_from_state(states[name], where)
-            net = _build(Discriminator(config), tensors, str(path), name)
+            net = _build(untrained(Discriminator, config), tensors, str(path), name)
         else:
             config, tensors, notes = generator_from_state(states[name], where, lr_mlp=lr_mlp)
             notes.append(f"mapping lr multiplier {lr_mlp} (rosinality's lr_mlp; files do not record it)")
@@ -160,7 +161,7 @@ def _load_rosinality(path: Path, networks, first_generator: bool, lr_mlp: float)
                 notes.append("w_avg from the file's latent_avg")
             else:
                 tensors["mapping.w_avg"] = torch.zeros(config.w_dim)
-            net = _build(Generator(config), tensors, str(path), name)
+            net = _build(untrained(Generator, config), tensors, str(path), name)
             if avg is None:
                 net.mapping.w_avg.copy_(estimate_w_avg(net))
                 notes.append("w_avg estimated: mean of 10,000 mapped z (seed 0); the file has no latent_avg")

@@ -90,7 +90,7 @@ class Trainer:
             raise ValueError(f"the path-length batch ({cfg.batch // cfg.pl_batch_shrink}) must be divisible by "
                              f"the number of processes ({self.world.size})")  # fmt: skip
         init = _load_init(cfg.init) if cfg.init is not None else None
-        g_cfg, d_cfg = cfg.networks(c_dim=0) if init is None else (init.G.config, init.D.config)
+        g_cfg, d_cfg = cfg.networks(c_dim=0) if init is None else (init.G.config, _d_config(init))
         if dataset is None:
             dataset = ImageDataset(cfg.data, resolution=g_cfg.resolution, crop=cfg.crop,
                                    channels=g_cfg.img_channels, xflip=cfg.xflip, use_labels=cfg.cond)  # fmt: skip
@@ -111,7 +111,8 @@ class Trainer:
         if init is not None:
             self.G.load_state_dict(init.G.state_dict())
             self.G_ema.load_state_dict(init.G_ema.state_dict())
-            self.D.load_state_dict(init.D.state_dict())
+            if init.D is not None:  # else the seeded fresh D above
+                self.D.load_state_dict(init.D.state_dict())
         self.world.broadcast_([*self.G.parameters(), *self.G.buffers(), *self.D.parameters(), *self.D.buffers()])
 
         # The fused Adam kernel (CPU and CUDA) updates all parameters in one pass: 4% of a CPU iteration.
@@ -339,10 +340,11 @@ class Trainer:
 
 
 def _load_init(source: str) -> Checkpoint:
-    """The networks a run starts from (``TrainConfig.init``): G, G_ema and D, each filled in if absent.
+    """The networks a run starts from (``TrainConfig.init``): G and G_ema, each filled in from the other if
+    absent, and D when the file has one.
 
-    A file with only G_ema (a released model) trains G from G_ema's weights; a file without D gets a
-    freshly initialised residual D at the generator's resolution (channel rule from the generator).
+    A file with only G_ema (a released model) trains G from G_ema's weights; a file without D leaves ``D``
+    None, and the run initialises a residual D from its seed (see :func:`_d_config`).
     """
     from ..io.foreign import load_any
     from ..pretrained import resolve
@@ -352,12 +354,17 @@ def _load_init(source: str) -> Checkpoint:
         raise CheckpointError(f"{source}: has no generator to start training from")
     ck.G = ck.G if ck.G is not None else copy.deepcopy(ck.G_ema)
     ck.G_ema = ck.G_ema if ck.G_ema is not None else copy.deepcopy(ck.G)
-    if ck.D is None:
-        g = ck.G.config
-        d_cfg = DiscriminatorConfig(resolution=g.resolution, img_channels=g.img_channels, c_dim=g.c_dim,
-                                    channel_base=g.channel_base, channel_max=g.channel_max)  # fmt: skip
-        ck.D = Discriminator(d_cfg)
     return ck
+
+
+def _d_config(init: Checkpoint) -> DiscriminatorConfig:
+    """The start file's D config, or for a file without D a residual D at the generator's resolution (channel
+    rule from the generator)."""
+    if init.D is not None:
+        return init.D.config
+    g = init.G.config
+    return DiscriminatorConfig(resolution=g.resolution, img_channels=g.img_channels, c_dim=g.c_dim,
+                               channel_base=g.channel_base, channel_max=g.channel_max)  # fmt: skip
 
 
 def _write_state(state: dict[str, Any], path: Path) -> None:
