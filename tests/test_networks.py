@@ -326,3 +326,12 @@ def test_conv_clamp_networks_backpropagate_to_ws_and_noise():
              for _, layer in G.synthesis.noise_layers()]  # fmt: skip
     G.synthesis(ws, noise=noise).square().sum().backward()  # clamps used to be in place and broke this
     assert ws.grad.abs().sum() > 0 and all(n.grad is not None for n in noise)
+
+
+def test_tiny_networks_depend_on_their_seed_alone():
+    torch.manual_seed(123)
+    a = tiny_G(3).state_dict()
+    torch.manual_seed(456)
+    b = tiny_G(3).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(tiny_D(1).b4.fc.weight, tiny_D(2).b4.fc.weight)
