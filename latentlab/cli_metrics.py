@@ -72,13 +72,17 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
     if random_lpips and ppl_distance != "lpips-vgg":
         raise click.UsageError("--random-lpips replaces LPIPS's VGG; it does not combine with --ppl-distance")
     ctx = Context(num=num, seed=seed, batch_size=batch, progress=progress)
-    if any(n.startswith("ppl") for n in wanted) and ppl_distance == "classifier":
+    wants_ppl = any(n.startswith("ppl") for n in wanted)
+    if (wants_ppl and ppl_distance == "classifier") or any(
+            n.split("_")[0] in ("ls", "dci", "mig", "sap", "fd") for n in wanted):
+        ctx.classifier = load_classifier(classifier, device=device)  # one labeller for every metric that needs it
+    if wants_ppl and ppl_distance == "classifier":
         from .metrics.ppl import classifier_distance
 
-        ctx.distance, ctx.distance_name = classifier_distance(load_classifier(classifier, device=device)), "classifier"
+        ctx.distance, ctx.distance_name = classifier_distance(ctx.classifier), "classifier"
         click.echo(f"note: PPL in the {classifier} classifier's features (ppl_*:classifier): an offline stand-in, "
                    "not comparable to published PPL")  # fmt: skip
-    elif any(n.startswith("ppl") for n in wanted):
+    elif wants_ppl:
         from .metrics.ppl import lpips_vgg_distance
 
         ctx.distance = lpips_vgg_distance(download=download, weights=lpips_weights, random_backbone=random_lpips)
@@ -90,8 +94,6 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
 
         ctx.data = str(data) if data is not None else None
         ctx.fid_model = FIDInception(inception_weights if inception_weights is not None else fetch_weights(download))
-    if any(n.split("_")[0] in ("ls", "dci", "mig", "sap", "fd") for n in wanted):
-        ctx.classifier = load_classifier(classifier, device=device)
     report = {"network": str(network), **compute(wanted, G, ctx)}
     width = max(len(k) for k in report["results"])
     for k, v in report["results"].items():

@@ -130,11 +130,16 @@ def _pair_distances(G, distance: Distance, z: Tensor, t: Tensor, space: str, cro
         return distance(img[0::2], img[1::2]).reshape(-1).float().cpu() / epsilon**2
 
 
-def trimmed_mean(dist: np.ndarray) -> float:
-    """NVIDIA's reduction of ``[N]`` path lengths: the mean over [1st percentile (lower), 99th (higher)]."""
+def _trimmed(dist: np.ndarray) -> tuple[float, float, float]:
+    """``(mean over [lo, hi], lo, hi)`` with lo/hi the 1st (lower) and 99th (higher) percentiles."""
     lo = np.percentile(dist, 1, method="lower")
     hi = np.percentile(dist, 99, method="higher")
-    return float(dist[(dist >= lo) & (dist <= hi)].mean())
+    return float(dist[(dist >= lo) & (dist <= hi)].mean()), float(lo), float(hi)
+
+
+def trimmed_mean(dist: np.ndarray) -> float:
+    """NVIDIA's reduction of ``[N]`` path lengths: the mean over [1st percentile (lower), 99th (higher)]."""
+    return _trimmed(dist)[0]
 
 
 def summarize(dist: np.ndarray, resamples: int = 500, seed: int = 0) -> dict[str, float]:
@@ -143,9 +148,9 @@ def summarize(dist: np.ndarray, resamples: int = 500, seed: int = 0) -> dict[str
     rng = np.random.default_rng(seed)
     boot = [trimmed_mean(dist[rng.integers(0, dist.size, dist.size)]) for _ in range(resamples)]
     lo, hi = np.percentile(boot, [2.5, 97.5]) if resamples else (float("nan"), float("nan"))
-    return {"mean": trimmed_mean(dist), "p1": float(np.percentile(dist, 1, method="lower")),
-            "p50": float(np.median(dist)), "p99": float(np.percentile(dist, 99, method="higher")),
-            "ci_lo": float(lo), "ci_hi": float(hi), "num_samples": float(dist.size)}  # fmt: skip
+    mean, p1, p99 = _trimmed(dist)
+    return {"mean": mean, "p1": p1, "p50": float(np.median(dist)), "p99": p99, "ci_lo": float(lo),
+            "ci_hi": float(hi), "num_samples": float(dist.size)}  # fmt: skip
 
 
 MIN_LPIPS_SIDE = 32  # VGG16's last LPIPS layer sits after four 2x poolings
@@ -193,18 +198,22 @@ def classifier_distance(classifier) -> Distance:
     published PPL. Images ``[N, 3, H, W]`` in [-1, 1]; returns ``[N]``. The classifier is put in eval mode
     (batch-norm statistics fixed) and frozen.
     """
+    from ..projection.losses import stage_distance, unit_channels
+
     classifier.eval().requires_grad_(False)
 
     def dist(a: Tensor, b: Tensor) -> Tensor:
         classifier.to(a.device)
-        total = torch.zeros(a.shape[0], device=a.device)
-        for fa, fb in zip(classifier.stage_features(a), classifier.stage_features(b), strict=True):
-            fa = fa / (fa.square().sum(dim=1, keepdim=True) + 1e-10).sqrt()
-            fb = fb / (fb.square().sum(dim=1, keepdim=True) + 1e-10).sqrt()
-            total = total + (fa - fb).square().sum(dim=1).mean(dim=(1, 2))
-        return total
+        return stage_distance([unit_channels(f) for f in classifier.stage_features(a)],
+                              [unit_channels(f) for f in classifier.stage_features(b)])  # fmt: skip
 
     return dist
+
+
+def distance_label(distance: Distance | None, name: str | None) -> str:
+    """What a PPL distance is called: ``name`` if given, else ``"lpips-vgg"`` for the default (None) and
+    ``"custom"`` for any other callable."""
+    return name or ("lpips-vgg" if distance is None else "custom")
 
 
 def ppl(
@@ -232,7 +241,7 @@ def ppl(
     if variant not in VARIANTS:
         raise ValueError(f"unknown PPL variant {variant!r}; known: {', '.join(VARIANTS)}")
     space, sampling, crop = VARIANTS[variant]
-    distance_name = distance_name or ("lpips-vgg" if distance is None else "custom")
+    distance_name = distance_label(distance, distance_name)
     key = variant if distance_name == "lpips-vgg" else f"{variant}:{distance_name}"
     distance = distance or lpips_vgg_distance()
     d = path_lengths(G, distance, num_samples, space, sampling, crop, epsilon, seed, class_idx, batch_size, progress)

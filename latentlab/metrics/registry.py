@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..nn.generator import Generator
-from .ppl import VARIANTS, Distance, ppl
+from .ppl import VARIANTS, Distance, distance_label, ppl
 
 
 @dataclass
@@ -166,9 +166,8 @@ def compute(names: list[str], G: Generator, ctx: Context) -> dict[str, Any]:
         t0 = time.perf_counter()
         results.update(METRICS[name](G, ctx))
         seconds[name] = round(time.perf_counter() - t0, 2)
-    ppl_distance = ctx.distance_name or ("lpips-vgg" if ctx.distance is None else "custom")
-    protocol = {"num": ctx.num, "seed": ctx.seed, "ppl_distance": ppl_distance, "epsilon": 1e-4,
-                "noise_mode": "const", "ls_keep": "most confident half per attribute",
+    protocol = {"num": ctx.num, "seed": ctx.seed, "ppl_distance": distance_label(ctx.distance, ctx.distance_name),
+                "epsilon": 1e-4, "noise_mode": "const", "ls_keep": "most confident half per attribute",
                 "dci_protocol": "generated samples labelled by the classifier (protocol 2)"}  # fmt: skip
     versions = {"latentlab": __version__, "torch": torch.__version__, "numpy": np.__version__,
                 "scikit-learn": sklearn.__version__, "python": platform.python_version()}  # fmt: skip

@@ -195,6 +195,20 @@ class MultiScaleSSIMLoss(nn.Module):
         return self.alpha * torch.stack(terms).mean(dim=0) + (1 - self.alpha) * l1
 
 
+def unit_channels(h: Tensor) -> Tensor:
+    """Feature maps ``[N, C, H, W]`` scaled to unit length over channels at every pixel (as LPIPS does)."""
+    return h / (h.square().sum(dim=1, keepdim=True) + 1e-10).sqrt()
+
+
+def stage_distance(feats_a: list[Tensor], feats_b: list[Tensor]) -> Tensor:
+    """LPIPS's formula without learned weights: ``[N]`` sum over stages of the squared differences of
+    :func:`unit_channels` features, summed over channels and averaged over pixels."""
+    total = torch.zeros(feats_a[0].shape[0], device=feats_a[0].device)
+    for a, b in zip(feats_a, feats_b, strict=True):
+        total = total + (a - b).square().sum(dim=1).mean(dim=(1, 2))
+    return total
+
+
 class DiscriminatorFeatureLoss(nn.Module):
     """Offline loss from the generator's own discriminator: an LPIPS-like distance on D's block features.
 
@@ -214,7 +228,7 @@ class DiscriminatorFeatureLoss(nn.Module):
         feats, h, img = [], None, x
         for res in self.D.block_resolutions:
             h, img = getattr(self.D, f"b{res}")(h, img)
-            feats.append(h / (h.square().sum(dim=1, keepdim=True) + 1e-10).sqrt())
+            feats.append(unit_channels(h))
         return feats
 
     def prepare(self, target: Tensor) -> tuple[Tensor, list[Tensor]]:
@@ -225,10 +239,8 @@ class DiscriminatorFeatureLoss(nn.Module):
     def forward(self, synth: Tensor, prepared: tuple[Tensor, list[Tensor]]) -> Tensor:
         """``[N]`` per-image distance."""
         target, tfeats = prepared
-        total = self.mse_weight * (synth - target).square().mean(dim=(1, 2, 3))
-        for f, t in zip(self._features(synth), tfeats, strict=True):
-            total = total + (f - t).square().sum(dim=1).mean(dim=(1, 2))
-        return total
+        return self.mse_weight * (synth - target).square().mean(dim=(1, 2, 3)) + stage_distance(
+            self._features(synth), tfeats)
 
 
 def build_loss(
