@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from latentlab.io import load_generator
+from latentlab import load_generator
 from latentlab.metrics.disentanglement import disentanglement, projected_factors
 
 

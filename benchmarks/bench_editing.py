@@ -28,13 +28,14 @@ import time
 import numpy as np
 import torch
 
+from latentlab import load_generator
 from latentlab.data.synthfaces import FACTORS, RANGES, render_item
 from latentlab.edit import classifier_scorer, edit, fit_directions, mix
 from latentlab.edit.ops import GROUPS
-from latentlab.generate import render_codes
-from latentlab.io import from_uint8, load_generator
+from latentlab.io import from_uint8
 from latentlab.pretrained import load_classifier, load_direction
 from latentlab.projection import build_loss, project
+from latentlab.render import render_codes
 
 LINEAR = [f for f in FACTORS if f not in ("bg_hue", "shirt_hue")]
 TARGETS = {"smile": "smile", "glasses": "glasses", "eyes_open": "eyes_open", "hair_length": "hair_length"}

@@ -17,7 +17,7 @@ import time
 import torch
 
 import latentlab
-from latentlab.data.quality import quality_report
+from latentlab.metrics.quality import quality_report
 from latentlab.pretrained import load_classifier
 
 

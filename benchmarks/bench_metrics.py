@@ -17,7 +17,7 @@ import json
 
 import torch
 
-from latentlab.io import load_generator
+from latentlab import load_generator
 from latentlab.metrics.registry import Context, compute, parse_metrics
 from latentlab.pretrained import load_classifier
 

@@ -69,8 +69,8 @@ def speed(args) -> None:
     import torch
 
     from latentlab.nn import Generator, get_preset
+    from latentlab.perceptual import LPIPSLoss
     from latentlab.projection import ProjectConfig, build_loss, project_batch, w_statistics
-    from latentlab.projection.losses import LPIPSLoss
 
     torch.set_num_threads(args.threads)
     with torch.random.fork_rng(devices=[]):
@@ -142,7 +142,7 @@ def quality(args) -> None:
     from latentlab import generate_images, load_checkpoint
     from latentlab.data.synthfaces import ATTRIBUTES, BINARY, FACTORS, RANGES, render_item
     from latentlab.io.images import from_uint8, to_uint8
-    from latentlab.metrics.reconstruction import psnr, ssim
+    from latentlab.perceptual import psnr, ssim
     from latentlab.pretrained import load_classifier, resolve
     from latentlab.projection import build_loss, project
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from latentlab import load_generator
 from latentlab.edit.codes import seed_codes
 from latentlab.edit.figures import edited_codes, grid, mixing_figure, render_strip
-from latentlab.generate import render_codes
-from latentlab.io import load_generator
 from latentlab.io.images import save_image, to_uint8
 from latentlab.pretrained import load_direction
+from latentlab.render import render_codes
 
 EDITS = ("smile", "glasses", "eyes_open", "hair_length", "yaw", "skin_tone")
 BLOCK_GAP = 6  # white rows between two directions' strips

@@ -19,9 +19,9 @@ import latentlab as ll
 from latentlab.data.synthfaces import render_item
 from latentlab.edit import interpolate, mix_grid
 from latentlab.edit.figures import edited_codes, grid, render_strip
-from latentlab.generate import render_codes
 from latentlab.pretrained import load_direction
 from latentlab.projection import load_targets, project
+from latentlab.render import render_codes
 
 
 def main() -> None:

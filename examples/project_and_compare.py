@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import latentlab as ll
-from latentlab.metrics.reconstruction import psnr
+from latentlab.perceptual import psnr
 from latentlab.projection import load_targets
 
 

@@ -7,21 +7,15 @@ The public API, re-exported here:
 * files: :func:`load_generator`, :func:`load_checkpoint`, :func:`save_checkpoint`, :func:`save_latents`,
   :func:`load_latents`, :func:`to_uint8`, :func:`from_uint8`;
 * foreign models: :func:`load_any` (NVIDIA ``.pkl``, rosinality ``.pt``), :func:`convert`,
-  :func:`save_rosinality`, and the registry :mod:`latentlab.pretrained` (``pretrained.load(name)``);
+  :func:`save_rosinality`, the registry :mod:`latentlab.registry` (names, URLs, downloads) and
+  :mod:`latentlab.pretrained` (``pretrained.load(name)``, ``load_direction``, ``load_classifier``);
 * rendering: :func:`generate_images`;
 * projection: :func:`project` and :class:`Projection`; the rest lives in :mod:`latentlab.projection`
   (``from latentlab.projection import load_targets, build_loss, ProjectConfig``).
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("latentlab")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
-
-from . import pretrained
-from .generate import generate_images
+from . import pretrained, registry
+from ._version import __version__
 from .io import (
     Checkpoint,
     CheckpointError,
@@ -32,7 +26,6 @@ from .io import (
     from_uint8,
     load_any,
     load_checkpoint,
-    load_generator,
     load_latents,
     make_grid,
     save_checkpoint,
@@ -52,6 +45,8 @@ from .nn import (
     seed_to_z,
 )
 from .projection import Projection, project
+from .registry import load_generator
+from .render import generate_images
 from .utils import resolve_device
 
 __all__ = [
@@ -83,6 +78,7 @@ __all__ = [
     "save_rosinality",
     "seed_to_z",
     "pretrained",
+    "registry",
     "project",
     "Projection",
     "to_uint8",

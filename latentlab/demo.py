@@ -50,18 +50,17 @@ def _row(images: np.ndarray, pad: int = 2) -> np.ndarray:
 
 def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
     """Run the demo into ``outdir``; yields the lines to print."""
-    from . import pretrained
+    from . import registry
     from .data.synthfaces import FACTORS, render_item
     from .edit.ops import GROUPS, mix
-    from .generate import generate_images, render_codes
-    from .info import init_checkpoint
-    from .io import load_generator, save_image, to_uint8
+    from .io import init_checkpoint, save_image, to_uint8
+    from .render import generate_images, render_codes
     from .utils import resolve_device
 
     device = resolve_device(device)  # before anything is written
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    default = pretrained.default_model()
+    default = registry.default_model()
     trained = default is not None
     if trained:
         network: str | Path = default
@@ -70,7 +69,7 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
         network = init_checkpoint("synthfaces-64", outdir / "untrained.safetensors", seed=0, with_d=False)
         yield ("no embedded model ships yet: using an UNTRAINED synthfaces-64 network (random weights), "
                f"written to {network}")  # fmt: skip
-    G = load_generator(network, device=device)
+    G = registry.load_generator(network, device=device)
     res = G.img_resolution
     yield f"generator: {res}x{res}, num_ws={G.num_ws}, w_dim={G.w_dim}, device={device}"
     sections: list[tuple[str, str, str]] = []  # (title, png name, caption)
@@ -128,7 +127,7 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
 def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: list, out: dict) -> Iterator[str]:
     """Project the photo into W and W+; adds the comparison image, saves both codes, fills ``out[space]``."""
     from .io import from_uint8, save_image, save_latents, to_uint8
-    from .metrics.reconstruction import psnr
+    from .perceptual.pixels import psnr
     from .projection import build_loss, project
     from .projection.outputs import noise_arrays
 

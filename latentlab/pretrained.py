@@ -1,298 +1,80 @@
-"""Registry of named models: embedded checkpoints and NVIDIA's published StyleGAN2 networks.
+"""Named things a user loads: generators, the SynthFaces factor classifier and the shipped directions.
 
-* An **embedded** entry names a file shipped in a ``pretrained/`` folder (see :func:`pretrained_dirs`).
-* A **remote** entry has a ``url``. The first :func:`fetch` downloads it with a progress bar into
-  ``$LATENTLAB_HOME/downloads`` (default ``~/.cache/latentlab``), checks its size and SHA-256 where the
-  entry knows them, converts it (nothing in the pickle is executed) and keeps only the native
-  ``$LATENTLAB_HOME/models/<name>.safetensors``. Every file is written under a temporary name and renamed
-  only once complete and verified, so an interrupted or corrupt download is never trusted later.
-  For an entry without a published checksum the hash of what was downloaded is recorded in the
-  converted file's metadata (``latentlab info`` shows it) and a warning says so.
+The names and files live in :mod:`latentlab.registry` (re-exported here, so ``latentlab.pretrained.resolve``,
+``MODELS``, ``fetch``, ``load`` and the rest are the registry's own); this module adds the two loaders that
+build objects of the higher layers from a registry path: :func:`load_classifier` and :func:`load_direction`.
 
-``resolve(name_or_path)`` turns a path, a registry name or an ``http(s)://`` URL into a local file.
+Example::
+
+    import latentlab as ll
+    G = ll.pretrained.load("synthfaces-64")
+    smile = ll.pretrained.load_direction("synthfaces-64/smile")
+    clf = ll.pretrained.load_classifier("synthfaces-64")
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
-import sys
-import urllib.error
-import urllib.request
-import warnings
-from dataclasses import dataclass
-from pathlib import Path
 
-from .io.atomic import atomic_path
-from .io.checkpoint import CheckpointError
+import torch
 
+from .data.classifier import FactorClassifier, load_classifier_file
+from .edit.directions import Direction
+from .edit.directions import load_direction as load_direction_file
+from .registry import (
+    CLASSIFIERS,
+    DEFAULT_MODEL,
+    DIRECTIONS_DIR,
+    MODELS,
+    DownloadError,
+    PretrainedModel,
+    cached_path,
+    classifier_path,
+    default_model,
+    direction_path,
+    download,
+    fetch,
+    fetch_url,
+    get,
+    latentlab_home,
+    list_directions,
+    list_models,
+    load,
+    load_generator,
+    pretrained_dirs,
+    resolve,
+)
+from .utils import resolve_device
 
-class DownloadError(CheckpointError):
-    """A download that failed, came back incomplete, or did not match its checksum; nothing was kept."""
-
-
-@dataclass(frozen=True)
-class PretrainedModel:
-    """Metadata of a named model."""
-
-    name: str  # registry name, e.g. "stylegan2-ffhq-1024"
-    description: str  # one line
-    filename: str  # the native file: inside pretrained/ (embedded) or $LATENTLAB_HOME/models (remote)
-    resolution: int  # output side in pixels
-    license: str = "MIT"  # licence of the weights
-    source: str = "trained by latentlab"  # provenance
-    sha256: str | None = None  # checksum of the file at `url` (remote) or of `filename` (embedded); None = unpublished
-    url: str | None = None  # where a remote model is downloaded from; None = embedded
-    size: int | None = None  # bytes at `url`, when known
-    networks: tuple[str, ...] = ("G_ema",)  # what the cached conversion keeps
-
-
-_NGC = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
-_NVIDIA_LICENSE = "NVIDIA Source Code License-NC (non-commercial use only)"
-
-
-def _nvidia(name: str, file: str, resolution: int, what: str) -> PretrainedModel:
-    return PretrainedModel(name, f"NVIDIA's StyleGAN2 (config F) trained on {what}.", f"{name}.safetensors",
-                           resolution, license=_NVIDIA_LICENSE, source="NVIDIA, stylegan3 repository (NGC)",
-                           url=_NGC + file)  # fmt: skip
-
-
-# NVIDIA's StyleGAN2 pickles as listed by the stylegan3 repository. NVIDIA publishes no checksums for
-# them; the hash of each first download is recorded in the converted file (see the module docstring).
-MODELS: dict[str, PretrainedModel] = {
-    m.name: m
-    for m in [
-        _nvidia("stylegan2-ffhq-1024", "stylegan2-ffhq-1024x1024.pkl", 1024, "FFHQ at 1024x1024"),
-        _nvidia("stylegan2-ffhq-512", "stylegan2-ffhq-512x512.pkl", 512, "FFHQ at 512x512"),
-        _nvidia("stylegan2-ffhq-256", "stylegan2-ffhq-256x256.pkl", 256, "FFHQ at 256x256"),
-        _nvidia("stylegan2-ffhqu-1024", "stylegan2-ffhqu-1024x1024.pkl", 1024, "unaligned FFHQ (FFHQ-U), 1024x1024"),
-        _nvidia("stylegan2-ffhqu-256", "stylegan2-ffhqu-256x256.pkl", 256, "unaligned FFHQ (FFHQ-U), 256x256"),
-        _nvidia("stylegan2-metfaces-1024", "stylegan2-metfaces-1024x1024.pkl", 1024, "MetFaces (ADA, from FFHQ)"),
-        _nvidia("stylegan2-metfacesu-1024", "stylegan2-metfacesu-1024x1024.pkl", 1024, "unaligned MetFaces"),
-        _nvidia("stylegan2-afhqv2-512", "stylegan2-afhqv2-512x512.pkl", 512, "AFHQv2 (cats, dogs, wild)"),
-        _nvidia("stylegan2-afhqcat-512", "stylegan2-afhqcat-512x512.pkl", 512, "AFHQ Cat (ADA)"),
-        _nvidia("stylegan2-afhqdog-512", "stylegan2-afhqdog-512x512.pkl", 512, "AFHQ Dog (ADA)"),
-        _nvidia("stylegan2-afhqwild-512", "stylegan2-afhqwild-512x512.pkl", 512, "AFHQ Wild (ADA)"),
-        _nvidia("stylegan2-brecahad-512", "stylegan2-brecahad-512x512.pkl", 512, "BreCaHAD (ADA)"),
-        _nvidia("stylegan2-celebahq-256", "stylegan2-celebahq-256x256.pkl", 256, "CelebA-HQ at 256x256"),
-        _nvidia("stylegan2-lsundog-256", "stylegan2-lsundog-256x256.pkl", 256, "LSUN Dog at 256x256"),
-        _nvidia("stylegan2-cifar10-32", "stylegan2-cifar10-32x32.pkl", 32, "CIFAR-10, class-conditional (c_dim=10)"),
-        PretrainedModel("synthfaces-64", "latentlab's embedded StyleGAN2, trained on SynthFaces at 64x64.",
-                        "synthfaces-64.safetensors", 64, networks=("G_ema", "D")),
-    ]
-}
-
-_CHECKPOINT_SUFFIXES = (".safetensors", ".pkl", ".pt", ".pth")
-
-# The model ``latentlab demo`` and the examples use, when its file is present (see default_model()).
-DEFAULT_MODEL = "synthfaces-64"
+__all__ = [
+    "CLASSIFIERS",
+    "DEFAULT_MODEL",
+    "DIRECTIONS_DIR",
+    "MODELS",
+    "DownloadError",
+    "PretrainedModel",
+    "cached_path",
+    "classifier_path",
+    "default_model",
+    "direction_path",
+    "download",
+    "fetch",
+    "fetch_url",
+    "get",
+    "latentlab_home",
+    "list_directions",
+    "list_models",
+    "load",
+    "load_classifier",
+    "load_direction",
+    "load_generator",
+    "pretrained_dirs",
+    "resolve",
+]
 
 
-def latentlab_home() -> Path:
-    """The cache root: ``$LATENTLAB_HOME``, else ``$XDG_CACHE_HOME/latentlab``, else ``~/.cache/latentlab``."""
-    if os.environ.get("LATENTLAB_HOME"):
-        return Path(os.environ["LATENTLAB_HOME"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "latentlab"
-
-
-def pretrained_dirs() -> list[Path]:
-    """Folders searched for embedded files: ``$LATENTLAB_PRETRAINED``, the checkout's ``pretrained/``,
-    and the copy installed inside the package."""
-    here = Path(__file__).resolve().parent
-    dirs = []
-    if os.environ.get("LATENTLAB_PRETRAINED"):
-        dirs.append(Path(os.environ["LATENTLAB_PRETRAINED"]))
-    dirs += [here.parent / "pretrained", here / "_embedded"]  # a checkout, an installed wheel
-    return dirs
-
-
-def list_models(models: dict[str, PretrainedModel] | None = None) -> list[str]:
-    """Names of the registered models, sorted."""
-    return sorted(MODELS if models is None else models)
-
-
-def get(name: str, models: dict[str, PretrainedModel] | None = None) -> PretrainedModel:
-    """The registry entry for ``name``; raises ``KeyError`` listing the known names otherwise."""
-    models = MODELS if models is None else models
-    try:
-        return models[name]
-    except KeyError:
-        known = ", ".join(sorted(models)) or "none registered yet"
-        raise KeyError(f"unknown model name {name!r}; known models: {known}") from None
-
-
-def cached_path(entry: PretrainedModel) -> Path | None:
-    """Where ``entry``'s native file is (or will be); None for an embedded entry that is not found."""
-    if entry.url is not None:
-        return latentlab_home() / "models" / entry.filename
-    for d in pretrained_dirs():
-        if (d / entry.filename).is_file():
-            return d / entry.filename
-    return None
-
-
-def download(
-    url: str,
-    dest: str | os.PathLike,
-    *,
-    sha256: str | None = None,
-    size: int | None = None,
-    progress: bool = True,
-    timeout: float = 60.0,
-) -> str:
-    """Download ``url`` to ``dest`` atomically, checking the byte count and (if given) the SHA-256.
-
-    The bytes go to a temporary file beside ``dest``, renamed only after every check passed; on any
-    failure (network error, short read, checksum mismatch, Ctrl-C) the temporary is removed and
-    ``dest`` is untouched.
-
-    Returns:
-        The hex SHA-256 of the downloaded bytes.
-    Raises:
-        DownloadError: HTTP/network failure, incomplete transfer, or size/checksum mismatch.
-    """
-    from tqdm import tqdm
-
-    dest = Path(dest)
-    h = hashlib.sha256()
-    try:
-        with atomic_path(dest) as tmp:
-            req = urllib.request.Request(url, headers={"User-Agent": "latentlab"})
-            with urllib.request.urlopen(req, timeout=timeout) as resp, open(tmp, "wb") as f:
-                announced = resp.headers.get("Content-Length")
-                total = int(announced) if announced and announced.isdigit() else size
-                got = 0
-                with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name,
-                          disable=not progress, file=sys.stderr) as bar:  # fmt: skip
-                    while block := resp.read(1 << 20):
-                        f.write(block)
-                        h.update(block)
-                        got += len(block)
-                        bar.update(len(block))
-            if announced and announced.isdigit() and got != int(announced):
-                raise DownloadError(f"{url}: incomplete download ({got} of {announced} bytes)")
-            if size is not None and got != size:
-                raise DownloadError(f"{url}: got {got} bytes, the registry expects {size}")
-            digest = h.hexdigest()
-            if sha256 is not None and digest != sha256.lower():
-                raise DownloadError(f"{url}: SHA-256 mismatch (got {digest}, expected {sha256}); file discarded")
-    except urllib.error.HTTPError as e:
-        raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
-    except urllib.error.URLError as e:
-        raise DownloadError(f"{url}: cannot download ({e.reason})") from None
-    except (OSError, ValueError, http.client.HTTPException) as e:
-        if isinstance(e, DownloadError):
-            raise
-        raise DownloadError(f"{url}: download failed ({type(e).__name__}: {e})") from None
-    return digest
-
-
-def fetch(name: str, models: dict[str, PretrainedModel] | None = None, progress: bool = True) -> Path:
-    """The native checkpoint of registry entry ``name``, downloading and converting it on first use.
-
-    Raises:
-        KeyError: unknown name (the message lists the known ones).
-        FileNotFoundError: an embedded entry whose file is missing.
-        DownloadError: see :func:`download`.
-    """
-    entry = get(name, models)
-    if entry.url is None:
-        path = cached_path(entry)
-        if path is None:
-            searched = ", ".join(str(d) for d in pretrained_dirs())
-            raise FileNotFoundError(f"model {name!r}: file {entry.filename!r} not found in {searched}")
-        return path
-    native = latentlab_home() / "models" / entry.filename
-    if native.is_file():
-        return native
-    return _download_and_convert(entry.url, native, sha256=entry.sha256, size=entry.size,
-                                 networks=entry.networks, progress=progress, label=name)  # fmt: skip
-
-
-def fetch_url(url: str, progress: bool = True) -> Path:
-    """A network given by URL (e.g. NVIDIA's ``.pkl`` links), downloaded and converted once into the cache.
-
-    There is no checksum to verify against; the hash of the download is recorded in the converted file.
-    """
-    key = hashlib.sha256(url.encode()).hexdigest()[:16]
-    stem = Path(urllib.request.url2pathname(url.split("?")[0].rstrip("/").rsplit("/", 1)[-1])).stem or "model"
-    native = latentlab_home() / "models" / f"url-{key}-{stem}.safetensors"
-    if native.is_file():
-        return native
-    return _download_and_convert(url, native, networks=None, progress=progress, label=url)
-
-
-def _download_and_convert(
-    url: str,
-    native: Path,
-    *,
-    sha256: str | None = None,
-    size: int | None = None,
-    networks: tuple[str, ...] | None,
-    progress: bool,
-    label: str,
-) -> Path:
-    from .io.checkpoint import save_checkpoint
-    from .io.foreign import load_any
-
-    downloads = latentlab_home() / "downloads"
-    suffix = Path(url.split("?")[0]).suffix or ".pkl"
-    raw = downloads / f"{native.stem}{suffix}"
-    digest = download(url, raw, sha256=sha256, size=size, progress=progress)
-    try:
-        ck = load_any(raw, networks=networks, sha256=digest)  # hashed while downloading
-        ck.meta["source"].update(url=url, checksum_verified=sha256 is not None)
-        save_checkpoint(native, G_ema=ck.G_ema, G=ck.G, D=ck.D, meta=ck.meta)
-    finally:
-        raw.unlink(missing_ok=True)
-    if sha256 is None:
-        warnings.warn(f"{label}: no published checksum to verify; the download's SHA-256 {digest} is recorded "
-                      f"in {native}", stacklevel=3)  # fmt: skip
-    return native
-
-
-def load(name: str, device: str = "auto", models: dict[str, PretrainedModel] | None = None, progress: bool = True):
-    """The generator of registry entry ``name`` (downloaded and converted once), ready to render.
-
-    Example: ``G = latentlab.pretrained.load("stylegan2-ffhq-1024")``.
-    """
-    from .io.checkpoint import load_generator
-
-    return load_generator(fetch(name, models, progress=progress), device=device)
-
-
-def resolve(name_or_path: str | os.PathLike, models: dict[str, PretrainedModel] | None = None) -> Path:
-    """A local checkpoint path for an existing path, a registry name, or an ``http(s)://`` URL.
-
-    Remote names and URLs are downloaded and converted on first use (see :func:`fetch`).
-
-    Raises:
-        FileNotFoundError: neither an existing file nor a known name (the message lists the known names),
-            or a known embedded name whose file is missing.
-    """
-    text = str(name_or_path)
-    if text.startswith(("http://", "https://")):
-        return fetch_url(text)
-    p = Path(name_or_path)
-    if p.is_file():
-        return p
-    if p.is_dir():
-        raise IsADirectoryError(f"{str(p)!r} is a directory, not a checkpoint file")
-    models = MODELS if models is None else models
-    if text not in models:
-        if "/" in text or os.sep in text or p.suffix in _CHECKPOINT_SUFFIXES:
-            raise FileNotFoundError(f"no such file: {text!r}")
-        known = ", ".join(sorted(models)) or "none registered yet"
-        raise FileNotFoundError(f"{text!r} is neither a file nor a known model name (known models: {known})")
-    return fetch(text, models)
-
-
-# Embedded attribute/factor classifiers, by name -> file in pretrained/.
-CLASSIFIERS: dict[str, str] = {"synthfaces-64": "synthfaces-64-classifier.safetensors"}
-
-
-def load_classifier(name_or_path: str | os.PathLike = "synthfaces-64", device: str = "auto"):
+def load_classifier(name_or_path: str | os.PathLike = "synthfaces-64", device: str | torch.device = "auto"
+                    ) -> FactorClassifier:  # fmt: skip
     """The SynthFaces factor classifier: a module whose ``predict(images)`` returns ``{factor: [N]}``.
 
     Args:
@@ -304,45 +86,10 @@ def load_classifier(name_or_path: str | os.PathLike = "synthfaces-64", device: s
     Raises:
         FileNotFoundError: an unknown name, or a known one whose file is not in any ``pretrained/`` folder.
     """
-    from .data.classifier import load_classifier_file
-    from .utils import resolve_device
-
-    text = str(name_or_path)
-    if Path(text).is_file():
-        return load_classifier_file(text, device=resolve_device(device))
-    if text not in CLASSIFIERS:
-        raise FileNotFoundError(f"{text!r} is neither a classifier file nor a known classifier "
-                                f"(known: {', '.join(sorted(CLASSIFIERS))})")  # fmt: skip
-    for d in pretrained_dirs():
-        path = d / CLASSIFIERS[text]
-        if path.is_file():
-            return load_classifier_file(path, device=resolve_device(device))
-    raise FileNotFoundError(f"the embedded classifier {text!r} ({CLASSIFIERS[text]}) is in none of "
-                            f"{', '.join(str(d) for d in pretrained_dirs())}; train one with "
-                            "`latentlab classifier train`")  # fmt: skip
+    return load_classifier_file(classifier_path(name_or_path), device=resolve_device(device))
 
 
-def default_model() -> str | None:
-    """``DEFAULT_MODEL`` when its embedded file is in a ``pretrained/`` folder, else None."""
-    entry = MODELS.get(DEFAULT_MODEL)
-    return DEFAULT_MODEL if entry is not None and cached_path(entry) is not None else None
-
-
-# Fitted directions of embedded models: pretrained/directions/<model>/<name>.npy + .json.
-DIRECTIONS_DIR = "directions"
-
-
-def list_directions(model: str | None = None) -> list[str]:
-    """Names (``"model/attribute"``) of the shipped directions, of ``model`` only when given; sorted."""
-    names = set()
-    for d in pretrained_dirs():
-        root = d / DIRECTIONS_DIR
-        if root.is_dir():
-            names |= {f"{p.parent.name}/{p.stem}" for p in root.glob("*/*.json")}
-    return sorted(n for n in names if model is None or n.split("/")[0] == model)
-
-
-def load_direction(name_or_path: str | os.PathLike, model: str | None = None):
+def load_direction(name_or_path: str | os.PathLike, model: str | None = None) -> Direction:
     """A direction by name (``"synthfaces-64/smile"``, or ``"smile"`` with ``model=``) or from a file.
 
     Args:
@@ -354,21 +101,4 @@ def load_direction(name_or_path: str | os.PathLike, model: str | None = None):
     Raises:
         FileNotFoundError: neither a file nor a shipped name (the message lists the shipped ones).
     """
-    from .edit.directions import load_direction as load_file
-
-    text = str(name_or_path)
-    p = Path(text)
-    is_file_name = p.suffix in (".npy", ".json")
-    npy = p.with_suffix(".npy") if is_file_name else Path(text + ".npy")
-    if npy.is_file():
-        return load_file(npy)
-    if is_file_name:
-        raise FileNotFoundError(f"no such direction file: {str(npy)!r}")
-    name = text if "/" in text or model is None else f"{model}/{text}"
-    for d in pretrained_dirs():
-        path = d / DIRECTIONS_DIR / f"{name}.npy"
-        if path.is_file():
-            return load_file(path)
-    scope = f" for {model}" if model and "/" not in text else ""
-    shipped = ", ".join(list_directions(model if "/" not in text else None)) or "none"
-    raise FileNotFoundError(f"{text!r} is neither a direction file nor a shipped direction{scope} (shipped: {shipped})")
+    return load_direction_file(direction_path(name_or_path, model))

@@ -57,6 +57,12 @@ def untrained(factory: Callable[..., T], *args) -> T:
         return factory(*args)
 
 
+def short_error(e: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), at most 200 characters."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]
+
+
 def parse_int_list(text: str, what: str = "seeds", max_count: int = 100_000) -> list[int]:
     """Parse ``"0-7,12"`` -> ``[0, 1, ..., 7, 12]`` (inclusive ranges, order kept, duplicates kept).
 

@@ -102,10 +102,10 @@ def test_load_classifier_by_path_and_name(tmp_path, monkeypatch):
     assert pretrained.load_classifier(path, device="cpu").config == TINY
     with pytest.raises(FileNotFoundError, match="known: synthfaces-64"):
         pretrained.load_classifier("nope", device="cpu")
-    monkeypatch.setattr(pretrained, "pretrained_dirs", lambda: [tmp_path / "empty"])
+    monkeypatch.setattr("latentlab.registry.pretrained_dirs", lambda: [tmp_path / "empty"])
     with pytest.raises(FileNotFoundError, match="latentlab classifier train"):
         pretrained.load_classifier("synthfaces-64", device="cpu")
-    monkeypatch.setattr(pretrained, "pretrained_dirs", lambda: [tmp_path])
+    monkeypatch.setattr("latentlab.registry.pretrained_dirs", lambda: [tmp_path])
     assert pretrained.load_classifier("synthfaces-64", device="cpu").config == TINY
     data = write_dataset(tmp_path / "d.zip", 40, resolution=32, workers=1, progress=False)
     r = CliRunner().invoke(cli, ["classifier", "train", "--data", str(data), "--out", str(tmp_path / "c.safetensors"),

@@ -179,9 +179,9 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
 
 
 def test_demo_without_the_embedded_model_says_so(tmp_path, monkeypatch):
-    from latentlab import pretrained
+    from latentlab import registry
 
-    monkeypatch.setattr(pretrained, "default_model", lambda: None)
+    monkeypatch.setattr(registry, "default_model", lambda: None)
     monkeypatch.setattr("latentlab.demo.PROJECT_STEPS", 20)
     r = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d"), "--device", "cpu"])
     assert r.exit_code == 0, r.output

@@ -10,11 +10,12 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+from latentlab import load_generator
 from latentlab.cli import cli
 from latentlab.data.classifier import ClassifierConfig, FactorClassifier, save_classifier
 from latentlab.edit import edit, load_direction, save_direction
 from latentlab.edit.directions import Direction, model_fingerprint
-from latentlab.io import load_generator, load_latents
+from latentlab.io import load_latents
 
 COMMANDS = [("directions", "fit"), ("directions", "pca"), ("directions", "sefa"), ("directions", "list"), ("edit",),
             ("mix",), ("interpolate",), ("noise",)]  # fmt: skip
@@ -141,8 +142,8 @@ def test_mix_interpolate_and_noise(setup, tmp_path):
     G = load_generator(net)
     from latentlab.edit import mix
     from latentlab.edit.codes import seed_codes
-    from latentlab.generate import render_codes
     from latentlab.io import to_uint8
+    from latentlab.render import render_codes
 
     want = to_uint8(render_codes(G, mix(seed_codes(G, [7]).ws, load_latents(codes).w[:1], "coarse")))[0]
     assert np.array_equal(grid[18 : 18 + 16, 18 : 18 + 16], want)

@@ -26,9 +26,9 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from latentlab import Generator, GeneratorConfig
+from latentlab import Generator, GeneratorConfig, load_generator
 from latentlab.cli import cli
-from latentlab.io.checkpoint import CheckpointError, load_generator
+from latentlab.io.checkpoint import CheckpointError
 from latentlab.io.foreign import convert, detect_format, load_any
 from latentlab.io.nvidia import UnsafePickleError, UnsupportedModelError
 from latentlab.io.rosinality import export_problems, load_torch_file, save_rosinality

@@ -294,8 +294,8 @@ def test_fid_and_kid_are_zero_for_a_set_with_itself_and_grow_with_a_shift():
 
 
 def test_fid_inception_loads_weights_from_a_file_and_checks_the_checksum(tmp_path):
-    from latentlab.metrics.fid import FIDInception, features
-    from latentlab.projection.losses import WeightsUnavailable
+    from latentlab.metrics.fid import features
+    from latentlab.perceptual import FIDInception, WeightsUnavailable
 
     torch.manual_seed(0)
     net = FIDInception(random=True)
@@ -318,7 +318,7 @@ def test_fid_blocks_rewire_torchvisions_branches_exactly():
     import torch.nn.functional as F
     from torchvision.models.inception import InceptionA, InceptionC, InceptionE
 
-    from latentlab.metrics.fid import _FIDMixed
+    from latentlab.perceptual.inception import _FIDMixed
 
     torch.manual_seed(0)
     blocks = ((InceptionA(16, pool_features=8), 16), (InceptionC(24, channels_7x7=8), 24), (InceptionE(16), 16))
@@ -334,9 +334,9 @@ def test_fid_blocks_rewire_torchvisions_branches_exactly():
 def test_fid_kid_of_a_generator_against_a_folder_with_a_random_inception(tiny_ckpt, tmp_path):
     from PIL import Image
 
-    from latentlab.io import load_generator
-    from latentlab.metrics.fid import FIDInception
+    from latentlab import load_generator
     from latentlab.metrics.registry import Context, compute
+    from latentlab.perceptual import FIDInception
 
     g = np.random.default_rng(0)
     (tmp_path / "real").mkdir()

@@ -150,7 +150,7 @@ def test_registry_entries_are_well_formed():
 
 
 def test_default_model_only_when_its_file_is_present(monkeypatch, tmp_path):
-    monkeypatch.setattr(pretrained, "pretrained_dirs", lambda: [tmp_path])
+    monkeypatch.setattr("latentlab.registry.pretrained_dirs", lambda: [tmp_path])
     assert pretrained.default_model() is None
     (tmp_path / "synthfaces-64.safetensors").write_bytes(b"x")
     assert pretrained.default_model() == "synthfaces-64"

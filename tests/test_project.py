@@ -15,7 +15,8 @@ from PIL import Image
 from latentlab import Generator, get_preset, load_latents, save_checkpoint
 from latentlab.cli import cli
 from latentlab.io.images import from_uint8, to_uint8
-from latentlab.metrics.reconstruction import psnr, ssim
+from latentlab.perceptual import MultiScaleSSIMLoss, backbone_path
+from latentlab.perceptual.pixels import psnr, ssim
 from latentlab.projection import (
     LPIPSLoss,
     ProjectConfig,
@@ -30,7 +31,6 @@ from latentlab.projection import (
     w_noise_scale,
     w_statistics,
 )
-from latentlab.projection.losses import MultiScaleSSIMLoss, backbone_path
 
 from conftest import tiny_D, tiny_G
 
@@ -427,12 +427,12 @@ def test_cli_projects_with_foreign_models(tmp_path, fixture):
 
 def test_top_level_function_and_subpackage_both_work():
     import latentlab
-    import latentlab.projection.losses as losses_module
+    import latentlab.projection.projector as projector_module
 
     G = tiny_G()
     p = latentlab.project(G, _target(G)[0], steps=3, loss="mse", progress=False, w_avg_samples=100)
     assert isinstance(p, latentlab.Projection) and p.ws.shape == (1, G.num_ws, G.w_dim)
-    assert losses_module.OFFLINE_DEFAULT == "ms-ssim"
+    assert projector_module.SPACES == ("w", "w+") and latentlab.projection.OFFLINE_DEFAULT == "ms-ssim"
 
 
 def test_project_refuses_an_empty_batch():
@@ -442,7 +442,7 @@ def test_project_refuses_an_empty_batch():
 
 def test_generate_latents_with_truncation(tmp_path):
     from latentlab import save_latents
-    from latentlab.generate import render_codes
+    from latentlab.render import render_codes
 
     G = tiny_G()
     ck = save_checkpoint(tmp_path / "net.safetensors", G_ema=G)

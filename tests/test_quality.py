@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from latentlab.data.classifier import ClassifierConfig, FactorClassifier
-from latentlab.data.quality import compare, generated_readout, quality_report, real_readout
+from latentlab.metrics.quality import compare, generated_readout, quality_report, real_readout
 
 from conftest import tiny_G
 

@@ -136,8 +136,8 @@ def test_cli_dataset_synth(tmp_path):
 def test_the_shipped_generator_renders_synthfaces():
     """Loose checks of the embedded model through the shipped classifier (the card has the full figures)."""
     import latentlab
-    from latentlab.data.quality import generated_readout, real_readout
     from latentlab.metrics import wasserstein_1d
+    from latentlab.metrics.quality import generated_readout, real_readout
     from latentlab.pretrained import load_classifier
 
     ck = latentlab.load_checkpoint(latentlab.pretrained.resolve("synthfaces-64"))

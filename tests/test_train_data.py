@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from latentlab.cli import cli
-from latentlab.train.data import DatasetError, ImageDataset, IndexStream, prepare_dataset, to_training_pixels
+from latentlab.data.datasets import DatasetError, ImageDataset, prepare_dataset, to_training_pixels
+from latentlab.train.sampling import IndexStream
 
 
 def _png(a: np.ndarray, mode: str | None = None) -> bytes:

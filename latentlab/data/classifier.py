@@ -250,7 +250,7 @@ def render_batch(indices: range | list[int], resolution: int, seed: int) -> tupl
 
 def load_factor_dataset(path: str | os.PathLike, limit: int | None = None) -> tuple[Tensor, Tensor]:
     """All images of a SynthFaces zip as uint8 ``[N, 3, R, R]`` and their factors ``[N, F]`` (from its labels)."""
-    from ..train.data import ImageDataset
+    from .datasets import ImageDataset
 
     ds = ImageDataset(path, use_labels=True)
     if ds.c_dim != len(FACTORS):

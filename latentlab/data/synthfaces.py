@@ -397,7 +397,7 @@ def write_dataset(
     from tqdm.auto import tqdm
 
     from ..io.atomic import atomic_path
-    from ..train.data import archive_name
+    from .datasets import archive_name
 
     out = Path(out)
     if out.suffix.lower() != ".zip":

@@ -300,7 +300,7 @@ def sample_scores(
     Returns:
         ``{score name: [num_samples]}`` float32 on the CPU.
     """
-    from ..generate import class_labels
+    from ..render import class_labels
 
     _check_space(space, layer, G)
     if num_samples < 2:
@@ -344,7 +344,7 @@ def replay_codes(
     Returns:
         ``[len(indices), dim]`` float32 on the CPU, in the order of ``indices``.
     """
-    from ..generate import class_labels
+    from ..render import class_labels
 
     _check_space(space, layer, G)
     idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
@@ -665,7 +665,7 @@ def pca_directions(
     Returns:
         ``components`` directions ``pc0, pc1, ...`` by decreasing variance.
     """
-    from ..generate import class_labels
+    from ..render import class_labels
 
     if not 1 <= components <= G.w_dim:
         raise ValueError(f"components must be in [1, {G.w_dim}], got {components}")

@@ -1,6 +1,6 @@
 """The figures behind ``latentlab edit``, ``mix``, ``interpolate`` and ``noise``: uint8 RGB arrays ``[H, W, 3]``.
 
-Rendering goes through :func:`latentlab.generate.render_codes` (one image at a time, with a projection's
+Rendering goes through :func:`latentlab.render.render_codes` (one image at a time, with a projection's
 noise maps when given), so a code renders the same in every figure and in ``latentlab generate --latents``.
 """
 
@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..generate import render_codes
 from ..io.images import make_grid, to_uint8
 from ..nn.generator import Generator
+from ..render import render_codes
 from .directions import Direction
 from .ops import LayerSpec, interpolate, mix_grid, noise_variation, sweep
 

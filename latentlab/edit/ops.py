@@ -11,21 +11,20 @@
 
 Layer selections (``layers=``) follow the StyleGAN paper's grouping: W+ code ``i`` drives resolution
 ``2**(i//2 + 2)``; ``"coarse"`` is 4-8 px, ``"middle"`` 16-32 px, ``"fine"`` 64 px and up (see
-:func:`layer_indices`).
+:func:`layer_indices`, which lives with the network in :mod:`latentlab.nn.wplus`).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from ..info import layer_group
 from ..nn.mapping import truncate
+from ..nn.wplus import GROUPS, LayerSpec, layer_indices
 
 if TYPE_CHECKING:
     from ..nn.generator import Generator
@@ -33,54 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["GROUPS", "edit", "interpolate", "layer_indices", "lerp", "mix", "mix_grid", "noise_variation",
            "parse_alphas", "slerp", "sweep", "truncate"]  # fmt: skip
-
-GROUPS = ("coarse", "middle", "fine")
-LayerSpec = str | int | slice | range | Sequence[int] | None
-
-
-def layer_indices(layers: LayerSpec, num_ws: int) -> list[int]:
-    """The W+ code indices a layer selection names, sorted and without repeats.
-
-    Args:
-        layers: None or ``"all"`` (every code); a group name ``"coarse"``, ``"middle"``, ``"fine"`` (or several
-            joined by ``+``, e.g. ``"coarse+middle"``); a string of indices and inclusive ranges (``"0-3"``,
-            ``"0,2,5-7"``); an int, a ``slice``/``range`` or a sequence of ints.
-        num_ws: number of W+ codes of the generator (``2*log2(resolution) - 2``).
-    Returns:
-        Indices in ``[0, num_ws)``; never empty.
-    Raises:
-        ValueError: an unknown name, an index out of range, or a selection that names no layer.
-    """
-    if layers is None or (isinstance(layers, str) and layers.strip().lower() == "all"):
-        return list(range(num_ws))
-    if isinstance(layers, slice):
-        out = list(range(num_ws))[layers]
-    elif isinstance(layers, int):
-        out = [layers]
-    elif isinstance(layers, str):
-        out = []
-        for part in layers.replace(" ", "").lower().split("+"):
-            if part in GROUPS:
-                out += [i for i in range(num_ws) if layer_group(i) == part]
-            elif re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", part):
-                for item in part.split(","):
-                    lo, _, hi = item.partition("-")
-                    if hi and int(hi) < int(lo):
-                        raise ValueError(f"layer range {item!r} runs backwards")
-                    out += list(range(int(lo), int(hi or lo) + 1))
-            else:
-                raise ValueError(f"unknown layer selection {part!r}: use all, {', '.join(GROUPS)} (joined with +), "
-                                 "or indices and ranges such as 0-3,6")  # fmt: skip
-    else:
-        out = [int(i) for i in layers]
-    bad = [i for i in out if not 0 <= i < num_ws]
-    if bad:
-        raise ValueError(f"layer index {bad[0]} is out of range for a generator with {num_ws} W+ codes "
-                         f"(0-{num_ws - 1})")
-    if not out:
-        raise ValueError(f"the layer selection {layers!r} names no layer of a generator with {num_ws} W+ codes")
-    return sorted(set(out))
-
 
 def _vector(direction: Tensor | Direction, codes: Tensor) -> Tensor:
     """The direction as a ``[dim]`` tensor on the codes' device, after the space and size checks."""

@@ -25,10 +25,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .._version import __version__
 from ..nn.config import DiscriminatorConfig, GeneratorConfig
 from ..nn.discriminator import Discriminator
 from ..nn.generator import Generator
-from ..utils import untrained
+from ..utils import short_error, untrained
 from .atomic import atomic_path
 
 FORMAT = "latentlab-checkpoint"
@@ -54,12 +55,6 @@ class Checkpoint:
     def generator(self) -> Generator | None:
         """The generator to render with: G_ema when present, else G."""
         return self.G_ema if self.G_ema is not None else self.G
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 def save_checkpoint(
@@ -102,7 +97,7 @@ def save_checkpoint(
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
-        "latentlab_version": _version(),
+        "latentlab_version": __version__,
         "torch_version": torch.__version__,
         "config": json.dumps(config),
         "meta": json.dumps(meta or {}),
@@ -120,7 +115,7 @@ def _open(path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
     try:
         handle = safe_open(str(path), framework="pt", device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable .safetensors checkpoint ({_short(e)})") from None
+        raise CheckpointError(f"{path}: not a readable .safetensors checkpoint ({short_error(e)})") from None
     with handle as f:
         metadata = f.metadata() or {}
         if metadata.get("format") != FORMAT:
@@ -210,7 +205,7 @@ def _load_strict(net: torch.nn.Module, f: Any, path: Path, prefix: str) -> None:
         try:
             return f.get_tensor(stored[name])
         except (SafetensorError, OSError) as e:
-            raise CheckpointError(f"{path}: cannot read tensor {prefix}.{name} ({_short(e)})") from None
+            raise CheckpointError(f"{path}: cannot read tensor {prefix}.{name} ({short_error(e)})") from None
 
     assign_strict(net, stored, get, str(path), prefix)
 
@@ -246,36 +241,57 @@ def assign_strict(
     net.load_state_dict(state, strict=True)
 
 
-def load_generator(
-    name_or_path: str | os.PathLike,
+def load_generator_file(
+    path: str | os.PathLike,
     device: str | torch.device = "auto",
     network: str = "auto",
 ) -> Generator:
-    """A ready generator: eval mode, gradients off, ``w_avg`` present, on ``device``.
+    """A ready generator from a checkpoint file: eval mode, gradients off, ``w_avg`` present, on ``device``.
+
+    This reads files only; :func:`latentlab.load_generator` also takes registry names and URLs.
 
     Args:
-        name_or_path: a latentlab ``.safetensors`` checkpoint, an NVIDIA ``.pkl``, a rosinality ``.pt``
-            (converted on the fly, nothing in them is executed), or a name from :mod:`latentlab.pretrained`
-            (downloaded and converted once if it is a remote model).
+        path: a latentlab ``.safetensors`` checkpoint, an NVIDIA ``.pkl`` or a rosinality ``.pt`` (converted on
+            the fly; nothing in them is executed).
         device: ``"auto"`` (cuda, mps, cpu), or a device.
         network: ``"G_ema"``, ``"G"``, or ``"auto"`` (G_ema when present, else G).
+    Raises:
+        ValueError: an unknown ``network``.
+        FileNotFoundError, IsADirectoryError: ``path`` is not a file.
+        CheckpointError: the file cannot be read as a generator checkpoint.
     """
-    from ..pretrained import resolve
     from ..utils import resolve_device
     from .foreign import load_any
 
     if network not in ("G_ema", "G", "auto"):
         raise ValueError(f"network must be 'G_ema', 'G' or 'auto', got {network!r}")
     dev = resolve_device(device)
-    path = resolve(name_or_path)
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a directory, not a checkpoint file")
     if network == "auto":
-        ck = load_any(path, device=dev, first_generator=True)
-        G = ck.generator
+        G = load_any(path, device=dev, first_generator=True).generator
     else:
         G = getattr(load_any(path, device=dev, networks=(network,)), network)
     return G.requires_grad_(False)
 
 
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:200]
+def init_checkpoint(preset: str, out: str | os.PathLike, seed: int = 0, with_d: bool = True) -> Path:
+    """Write an untrained checkpoint of ``preset`` (G, G_ema = copy of G, and D) seeded by ``seed``.
+
+    Returns:
+        The path written (atomically).
+    Raises:
+        KeyError: an unknown preset (the message lists the known ones).
+    """
+    import copy
+
+    from ..nn.config import get_preset
+
+    p = get_preset(preset)
+    with torch.random.fork_rng(devices=[]):  # seed the initialisers without touching the caller's RNG
+        torch.manual_seed(seed)
+        G = Generator(p.G)
+        D = Discriminator(p.D) if with_d else None
+    return save_checkpoint(out, G=G, G_ema=copy.deepcopy(G), D=D,
+                           meta={"preset": preset, "seed": seed, "trained": False})  # fmt: skip

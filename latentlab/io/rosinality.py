@@ -33,12 +33,13 @@ from typing import Any
 
 import torch
 
+from .._version import __version__
 from ..nn.config import DiscriminatorConfig, GeneratorConfig
 from ..nn.discriminator import Discriminator
 from ..nn.generator import Generator
 from ..nn.layers import setup_filter
 from .atomic import atomic_path
-from .checkpoint import CheckpointError, _version
+from .checkpoint import CheckpointError
 from .nvidia import UnsafePickleError, UnsupportedModelError
 
 LR_MLP = 0.01  # rosinality's Generator(lr_mlp=0.01) default; not stored in any file
@@ -439,7 +440,7 @@ def save_rosinality(
     if D is not None:
         ckpt["d"] = discriminator_state(D)
         info.setdefault("size", D.config.resolution)
-    info["written_by"] = f"latentlab {_version()}"
+    info["written_by"] = f"latentlab {__version__}"
     ckpt["latentlab"] = info
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)

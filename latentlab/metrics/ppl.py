@@ -8,7 +8,7 @@ face (rows 3/8-7/8, columns 2/8-6/8 of the image), box-downsampled to 256 when l
 percentiles.
 
 NVIDIA's names: ``ppl_zfull``, ``ppl_wfull``, ``ppl_zend``, ``ppl_wend`` (cropped) and ``ppl2_wend``
-(uncropped, the StyleGAN2 paper's). The distance is LPIPS-VGG (:class:`~latentlab.projection.losses.LPIPSLoss`);
+(uncropped, the StyleGAN2 paper's). The distance is LPIPS-VGG (:class:`~latentlab.perceptual.LPIPSLoss`);
 any callable ``(a, b) -> [N]`` can replace it, and the result is then named after it (``ppl_wend:NAME``), not
 PPL's. :func:`classifier_distance` is the offline one: LPIPS's formula on a factor classifier's stages.
 """
@@ -108,7 +108,7 @@ def path_lengths(
 def _pair_distances(G, distance: Distance, z: Tensor, t: Tensor, space: str, crop: bool, epsilon: float,
                     class_idx: int | None) -> Tensor:  # fmt: skip
     """``[n]`` distances / eps² for the pairs ``z[2i], z[2i+1]`` at ``t [n, 1]``."""
-    from ..generate import class_labels
+    from ..render import class_labels
 
     device = G.w_avg.device
     z0, z1 = z[0::2], z[1::2]
@@ -171,7 +171,7 @@ def lpips_vgg_distance(download: bool = True, weights=None, random_backbone: boo
     """
     import torch.nn.functional as F
 
-    from ..projection.losses import LPIPSLoss, build_loss
+    from ..perceptual import LPIPSLoss, build_loss
 
     if random_backbone:
         loss = LPIPSLoss("vgg", random_backbone=True)
@@ -198,7 +198,7 @@ def classifier_distance(classifier) -> Distance:
     published PPL. Images ``[N, 3, H, W]`` in [-1, 1]; returns ``[N]``. The classifier is put in eval mode
     (batch-norm statistics fixed) and frozen.
     """
-    from ..projection.losses import stage_distance, unit_channels
+    from ..perceptual.offline import stage_distance, unit_channels
 
     classifier.eval().requires_grad_(False)
 

@@ -126,7 +126,7 @@ def _fid(metric: str) -> Callable[[Generator, Context], dict[str, float]]:
 def _fd_classifier(G: Generator, ctx: Context) -> dict[str, float]:
     """The offline stand-in for FID on SynthFaces models: Fréchet distance in the SynthFaces classifier's
     feature space between generated images and fresh renders, with its real-vs-real floor. Not FID."""
-    from ..data.quality import quality_report
+    from .quality import quality_report
 
     r = quality_report(G, _need_classifier(ctx, "fd_classifier"), n=ctx.num, seed=ctx.seed, progress=ctx.progress)
     floor = float(r["fd_classifier_real_vs_real"])
@@ -158,7 +158,7 @@ def compute(names: list[str], G: Generator, ctx: Context) -> dict[str, Any]:
     """Run ``names`` in order; returns ``{"results": {...}, "seconds": {...}, "protocol": {...}}``."""
     import sklearn
 
-    from .. import __version__
+    from .._version import __version__
 
     results: dict[str, float] = {}
     seconds: dict[str, float] = {}

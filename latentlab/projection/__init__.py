@@ -1,12 +1,13 @@
 """Projection of real images into W and W+ (StyleGAN2 paper, appendix D), batched, with LPIPS or offline losses.
 
 * :func:`project` / :func:`iter_projections` / :func:`project_batch`: the optimizer;
-* :mod:`.losses`: LPIPS (VGG16/AlexNet through the ``lpips`` package) and the offline losses, :func:`build_loss`;
+* the distances (LPIPS, the offline losses, :func:`build_loss`) come from :mod:`latentlab.perceptual` and are
+  re-exported here;
 * :func:`load_targets`: image files -> targets; :mod:`.outputs`: codes, pictures, videos and summaries.
 """
 
+from ..perceptual import LOSSES, OFFLINE_DEFAULT, LPIPSLoss, WeightsUnavailable, build_loss
 from .inputs import Targets, expand_inputs, load_target, load_targets
-from .losses import LOSSES, OFFLINE_DEFAULT, LPIPSLoss, WeightsUnavailable, build_loss
 from .projector import (
     SPACES,
     ProjectConfig,

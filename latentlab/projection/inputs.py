@@ -1,6 +1,6 @@
 """Reading target images for projection: any file Pillow reads, converted by the dataset rule.
 
-The rule is :func:`latentlab.train.data.to_training_pixels` (EXIF orientation; 16-bit scaled to 8-bit;
+The rule is :func:`latentlab.data.datasets.to_training_pixels` (EXIF orientation; 16-bit scaled to 8-bit;
 alpha composited over white; grey replicated to RGB; centre crop to a square unless ``crop="none"``;
 Lanczos resize to G's resolution), so a projected photo is prepared exactly like a training image.
 """
@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ..data.datasets import IMAGE_SUFFIXES, to_training_pixels
 from ..io.images import from_uint8
-from ..train.data import IMAGE_SUFFIXES, to_training_pixels
 
 
 @dataclass

@@ -28,8 +28,8 @@ import torch
 from ..io.atomic import atomic_path
 from ..io.images import from_uint8, save_image, to_uint8, write_video
 from ..io.latents import Latents, save_latents
-from ..metrics.reconstruction import psnr, ssim
 from ..nn.generator import Generator
+from ..perceptual.pixels import psnr, ssim
 from .projector import Projection, config_dict
 
 

@@ -32,9 +32,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..generate import class_labels, render_codes
 from ..io.images import to_uint8
 from ..nn.generator import Generator
+from ..render import class_labels, render_codes
 
 SPACES = ("w", "w+")
 
@@ -196,7 +196,7 @@ def project_batch(
     Args:
         G: the generator; its parameters are not changed.
         targets: ``[N, C, R, R]`` in [-1, 1] at G's resolution, on G's device.
-        loss: a loss module (:func:`~latentlab.projection.losses.build_loss`).
+        loss: a loss module (:func:`~latentlab.perceptual.build_loss`).
         config: the schedule and options.
         w_stats: ``(w_avg [w_dim], w_std)`` from :func:`w_statistics`; None = compute them.
         frames: record this many evenly spaced renderings for a video (0 = none).
@@ -336,7 +336,7 @@ def project(
         images: ``[N, C, R, R]`` float in [-1, 1] at G's resolution (see :func:`load_targets` for files).
         space: ``"w"`` or ``"w+"``.
         steps: optimization steps (1000 as in the StyleGAN2 paper).
-        loss: a name from :data:`~latentlab.projection.losses.LOSSES` or a loss module. ``"auto"`` = LPIPS-VGG
+        loss: a name from :data:`~latentlab.perceptual.LOSSES` or a loss module. ``"auto"`` = LPIPS-VGG
             when its weights are present or downloadable, else the documented offline loss (one line says so).
         batch_size: images optimized together; larger batches are faster per image.
         progress: show a progress bar.
@@ -347,7 +347,7 @@ def project(
     Returns:
         one :class:`Projection` for all images, in input order.
     """
-    from .losses import build_loss
+    from ..perceptual.losses import build_loss
 
     if isinstance(loss, str):
         loss_name = loss

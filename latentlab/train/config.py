@@ -18,7 +18,7 @@ RUNTIME_FIELDS = ("data", "outdir", "kimg", "snap", "keep", "tick", "resume", "p
 class TrainConfig:
     """Everything that determines a StyleGAN2 training run (defaults: the paper and NVIDIA's code)."""
 
-    data: str  # folder or zip of images (see latentlab.train.data), resized to the network's resolution
+    data: str  # folder or zip of images (see latentlab.data.datasets), resized to the network's resolution
     outdir: str  # run folder: snapshots, training states, sample grids, stats.jsonl, config.json
     preset: str = "small-64"  # network architecture (see `latentlab presets`); G / D below override it
     G: GeneratorConfig | None = None  # explicit generator config; None = the preset's

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.datasets import ImageDataset
 from ..io.atomic import atomic_path
 from ..io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from ..io.images import make_grid, save_image, to_uint8
@@ -41,9 +42,9 @@ from ..nn.generator import Generator, seed_to_z
 from ..utils import resolve_device
 from .augment import AdaptiveP, AugmentPipe
 from .config import TrainConfig, ema_beta, lazy_adam_hparams
-from .data import ImageDataset, IndexStream
 from .distributed import World, init_world
 from .loss import Inputs, StyleGAN2Loss
+from .sampling import IndexStream
 
 STATE_FORMAT = "latentlab-training-state"
 STATE_VERSION = 1
@@ -347,7 +348,7 @@ def _load_init(source: str) -> Checkpoint:
     None, and the run initialises a residual D from its seed (see :func:`_d_config`).
     """
     from ..io.foreign import load_any
-    from ..pretrained import resolve
+    from ..registry import resolve
 
     ck = load_any(resolve(source))
     if ck.G is None and ck.G_ema is None:

@@ -1,4 +1,4 @@
-"""Describe checkpoints, create untrained ones, and the demo: the library side of ``info``/``init``/``demo``."""
+"""Describe a checkpoint file: the library side of ``latentlab info``."""
 
 from __future__ import annotations
 
@@ -8,35 +8,8 @@ from typing import Any
 
 import torch
 
-from .nn.config import get_preset
-from .nn.discriminator import Discriminator
-from .nn.generator import Generator
-
-
-def layer_group(index: int) -> str:
-    """The StyleGAN paper's name for W+ code ``index``: coarse (4-8 px), middle (16-32 px), fine (64+ px)."""
-    res = 2 ** (index // 2 + 2)
-    return "coarse" if res <= 8 else "middle" if res <= 32 else "fine"
-
-
-def layer_table(G: Generator) -> list[dict[str, Any]]:
-    """One row per W+ code: index, resolution, the layers it drives, their channels and the group name."""
-    rows: list[dict[str, Any]] = [
-        {"index": i, "resolution": 2 ** (i // 2 + 2), "layers": [], "channels": None, "group": layer_group(i)}
-        for i in range(G.num_ws)
-    ]
-    for i, (name, layer) in enumerate(G.synthesis.noise_layers()):  # conv layer i is driven by code i
-        rows[i]["layers"].append(name)
-        rows[i]["channels"] = layer.out_channels
-    w_idx = 0
-    for block in G.synthesis.blocks():  # a ToRGB reads the code after its block's convs
-        w_idx += block.num_conv
-        if block.num_torgb:
-            row = rows[w_idx]
-            row["layers"].append(f"b{block.resolution}.torgb")
-            if row["channels"] is None:  # the last code drives only the last ToRGB
-                row["channels"] = block.conv1.out_channels
-    return rows
+from ..nn.wplus import layer_table
+from .foreign import detect_format, load_any
 
 
 def count_params(module: torch.nn.Module) -> int:
@@ -44,17 +17,22 @@ def count_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def describe(name_or_path: str | os.PathLike) -> dict[str, Any]:
-    """A JSON-able summary of a checkpoint: file, format, versions, configs, parameter counts, W+ layer table.
+def describe(path: str | os.PathLike) -> dict[str, Any]:
+    """A JSON-able summary of a checkpoint file: format, versions, configs, parameter counts, W+ layer table.
 
     Foreign files (NVIDIA ``.pkl``, rosinality ``.pt``) are converted in memory; ``"source"`` then holds the
     conversion details (original constructor arguments, ignored options, how ``w_avg`` was obtained), as it
-    does for a native file that :func:`latentlab.io.foreign.convert` wrote.
-    """
-    from .io.foreign import detect_format, load_any
-    from .pretrained import resolve
+    does for a native file that :func:`latentlab.io.foreign.convert` wrote. Registry names and URLs are
+    resolved to a file above this layer (``latentlab info NAME`` does it with
+    :func:`latentlab.registry.resolve`).
 
-    path = resolve(name_or_path)
+    Raises:
+        FileNotFoundError, IsADirectoryError: ``path`` is not a file.
+        CheckpointError: the file cannot be read.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a directory, not a checkpoint file")
     fmt = detect_format(path)
     ckpt = load_any(path, device="cpu")
     meta = dict(ckpt.meta)
@@ -128,18 +106,3 @@ def format_source(src: dict[str, Any]) -> list[str]:
     if src.get("args"):
         lines.append(f"  training arguments: {src['args']}")
     return lines
-
-
-def init_checkpoint(preset: str, out: str | os.PathLike, seed: int = 0, with_d: bool = True) -> Path:
-    """Write an untrained checkpoint of ``preset`` (G, G_ema = copy of G, and D) seeded by ``seed``."""
-    import copy
-
-    from .io.checkpoint import save_checkpoint
-
-    p = get_preset(preset)
-    with torch.random.fork_rng(devices=[]):  # seed the initialisers without touching the caller's RNG
-        torch.manual_seed(seed)
-        G = Generator(p.G)
-        D = Discriminator(p.D) if with_d else None
-    return save_checkpoint(out, G=G, G_ema=copy.deepcopy(G), D=D,
-                           meta={"preset": preset, "seed": seed, "trained": False})  # fmt: skip

@@ -55,9 +55,9 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
         latentlab metrics --network synthfaces-64 --projections proj/
         latentlab metrics --metrics ppl_wend,ppl_zend --ppl-distance classifier --num 50000
     """
-    from .io import load_generator
-    from .metrics.registry import Context, compute, parse_metrics
-    from .pretrained import default_model, load_classifier
+    from ..metrics.registry import Context, compute, parse_metrics
+    from ..pretrained import load_classifier
+    from ..registry import default_model, load_generator
 
     wanted = parse_metrics(names)
     network = network or default_model()
@@ -77,20 +77,20 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
             n.split("_")[0] in ("ls", "dci", "mig", "sap", "fd") for n in wanted):
         ctx.classifier = load_classifier(classifier, device=device)  # one labeller for every metric that needs it
     if wants_ppl and ppl_distance == "classifier":
-        from .metrics.ppl import classifier_distance
+        from ..metrics.ppl import classifier_distance
 
         ctx.distance, ctx.distance_name = classifier_distance(ctx.classifier), "classifier"
         click.echo(f"note: PPL in the {classifier} classifier's features (ppl_*:classifier): an offline stand-in, "
                    "not comparable to published PPL")  # fmt: skip
     elif wants_ppl:
-        from .metrics.ppl import lpips_vgg_distance
+        from ..metrics.ppl import lpips_vgg_distance
 
         ctx.distance = lpips_vgg_distance(download=download, weights=lpips_weights, random_backbone=random_lpips)
         ctx.distance_name = "lpips-vgg-random" if random_lpips else "lpips-vgg"
         if random_lpips:
             click.echo("note: PPL with a RANDOM VGG backbone: for testing only, not comparable to published PPL")
     if {"fid", "kid"} & set(wanted):
-        from .metrics.fid import FIDInception, fetch_weights
+        from ..perceptual.inception import FIDInception, fetch_weights
 
         ctx.data = str(data) if data is not None else None
         ctx.fid_model = FIDInception(inception_weights if inception_weights is not None else fetch_weights(download))
@@ -104,7 +104,7 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
 
 
 def _write_json(path: Path | None, report: dict) -> None:
-    from .io.atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     if path is not None:
         with atomic_path(path) as tmp:
@@ -114,8 +114,8 @@ def _write_json(path: Path | None, report: dict) -> None:
 
 def _reconstruction(G, folder: Path, lpips_weights, download: bool) -> dict:
     """PSNR / SSIM / LPIPS of a projection folder, printed; LPIPS is skipped with a note when unavailable."""
-    from .metrics.reconstruction import evaluate_projections
-    from .projection.losses import WeightsUnavailable, build_loss
+    from ..metrics.reconstruction import evaluate_projections
+    from ..perceptual import WeightsUnavailable, build_loss
 
     try:
         lp = build_loss("lpips-vgg", download=download, lpips_weights=lpips_weights)
@@ -129,8 +129,3 @@ def _reconstruction(G, folder: Path, lpips_weights, download: bool) -> dict:
     lpips_text = "" if r["lpips"] is None else f", LPIPS {r['lpips']:.4f}"
     click.echo(f"mean of {r['num']}: PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.4f}{lpips_text}")
     return r
-
-
-def register(cli: click.Group) -> None:
-    """Add ``metrics`` to the main group."""
-    cli.add_command(metrics_cmd)

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..metrics.frechet import feature_statistics, frechet_distance, wasserstein_1d
-from .classifier import FactorClassifier, render_batch
-from .synthfaces import ATTRIBUTES
+from ..data.classifier import FactorClassifier, render_batch
+from ..data.synthfaces import ATTRIBUTES
+from .frechet import feature_statistics, frechet_distance, wasserstein_1d
 
 # The targets for the embedded model.
 TARGETS = {"binary_rate_points": 5.0, "wasserstein_fraction": 0.05, "frechet_ratio": 3.0}

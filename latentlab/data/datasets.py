@@ -1,4 +1,4 @@
-"""Training data: folders and zips of images, NVIDIA's ``dataset_tool`` layout, and ``dataset prepare``.
+"""Image datasets: folders and zips of images, NVIDIA's ``dataset_tool`` layout, and ``dataset prepare``.
 
 One conversion rule turns any image into a training image (``to_training_pixels``):
 
@@ -30,7 +30,7 @@ import warnings
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -39,7 +39,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..io.atomic import atomic_path
-from ..io.checkpoint import _short
+from ..utils import short_error
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 CROPS = ("none", "center")
@@ -254,7 +254,7 @@ class ImageDataset:
                     continue
                 good.append(name)
             except (*_PIL_ERRORS, zipfile.BadZipFile) as e:
-                skipped.append((name, f"not a readable image ({_short(e)})"))
+                skipped.append((name, f"not a readable image ({short_error(e)})"))
         return good, skipped
 
     def _first_size(self) -> int:
@@ -297,7 +297,7 @@ class ImageDataset:
                 a = decode(self.source.read(self.names[i]), resolution=self.resolution, **self._rule)
             except (*_PIL_ERRORS, zipfile.BadZipFile) as e:
                 self._bad.add(i)
-                warnings.warn(f"{self.path}: skipping {self.names[i]}: not a readable image ({_short(e)})",
+                warnings.warn(f"{self.path}: skipping {self.names[i]}: not a readable image ({short_error(e)})",
                               stacklevel=3)  # fmt: skip
                 continue
             if self._cache is not None:
@@ -320,57 +320,6 @@ class ImageDataset:
         return {"path": str(self.path), "kind": self.source.kind, "images": self.num_images,
                 "skipped": len(self.skipped), "resolution": self.resolution, "channels": self.channels,
                 "c_dim": self.c_dim, "xflip": self.xflip, "crop": self._rule["crop"]}  # fmt: skip
-
-
-# --------------------------------------------------------------------------------------------------
-# The index stream: which items each iteration trains on.
-
-
-@dataclass
-class IndexStream:
-    """An endless, seeded sequence of dataset items, epoch by epoch, resumable from two integers.
-
-    Epoch ``e`` is a permutation of ``range(size)`` drawn from ``seed`` and ``e`` only, so the stream
-    continues exactly after a restart from ``(epoch, pos)`` and is the same in every process.
-    """
-
-    size: int
-    seed: int
-    epoch: int = 0
-    pos: int = 0
-    _perm: np.ndarray | None = field(default=None, repr=False)
-
-    def _permutation(self) -> np.ndarray:
-        if self._perm is None:
-            rng = np.random.Generator(np.random.PCG64([self.seed, self.epoch]))
-            self._perm = rng.permutation(self.size)
-        return self._perm
-
-    def take(self, n: int) -> np.ndarray:
-        """The next ``n`` item indices."""
-        out = []
-        while n > 0:
-            perm = self._permutation()
-            k = min(n, self.size - self.pos)
-            out.append(perm[self.pos : self.pos + k])
-            self.pos += k
-            n -= k
-            if self.pos == self.size:
-                self.epoch, self.pos, self._perm = self.epoch + 1, 0, None
-        return np.concatenate(out) if out else np.zeros([0], dtype=np.int64)
-
-    def state_dict(self) -> dict[str, int]:
-        """``{"epoch", "pos", "size", "seed"}``."""
-        return {"epoch": self.epoch, "pos": self.pos, "size": self.size, "seed": self.seed}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        """Continue from :meth:`state_dict`'s output; the dataset size and seed must match."""
-        if int(state["size"]) != self.size or int(state["seed"]) != self.seed:
-            raise ValueError(
-                f"the training state was saved for a dataset of {state['size']} items (seed {state['seed']}), "
-                f"but this dataset has {self.size} (seed {self.seed}); resume with the same data"
-            )
-        self.epoch, self.pos, self._perm = int(state["epoch"]), int(state["pos"]), None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -440,8 +389,8 @@ def prepare_dataset(
             try:
                 pixels = decode(source.read(name), **rule)
             except (*_PIL_ERRORS, zipfile.BadZipFile) as e:
-                skipped.append((name, _short(e) if isinstance(e, ValueError) and "square" in str(e)
-                                else f"not a readable image ({_short(e)})"))  # fmt: skip
+                skipped.append((name, short_error(e) if isinstance(e, ValueError) and "square" in str(e)
+                                else f"not a readable image ({short_error(e)})"))  # fmt: skip
                 continue
             if labels is not None and name not in labels:
                 skipped.append((name, "no label in dataset.json"))

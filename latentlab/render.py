@@ -1,4 +1,7 @@
-"""Render images from seeds: the library function behind ``latentlab generate``."""
+"""Rendering: images from seeds (the library side of ``latentlab generate``) and from saved W+ codes.
+
+The helpers that projection, editing, metrics, the demo and the CLI share. Only :mod:`latentlab.nn` is below.
+"""
 
 from __future__ import annotations
 

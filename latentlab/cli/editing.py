@@ -1,6 +1,6 @@
 """The editing commands of the ``latentlab`` CLI: ``directions``, ``edit``, ``mix``, ``interpolate``, ``noise``.
 
-Each is a thin wrapper over :mod:`latentlab.edit`; they are registered on the main group by ``latentlab.cli``.
+Each is a thin wrapper over :mod:`latentlab.edit`; they are registered on the main group by :mod:`latentlab.cli`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ _NETWORK_HELP = "Registry name or checkpoint; default: the codes' own network, e
 
 def _network_name(network: str | None, metas: list[dict] | None = None) -> str:
     """--network, else the network recorded with the codes, else the embedded default model."""
-    from .pretrained import default_model
+    from ..registry import default_model
 
     if network:
         return network
@@ -28,15 +28,16 @@ def _network_name(network: str | None, metas: list[dict] | None = None) -> str:
 
 
 def _peek_metas(paths) -> list[dict]:
-    from .edit.codes import expand_code_paths
-    from .io import load_latents
+    from ..edit.codes import expand_code_paths
+    from ..io import load_latents
 
     return [load_latents(p).meta for p in expand_code_paths(list(paths))]
 
 
 def _load_direction(text: str, network: str, G):
     """A direction file or shipped name (under the network's registry name), checked against ``G``."""
-    from .pretrained import MODELS, default_model, load_direction
+    from ..pretrained import load_direction
+    from ..registry import MODELS, default_model
 
     model = network if network in MODELS else default_model()
     d = load_direction(text, model=model)
@@ -56,7 +57,7 @@ def _dir_filename(d) -> str:
 
 
 def _save_all(directions, out: Path) -> None:
-    from .edit.directions import save_direction
+    from ..edit.directions import save_direction
 
     for d in directions:
         path = save_direction(d, out / _dir_filename(d))
@@ -118,9 +119,9 @@ def directions_fit(network, attributes, conditions, samples, ratio, split, metho
         latentlab directions fit --attribute smile --condition yaw --out dirs/
         latentlab directions fit --codes proj/ --labels labels.csv --attribute smiling --out dirs/
     """
-    from .edit.directions import classifier_scorer, fit_direction, fit_directions, model_fingerprint
-    from .io import load_generator
-    from .pretrained import load_classifier
+    from ..edit.directions import classifier_scorer, fit_direction, fit_directions, model_fingerprint
+    from ..pretrained import load_classifier
+    from ..registry import load_generator
 
     attrs = [a.strip() for a in attributes.split(",") if a.strip()]
     conds = [c.strip() for c in (conditions or "").split(",") if c.strip()]
@@ -129,7 +130,7 @@ def directions_fit(network, attributes, conditions, samples, ratio, split, metho
     network = _network_name(network)
     G = load_generator(network, device=device)
     if codes:
-        from .edit.codes import load_codes, read_labels
+        from ..edit.codes import load_codes, read_labels
 
         if labels is None:
             raise click.UsageError("--codes needs --labels")
@@ -176,8 +177,8 @@ def directions_pca(network, samples, components, seed, out, progress, device):
 
         latentlab directions pca --samples 1000000 --components 10 --out dirs/pca
     """
-    from .edit.directions import pca_directions
-    from .io import load_generator
+    from ..edit.directions import pca_directions
+    from ..registry import load_generator
 
     network = _network_name(network)
     G = load_generator(network, device=device)
@@ -199,8 +200,8 @@ def directions_sefa(network, layers, components, raw, out):
 
         latentlab directions sefa --layers coarse --components 5 --out dirs/sefa-coarse
     """
-    from .edit.directions import sefa_directions
-    from .io import load_generator
+    from ..edit.directions import sefa_directions
+    from ..registry import load_generator
 
     network = _network_name(network)
     G = load_generator(network, device="cpu")
@@ -218,8 +219,8 @@ def directions_list(folders):
         latentlab directions list
         latentlab directions list dirs/
     """
-    from .edit.directions import load_direction as load_file
-    from .pretrained import list_directions, load_direction
+    from ..edit.directions import load_direction as load_file
+    from ..pretrained import list_directions, load_direction
 
     for name in list_directions():
         click.echo(f"{name:<32} {load_direction(name).describe()}")
@@ -262,10 +263,11 @@ def edit_cmd(codes, direction, alphas, units, layers, network, out, video, frame
     """
     import numpy as np
 
-    from .edit.codes import load_codes
-    from .edit.figures import edited_codes, render_strip
-    from .edit.ops import parse_alphas
-    from .io import load_generator, save_image, save_latents, write_video
+    from ..edit.codes import load_codes
+    from ..edit.figures import edited_codes, render_strip
+    from ..edit.ops import parse_alphas
+    from ..io import save_image, save_latents, write_video
+    from ..registry import load_generator
 
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise click.UsageError(f"--out must be an image file (.png), got {out}")
@@ -319,10 +321,11 @@ def mix_cmd(rows, cols, row_seeds, col_seeds, styles, psi, network, out, device)
         latentlab mix --rows a.npz,b.npz --cols c.npz,d.npz --styles coarse --out grid.png
         latentlab mix --row-seeds 1-3 --col-seeds 10-15 --trunc 0.7 --out mixing.png
     """
-    from .edit.codes import load_codes, seed_codes
-    from .edit.figures import mixing_figure
-    from .io import load_generator, save_image
-    from .utils import parse_int_list
+    from ..edit.codes import load_codes, seed_codes
+    from ..edit.figures import mixing_figure
+    from ..io import save_image
+    from ..registry import load_generator
+    from ..utils import parse_int_list
 
     if (rows is None) == (row_seeds is None) or (cols is None) == (col_seeds is None):
         raise click.UsageError("give one of --rows and --row-seeds, and one of --cols and --col-seeds")
@@ -336,8 +339,8 @@ def mix_cmd(rows, cols, row_seeds, col_seeds, styles, psi, network, out, device)
         return load_codes([p for p in files_text.split(",") if p], G)
 
     if not styles:
-        from .edit.ops import GROUPS
-        from .info import layer_group
+        from ..edit.ops import GROUPS
+        from ..nn.wplus import layer_group
 
         styles = [g for g in GROUPS if any(layer_group(i) == g for i in range(G.num_ws))]
     b, a = source(rows, row_seeds), source(cols, col_seeds)
@@ -354,7 +357,7 @@ def _split_endpoint(text: str) -> tuple[str, int]:
 
 def _endpoint(text: str, G, psi: float):
     """An interpolation end: an integer seed, or an .npz file's first code (FILE.npz:K picks code K)."""
-    from .edit.codes import load_codes, seed_codes
+    from ..edit.codes import load_codes, seed_codes
 
     if text.isdigit():
         return seed_codes(G, [int(text)], psi), f"seed {text}"
@@ -392,8 +395,9 @@ def interpolate_cmd(a, b, steps, space, method, psi, network, video, out, fps, d
     """
     import numpy as np
 
-    from .edit.figures import grid, interpolation_frames
-    from .io import load_generator, save_image, write_video
+    from ..edit.figures import grid, interpolation_frames
+    from ..io import save_image, write_video
+    from ..registry import load_generator
 
     if video is None and out is None:
         raise click.UsageError("give --video and/or --out")
@@ -442,9 +446,10 @@ def noise_cmd(codes, draws, shown, layer_sets, seed, network, out, device):
         latentlab noise codes.npz --draws 32 --out noise.png
         latentlab noise codes.npz --layers all --layers coarse --layers fine --out noise-layers.png
     """
-    from .edit.codes import load_codes
-    from .edit.figures import noise_figure
-    from .io import load_generator, save_image
+    from ..edit.codes import load_codes
+    from ..edit.figures import noise_figure
+    from ..io import save_image
+    from ..registry import load_generator
 
     network = _network_name(network, _peek_metas(codes))
     G = load_generator(network, device=device)
@@ -453,12 +458,3 @@ def noise_cmd(codes, draws, shown, layer_sets, seed, network, out, device):
     save_image(out, fig)
     click.echo(f"wrote {out}; mean per-pixel std over {draws} draws: "
                + ", ".join(f"{k} {v:.4f}" for k, v in means.items()))  # fmt: skip
-
-
-def register(cli: click.Group) -> None:
-    """Add the editing commands to the main group."""
-    cli.add_command(directions)
-    cli.add_command(edit_cmd)
-    cli.add_command(mix_cmd)
-    cli.add_command(interpolate_cmd)
-    cli.add_command(noise_cmd)

@@ -1,0 +1,104 @@
+"""``latentlab project``: a wrapper over :func:`latentlab.projection.iter_projections` and its file writers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import device_option
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--network", required=True, help="Registry name, or a latentlab / NVIDIA / rosinality checkpoint.")
+@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for <name>.npz, <name>.png, <name>-compare.png, summary.json and summary.csv.")
+@click.option("--space", type=click.Choice(["w", "w+"]), default="w", show_default=True,
+              help="W: one code per image (stays on the model's manifold); W+: one per layer (closer fit).")
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Optimization steps.")
+@click.option("--loss", type=click.Choice(["auto", "lpips-vgg", "lpips-alex", "mse", "ms-ssim", "d-features"]),
+              default="auto", show_default=True,
+              help="Image distance; auto = LPIPS-VGG when its weights are present or downloadable, else the "
+                   "offline loss (docs/projection.md).")
+@click.option("--lpips-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="torchvision's vgg16-397923af.pth (or alexnet-owt-7be5be79.pth) if it is not in the torch cache.")
+@click.option("--download/--no-download", default=True, show_default=True,
+              help="Allow downloading the LPIPS backbone into the torch cache.")
+@click.option("--mse", "mse_weight", type=float, default=0.0, show_default=True,
+              help="Weight of an extra pixel MSE term.")
+@click.option("--lr", type=float, default=0.1, show_default=True, help="Peak Adam learning rate.")
+@click.option("--noise/--no-noise", "optimize_noise", default=True, show_default=True,
+              help="Optimize the per-layer noise maps too (the StyleGAN2 projector does).")
+@click.option("--noise-weight", type=float, default=1e5, show_default=True, help="Noise regularization weight.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the W statistics and the random draws.")
+@click.option("--class", "class_idx", type=int, default=None,
+              help="Conditional networks: the class whose average W starts the search.")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images optimized together (each independently); larger is faster per image.")
+@click.option("--crop", type=click.Choice(["center", "none"]), default="center", show_default=True,
+              help="center = largest centred square; none = skip non-square images.")
+@click.option("--video/--no-video", default=False, show_default=True,
+              help="Also write <name>.mp4: target | the optimization's progress.")
+@click.option("--frames", type=click.IntRange(min=2), default=100, show_default=True, help="Frames per video.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@device_option
+def project(images, network, outdir, space, steps, loss, lpips_weights, download, mse_weight, lr, optimize_noise,
+            noise_weight, seed, class_idx, batch, crop, video, frames, progress, device):
+    """Project images into a generator's W or W+ space (StyleGAN2 paper, appendix D).
+
+    IMAGES are files or folders (searched recursively). Any image Pillow reads works: RGB, RGBA
+    (over white), grey, 16-bit, EXIF-rotated; non-square images are centre-cropped and all are resized
+    (Lanczos) to the model's resolution. Unreadable files are listed and skipped. Per image it writes
+    <name>.npz (key w in NVIDIA's --projected-w layout, plus the optimized noise maps and meta),
+    the reconstruction <name>.png and <name>-compare.png (target | reconstruction); summary.json/.csv
+    list PSNR, SSIM and LPIPS (when a pretrained LPIPS is at hand). Re-render a result exactly with
+    `latentlab generate --latents <name>.npz`.
+
+    Example:
+
+        latentlab project --network synthfaces-64 --space w+ photos/ --outdir proj/ --video
+    """
+    from ..io import load_any
+    from ..perceptual import LPIPSLoss, WeightsUnavailable, build_loss
+    from ..projection import ProjectConfig, expand_inputs, iter_projections, load_targets
+    from ..projection.outputs import unique_names, write_projection, write_summary
+    from ..registry import resolve
+    from ..utils import resolve_device
+
+    dev = resolve_device(device)
+    paths = expand_inputs(images)
+    ck = load_any(resolve(network), device=dev)
+    G = ck.generator.requires_grad_(False)
+    targets = load_targets(paths, G.img_resolution, G.img_channels, crop=crop)
+    for p, why in targets.skipped:
+        click.echo(f"skipped {p}: {why}", err=True)
+    if not targets.paths:
+        raise click.ClickException("no readable images to project")
+    loss_module = build_loss(loss, D=ck.D, download=download, lpips_weights=lpips_weights,
+                             log=lambda m: click.echo(m, err=True)).to(dev)  # fmt: skip
+    # The summary's LPIPS column: the loss itself when it is LPIPS, else LPIPS-VGG if its weights are on disk.
+    lpips_metric = loss_module if isinstance(loss_module, LPIPSLoss) else None
+    if lpips_metric is None:
+        try:
+            lpips_metric = LPIPSLoss("vgg", weights=lpips_weights).to(dev)
+        except WeightsUnavailable:
+            lpips_metric = None
+    config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
+                           mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name)  # fmt: skip
+    names = unique_names(targets.paths)
+    meta = {"network": str(network), "source_tool": "latentlab project"}
+    info = {"network": str(network), "space": space, "loss": loss_module.name, "steps": steps, "seed": seed,
+            "skipped": [{"path": str(p), "reason": why} for p, why in targets.skipped]}  # fmt: skip
+    rows: list[dict] = []
+    chunks = iter_projections(G, targets.images, loss_module, config, batch_size=batch,
+                              frames=frames if video else 0, progress=progress)  # fmt: skip
+    for k, proj in enumerate(chunks):
+        lo = k * batch
+        rows += write_projection(outdir, G, names[lo : lo + len(proj)], targets.paths[lo : lo + len(proj)],
+                                 targets.images[lo : lo + len(proj)], proj, meta, lpips_metric, video)  # fmt: skip
+        write_summary(outdir, rows, info)
+    mean_psnr = sum(r["psnr"] for r in rows) / len(rows)
+    click.echo(f"projected {len(rows)} images into {space.upper()} ({loss_module.name}, {steps} steps), "
+               f"mean PSNR {mean_psnr:.2f} dB; wrote {outdir}"
+               + (f"; skipped {len(targets.skipped)}" if targets.skipped else ""))  # fmt: skip
