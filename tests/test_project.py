@@ -455,3 +455,40 @@ def test_generate_latents_with_truncation(tmp_path):
     expected[:, :2] = G.w_avg + 0.5 * (ws[:, :2] - G.w_avg)
     want = to_uint8(render_codes(G, expected))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "code0001.png")), want[1])
+
+
+def test_project_to_folder_writes_every_image_once_whatever_the_chunking(tmp_path):
+    from latentlab.io import save_image
+    from latentlab.perceptual import MSELoss
+    from latentlab.projection.outputs import project_to_folder, summary_lpips
+
+    G = tiny_G()
+    imgs, _ = _target(G, n=3)
+    paths = [tmp_path / "in" / "a.png", tmp_path / "in" / "b.png", tmp_path / "in2" / "b.png"]  # two share a stem
+    for p, img in zip(paths, to_uint8(imgs), strict=True):
+        p.parent.mkdir(exist_ok=True)
+        save_image(p, img)
+    targets = load_targets(paths, G.img_resolution)
+    config = ProjectConfig(steps=4, w_avg_samples=100, loss="mse")
+    loss = MSELoss()
+    assert summary_lpips(loss) is None  # no VGG16 file offline: no LPIPS column
+    lp = LPIPSLoss("vgg", random_backbone=True)
+    assert summary_lpips(lp) is lp  # an LPIPS loss scores its own summary
+
+    rows = project_to_folder(G, targets, tmp_path / "by2", loss, config, network="tiny", batch_size=2, progress=False)
+    assert [r["name"] for r in rows] == ["a", "b", "b-2"]
+    assert [r["source"] for r in rows] == [str(p) for p in paths]
+    summary = json.loads((tmp_path / "by2" / "summary.json").read_text())
+    assert summary["images"] == 3 and [r["name"] for r in summary["results"]] == ["a", "b", "b-2"]
+    assert summary["network"] == "tiny" and summary["loss"] == "mse" and summary["steps"] == 4
+    for name in ("a", "b", "b-2"):
+        assert (tmp_path / "by2" / f"{name}.png").is_file() and (tmp_path / "by2" / f"{name}-compare.png").is_file()
+        assert load_latents(tmp_path / "by2" / f"{name}.npz").meta["network"] == "tiny"
+
+    again = project_to_folder(G, targets, tmp_path / "by3", loss, config, network="tiny", batch_size=3, progress=False)
+    for r2, r3 in zip(rows, again, strict=True):  # each image is projected independently of its chunk mates
+        w2 = load_latents(tmp_path / "by2" / f"{r2['name']}.npz").w
+        w3 = load_latents(tmp_path / "by3" / f"{r3['name']}.npz").w
+        assert torch.allclose(w2, w3, atol=1e-3) and r2["loss"] == pytest.approx(r3["loss"], rel=1e-3, abs=1e-5)
+    with pytest.raises(ValueError, match="no readable images to project"):
+        project_to_folder(G, load_targets([], G.img_resolution), tmp_path / "none", loss, config, network="tiny")

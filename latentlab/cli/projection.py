@@ -1,4 +1,4 @@
-"""``latentlab project``: a wrapper over :func:`latentlab.projection.iter_projections` and its file writers."""
+"""``latentlab project``: a wrapper over :func:`latentlab.projection.outputs.project_to_folder`."""
 
 from __future__ import annotations
 
@@ -60,9 +60,9 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
         latentlab project --network synthfaces-64 --space w+ photos/ --outdir proj/ --video
     """
     from ..io import load_any
-    from ..perceptual import LPIPSLoss, WeightsUnavailable, build_loss
-    from ..projection import ProjectConfig, expand_inputs, iter_projections, load_targets
-    from ..projection.outputs import unique_names, write_projection, write_summary
+    from ..perceptual import build_loss
+    from ..projection import ProjectConfig, expand_inputs, load_targets
+    from ..projection.outputs import project_to_folder, summary_lpips
     from ..registry import resolve
     from ..utils import resolve_device
 
@@ -77,27 +77,11 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
         raise click.ClickException("no readable images to project")
     loss_module = build_loss(loss, D=ck.D, download=download, lpips_weights=lpips_weights,
                              log=lambda m: click.echo(m, err=True)).to(dev)  # fmt: skip
-    # The summary's LPIPS column: the loss itself when it is LPIPS, else LPIPS-VGG if its weights are on disk.
-    lpips_metric = loss_module if isinstance(loss_module, LPIPSLoss) else None
-    if lpips_metric is None:
-        try:
-            lpips_metric = LPIPSLoss("vgg", weights=lpips_weights).to(dev)
-        except WeightsUnavailable:
-            lpips_metric = None
     config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
                            mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name)  # fmt: skip
-    names = unique_names(targets.paths)
-    meta = {"network": str(network), "source_tool": "latentlab project"}
-    info = {"network": str(network), "space": space, "loss": loss_module.name, "steps": steps, "seed": seed,
-            "skipped": [{"path": str(p), "reason": why} for p, why in targets.skipped]}  # fmt: skip
-    rows: list[dict] = []
-    chunks = iter_projections(G, targets.images, loss_module, config, batch_size=batch,
-                              frames=frames if video else 0, progress=progress)  # fmt: skip
-    for k, proj in enumerate(chunks):
-        lo = k * batch
-        rows += write_projection(outdir, G, names[lo : lo + len(proj)], targets.paths[lo : lo + len(proj)],
-                                 targets.images[lo : lo + len(proj)], proj, meta, lpips_metric, video)  # fmt: skip
-        write_summary(outdir, rows, info)
+    rows = project_to_folder(G, targets, outdir, loss_module, config, network=str(network), batch_size=batch,
+                             frames=frames if video else 0, lpips_metric=summary_lpips(loss_module, lpips_weights, dev),
+                             progress=progress)  # fmt: skip
     mean_psnr = sum(r["psnr"] for r in rows) / len(rows)
     click.echo(f"projected {len(rows)} images into {space.upper()} ({loss_module.name}, {steps} steps), "
                f"mean PSNR {mean_psnr:.2f} dB; wrote {outdir}"

@@ -9,7 +9,7 @@ Per target ``<name>`` (the file's stem, made unique when two inputs share one):
 
 ``summary.json`` and ``summary.csv`` list per-image PSNR, SSIM and LPIPS (when a pretrained LPIPS is at hand).
 Every file is written atomically; a summary is rewritten after each chunk, so an interrupted run keeps what
-was done.
+was done. :func:`project_to_folder` does all of it for a batch of targets (``latentlab project`` wraps it).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ from ..io.images import from_uint8, save_image, to_uint8, write_video
 from ..io.latents import Latents, save_latents
 from ..nn.generator import Generator
 from ..perceptual.pixels import psnr, ssim
-from .projector import Projection, config_dict
+from .inputs import Targets
+from .projector import ProjectConfig, Projection, config_dict, iter_projections
 
 
 def unique_names(paths: Sequence[Path]) -> list[str]:
@@ -144,3 +146,68 @@ def write_summary(outdir: Path, rows: list[dict[str, Any]], info: dict[str, Any]
         writer.writerow({k: ("" if r.get(k) is None else r[k]) for k in writer.fieldnames})
     with atomic_path(outdir / "summary.csv") as tmp:
         tmp.write_text(buf.getvalue())
+
+
+def summary_lpips(loss: torch.nn.Module, weights: str | os.PathLike | None = None,
+                  device: torch.device | str | None = None) -> torch.nn.Module | None:  # fmt: skip
+    """The LPIPS that scores a projection's summary: ``loss`` itself when it is LPIPS, else LPIPS-VGG when its
+    backbone file is on disk (``weights`` or the torch hub cache; never downloaded), else None (no LPIPS column).
+    """
+    from ..perceptual import LPIPSLoss, WeightsUnavailable
+
+    if isinstance(loss, LPIPSLoss):
+        return loss
+    try:
+        return LPIPSLoss("vgg", weights=weights).to(device)
+    except WeightsUnavailable:
+        return None
+
+
+def project_to_folder(
+    G: Generator,
+    targets: Targets,
+    outdir: str | os.PathLike,
+    loss: torch.nn.Module,
+    config: ProjectConfig,
+    *,
+    network: str,
+    batch_size: int = 8,
+    frames: int = 0,
+    lpips_metric: torch.nn.Module | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Project ``targets`` chunk by chunk and write each image's files and the summary (see the module docstring).
+
+    Args:
+        G: the generator (frozen; its device is used).
+        targets: from :func:`~latentlab.projection.load_targets`; its ``skipped`` files are listed in the summary.
+        outdir: the output folder (created).
+        loss: the distance module (:func:`latentlab.perceptual.build_loss`).
+        config: the schedule; ``config.loss`` should name ``loss``.
+        network: what the codes' meta records as their network (a registry name or a path).
+        batch_size: images optimized together (each independently).
+        frames: frames of the ``<name>.mp4`` per image; 0 = no video.
+        lpips_metric: the LPIPS column of the summary (:func:`summary_lpips`); None = no LPIPS column.
+        progress: show a progress bar.
+    Returns:
+        The summary rows, one per image in target order: ``{"name", "source", "loss", "psnr", "ssim", "lpips"}``.
+    Raises:
+        ValueError: no targets.
+    """
+    if targets.images.shape[0] == 0:
+        raise ValueError("no readable images to project")
+    outdir = Path(outdir)
+    names = unique_names(targets.paths)
+    meta = {"network": str(network), "source_tool": "latentlab project"}
+    info = {"network": str(network), "space": config.space, "loss": getattr(loss, "name", config.loss),
+            "steps": config.steps, "seed": config.seed,
+            "skipped": [{"path": str(p), "reason": why} for p, why in targets.skipped]}  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    chunks = iter_projections(G, targets.images, loss, config, batch_size=batch_size, frames=frames,
+                              progress=progress)  # fmt: skip
+    for k, proj in enumerate(chunks):
+        lo, hi = k * batch_size, k * batch_size + len(proj)
+        rows += write_projection(outdir, G, names[lo:hi], targets.paths[lo:hi], targets.images[lo:hi], proj, meta,
+                                 lpips_metric, video=frames > 0)  # fmt: skip
+        write_summary(outdir, rows, info)
+    return rows
