@@ -33,6 +33,8 @@ import torch
 from .io.atomic import atomic_path
 from .io.checkpoint import CheckpointError, load_generator_file, save_checkpoint
 from .io.foreign import load_any
+from .nn.generator import Generator
+from .utils import resolve_device
 
 
 class DownloadError(CheckpointError):
@@ -256,7 +258,8 @@ def _download_and_convert(
     return native
 
 
-def load(name: str, device: str = "auto", models: dict[str, PretrainedModel] | None = None, progress: bool = True):
+def load(name: str, device: str = "auto", models: dict[str, PretrainedModel] | None = None,
+         progress: bool = True) -> Generator:
     """The generator of registry entry ``name`` (downloaded and converted once), ready to render.
 
     Example: ``G = latentlab.pretrained.load("stylegan2-ffhq-1024")``.
@@ -268,7 +271,7 @@ def load_generator(
     name_or_path: str | os.PathLike,
     device: str | torch.device = "auto",
     network: str = "auto",
-):
+) -> Generator:
     """A ready generator: eval mode, gradients off, ``w_avg`` present, on ``device``.
 
     Args:
@@ -280,13 +283,14 @@ def load_generator(
     Returns:
         A :class:`latentlab.nn.Generator`.
     Raises:
-        ValueError: an unknown ``network``.
+        ValueError: an unknown ``network``, or an unknown or unavailable ``device``.
         FileNotFoundError: neither a file nor a known name (the message lists the known names).
         CheckpointError: the file cannot be read as a generator checkpoint.
     """
     if network not in ("G_ema", "G", "auto"):
         raise ValueError(f"network must be 'G_ema', 'G' or 'auto', got {network!r}")
-    return load_generator_file(resolve(name_or_path), device=device, network=network)
+    dev = resolve_device(device)  # a bad device fails before anything is downloaded
+    return load_generator_file(resolve(name_or_path), device=dev, network=network)
 
 
 def resolve(name_or_path: str | os.PathLike, models: dict[str, PretrainedModel] | None = None) -> Path:
