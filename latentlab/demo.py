@@ -127,9 +127,9 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
 def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: list, out: dict) -> Iterator[str]:
     """Project the photo into W and W+; adds the comparison image, saves both codes, fills ``out[space]``."""
     from .io import from_uint8, save_image, save_latents, to_uint8
+    from .io.latents import noise_arrays
     from .perceptual.pixels import psnr
     from .projection import build_loss, project
-    from .projection.outputs import noise_arrays
 
     lines: list[str] = []
     loss = build_loss("auto", download=False, log=lines.append).to(G.w_avg.device)

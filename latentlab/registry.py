@@ -31,7 +31,13 @@ from pathlib import Path
 import torch
 
 from .io.atomic import atomic_path
-from .io.checkpoint import CheckpointError, load_generator_file, save_checkpoint
+from .io.checkpoint import (
+    CheckpointError,
+    check_generator_choice,
+    load_generator_file,
+    refuse_directory,
+    save_checkpoint,
+)
 from .io.foreign import load_any
 from .nn.generator import Generator
 from .utils import resolve_device
@@ -287,8 +293,7 @@ def load_generator(
         FileNotFoundError: neither a file nor a known name (the message lists the known names).
         CheckpointError: the file cannot be read as a generator checkpoint.
     """
-    if network not in ("G_ema", "G", "auto"):
-        raise ValueError(f"network must be 'G_ema', 'G' or 'auto', got {network!r}")
+    check_generator_choice(network)
     dev = resolve_device(device)  # a bad device fails before anything is downloaded
     return load_generator_file(resolve(name_or_path), device=dev, network=network)
 
@@ -308,8 +313,7 @@ def resolve(name_or_path: str | os.PathLike, models: dict[str, PretrainedModel] 
     p = Path(name_or_path)
     if p.is_file():
         return p
-    if p.is_dir():
-        raise IsADirectoryError(f"{str(p)!r} is a directory, not a checkpoint file")
+    refuse_directory(p)
     models = MODELS if models is None else models
     if text not in models:
         if "/" in text or os.sep in text or p.suffix in _CHECKPOINT_SUFFIXES:

@@ -52,8 +52,8 @@ def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir
         raise click.UsageError("give exactly one of --seeds and --latents")
     G = load_generator(network, device=device)
     if latents is not None:
+        from ..io.latents import latents_noise
         from ..nn import truncate
-        from ..projection.outputs import latents_noise
 
         codes = load_latents(latents)
         if codes.w.shape[1:] != (G.num_ws, G.w_dim):

@@ -50,7 +50,7 @@ def load_codes(paths: list[str | os.PathLike], G: Generator) -> Codes:
     Raises:
         ValueError: codes of another shape than ``G``'s ``[num_ws, w_dim]``, or an unreadable file.
     """
-    from ..projection.outputs import latents_noise
+    from ..io.latents import latents_noise
 
     ws, names, zs, noises, metas = [], [], [], [], []
     for path in expand_code_paths(paths):

@@ -241,6 +241,23 @@ def assign_strict(
     net.load_state_dict(state, strict=True)
 
 
+GENERATOR_CHOICES = ("G_ema", "G", "auto")  # which generator of a checkpoint to load; auto = G_ema, else G
+
+
+def check_generator_choice(network: str) -> None:
+    """Raise ``ValueError`` unless ``network`` is one of :data:`GENERATOR_CHOICES`."""
+    if network not in GENERATOR_CHOICES:
+        raise ValueError(f"network must be 'G_ema', 'G' or 'auto', got {network!r}")
+
+
+def refuse_directory(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; raises ``IsADirectoryError`` (a clear line) when it names a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a directory, not a checkpoint file")
+    return path
+
+
 def load_generator_file(
     path: str | os.PathLike,
     device: str | torch.device = "auto",
@@ -263,12 +280,9 @@ def load_generator_file(
     from ..utils import resolve_device
     from .foreign import load_any
 
-    if network not in ("G_ema", "G", "auto"):
-        raise ValueError(f"network must be 'G_ema', 'G' or 'auto', got {network!r}")
+    check_generator_choice(network)
     dev = resolve_device(device)
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{str(path)!r} is a directory, not a checkpoint file")
+    path = refuse_directory(path)
     if network == "auto":
         G = load_any(path, device=dev, first_generator=True).generator
     else:

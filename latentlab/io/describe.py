@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..nn.wplus import layer_table
+from .checkpoint import refuse_directory
 from .foreign import detect_format, load_any
 
 
@@ -30,9 +30,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         FileNotFoundError, IsADirectoryError: ``path`` is not a file.
         CheckpointError: the file cannot be read.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{str(path)!r} is a directory, not a checkpoint file")
+    path = refuse_directory(path)
     fmt = detect_format(path)
     ckpt = load_any(path, device="cpu")
     meta = dict(ckpt.meta)

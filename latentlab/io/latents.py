@@ -11,14 +11,18 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from .atomic import atomic_path
+
+if TYPE_CHECKING:
+    from ..nn.generator import Generator
 
 
 @dataclass
@@ -74,3 +78,39 @@ def load_latents(path: str | os.PathLike) -> Latents:
         except json.JSONDecodeError:
             raise ValueError(f"{path}: 'meta' is not valid JSON") from None
     return Latents(w=torch.from_numpy(w.astype(np.float32)), arrays=content, meta=meta)
+
+
+def noise_arrays(G: Generator, noise: Sequence[torch.Tensor | None], index: int) -> dict[str, np.ndarray]:
+    """``{"noise_<layer>": [r, r]}`` for image ``index`` of a projection's per-layer maps."""
+    out = {}
+    for (name, _), x in zip(G.synthesis.noise_layers(), noise, strict=True):
+        if x is not None:
+            out[f"noise_{name}"] = x[index, 0].numpy().astype(np.float32)
+    return out
+
+
+def latents_noise(G: Generator, latents: Latents) -> list[torch.Tensor | None] | None:
+    """The per-layer noise maps stored with codes, as ``[N, 1, r, r]`` per layer; None when none are stored.
+
+    Raises:
+        ValueError: some noise layers are stored and others are missing, or a map has the wrong size.
+    """
+    n = latents.w.shape[0]
+    layers = G.synthesis.noise_layers()
+    present = [f"noise_{name}" in latents.arrays for name, layer in layers if layer.use_noise]
+    if not any(present):
+        return None
+    out: list[torch.Tensor | None] = []
+    for name, layer in layers:
+        if not layer.use_noise:
+            out.append(None)
+            continue
+        key, r = f"noise_{name}", layer.resolution
+        if key not in latents.arrays:
+            raise ValueError(f"the latents file has noise maps but not {key!r}; was it made for this network?")
+        a = torch.from_numpy(np.asarray(latents.arrays[key], dtype=np.float32))
+        if a.shape[-2:] != (r, r) or a.numel() not in (r * r, n * r * r):
+            raise ValueError(f"noise map {key!r} has shape {tuple(a.shape)}; this network wants [{r}, {r}] "
+                             f"per code")  # fmt: skip
+        out.append(a.reshape(-1, 1, r, r).expand(n, 1, r, r).contiguous())
+    return out

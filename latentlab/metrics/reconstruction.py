@@ -27,9 +27,9 @@ def evaluate_projections(folder, G, lpips_loss: torch.nn.Module | None = None) -
     """
     from pathlib import Path
 
-    from ..io.latents import load_latents
-    from ..projection.inputs import load_targets
-    from ..projection.outputs import latents_noise, quality_rows
+    from ..data.targets import load_targets
+    from ..io.latents import latents_noise, load_latents
+    from ..perceptual.scores import quality_rows
     from ..render import render_codes
 
     folder = Path(folder)

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.targets import Targets
 from ..io.atomic import atomic_path
-from ..io.images import from_uint8, save_image, to_uint8, write_video
-from ..io.latents import Latents, save_latents
+from ..io.images import save_image, to_uint8, write_video
+from ..io.latents import noise_arrays, save_latents
 from ..nn.generator import Generator
-from ..perceptual.pixels import psnr, ssim
-from .inputs import Targets
+from ..perceptual.scores import quality_rows
 from .projector import ProjectConfig, Projection, config_dict, iter_projections
 
 
@@ -45,58 +45,6 @@ def unique_names(paths: Sequence[Path]) -> list[str]:
         seen[stem] = k
         out.append(stem if k == 1 else f"{stem}-{k}")
     return out
-
-
-def noise_arrays(G: Generator, noise: Sequence[torch.Tensor | None], index: int) -> dict[str, np.ndarray]:
-    """``{"noise_<layer>": [r, r]}`` for image ``index`` of a projection's per-layer maps."""
-    out = {}
-    for (name, _), x in zip(G.synthesis.noise_layers(), noise, strict=True):
-        if x is not None:
-            out[f"noise_{name}"] = x[index, 0].numpy().astype(np.float32)
-    return out
-
-
-def latents_noise(G: Generator, latents: Latents) -> list[torch.Tensor | None] | None:
-    """The per-layer noise maps stored with codes, as ``[N, 1, r, r]`` per layer; None when none are stored.
-
-    Raises:
-        ValueError: some noise layers are stored and others are missing, or a map has the wrong size.
-    """
-    n = latents.w.shape[0]
-    layers = G.synthesis.noise_layers()
-    present = [f"noise_{name}" in latents.arrays for name, layer in layers if layer.use_noise]
-    if not any(present):
-        return None
-    out: list[torch.Tensor | None] = []
-    for name, layer in layers:
-        if not layer.use_noise:
-            out.append(None)
-            continue
-        key, r = f"noise_{name}", layer.resolution
-        if key not in latents.arrays:
-            raise ValueError(f"the latents file has noise maps but not {key!r}; was it made for this network?")
-        a = torch.from_numpy(np.asarray(latents.arrays[key], dtype=np.float32))
-        if a.shape[-2:] != (r, r) or a.numel() not in (r * r, n * r * r):
-            raise ValueError(f"noise map {key!r} has shape {tuple(a.shape)}; this network wants [{r}, {r}] "
-                             f"per code")  # fmt: skip
-        out.append(a.reshape(-1, 1, r, r).expand(n, 1, r, r).contiguous())
-    return out
-
-
-def quality_rows(
-    targets: torch.Tensor, images: torch.Tensor, lpips_loss: torch.nn.Module | None = None
-) -> list[dict[str, float | None]]:
-    """Per-image PSNR (dB), SSIM and LPIPS (None without ``lpips_loss``) of 8-bit-quantised images."""
-    t = from_uint8(to_uint8(targets))
-    x = from_uint8(to_uint8(images))
-    p, s = psnr(t, x), ssim(t, x)
-    lp = None
-    if lpips_loss is not None:
-        with torch.no_grad():
-            dev = next(lpips_loss.parameters()).device
-            lp = lpips_loss(x.to(dev), lpips_loss.prepare(t.to(dev))).cpu()
-    return [{"psnr": float(p[i]), "ssim": float(s[i]), "lpips": None if lp is None else float(lp[i])}
-            for i in range(t.shape[0])]  # fmt: skip
 
 
 def write_projection(

@@ -1,4 +1,5 @@
-"""Reading target images for projection: any file Pillow reads, converted by the dataset rule.
+"""Reading target images (for projection, and anything else that inverts photos): any file Pillow reads,
+converted by the dataset rule.
 
 The rule is :func:`latentlab.data.datasets.to_training_pixels` (EXIF orientation; 16-bit scaled to 8-bit;
 alpha composited over white; grey replicated to RGB; centre crop to a square unless ``crop="none"``;
@@ -17,8 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..data.datasets import IMAGE_SUFFIXES, to_training_pixels
 from ..io.images import from_uint8
+from .datasets import IMAGE_SUFFIXES, to_training_pixels
 
 
 @dataclass
