@@ -41,6 +41,7 @@ from .io.checkpoint import (
 from .io.foreign import load_any
 from .nn.generator import Generator
 from .utils import resolve_device
+from .validate import path_text, why_missing
 
 
 class DownloadError(CheckpointError):
@@ -307,7 +308,7 @@ def resolve(name_or_path: str | os.PathLike, models: dict[str, PretrainedModel] 
         FileNotFoundError: neither an existing file nor a known name (the message lists the known names),
             or a known embedded name whose file is missing.
     """
-    text = str(name_or_path)
+    text = path_text(name_or_path, "the network")
     if text.startswith(("http://", "https://")):
         return fetch_url(text)
     p = Path(name_or_path)
@@ -316,8 +317,9 @@ def resolve(name_or_path: str | os.PathLike, models: dict[str, PretrainedModel] 
     refuse_directory(p)
     models = MODELS if models is None else models
     if text not in models:
-        if "/" in text or os.sep in text or p.suffix in _CHECKPOINT_SUFFIXES:
-            raise FileNotFoundError(f"no such file: {text!r}")
+        if "/" in text or os.sep in text or p.suffix in _CHECKPOINT_SUFFIXES or os.path.lexists(text):
+            why = why_missing(text)
+            raise FileNotFoundError(f"no such file: {text!r}" if why == "no such file" else f"{text!r}: {why}")
         known = ", ".join(sorted(models)) or "none registered yet"
         raise FileNotFoundError(f"{text!r} is neither a file nor a known model name (known models: {known})")
     return fetch(text, models)
@@ -346,6 +348,18 @@ def classifier_path(name_or_path: str | os.PathLike = "synthfaces-64") -> Path:
     raise FileNotFoundError(f"the embedded classifier {text!r} ({CLASSIFIERS[text]}) is in none of "
                             f"{', '.join(str(d) for d in pretrained_dirs())}; train one with "
                             "`latentlab classifier train`")  # fmt: skip
+
+
+def available_locally(name_or_path: str) -> bool:
+    """True when ``name_or_path`` needs no network access: an existing file, an embedded model that is present,
+    or a remote registry model already in the cache. URLs are never local."""
+    if not isinstance(name_or_path, str) or not name_or_path or name_or_path.startswith(("http://", "https://")):
+        return False
+    entry = MODELS.get(name_or_path)
+    if entry is None:
+        return Path(name_or_path).is_file()
+    path = cached_path(entry)
+    return path is not None and path.is_file()
 
 
 def default_model() -> str | None:

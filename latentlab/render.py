@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .nn.generator import Generator, seed_to_z
+from .nn.mapping import check_truncation
 
 
 @dataclass
@@ -76,10 +77,7 @@ def generate_images(
     bad = [s for s in seeds if not 0 <= s < 2**32]
     if bad:
         raise ValueError(f"seeds must be in [0, 2**32), got {bad[0]}")
-    if not -1.0 <= truncation_psi <= 2.0:
-        raise ValueError(f"truncation psi must be in [-1, 2], got {truncation_psi}")
-    if truncation_cutoff is not None and not 0 <= truncation_cutoff <= G.num_ws:
-        raise ValueError(f"truncation cutoff must be in [0, {G.num_ws}], got {truncation_cutoff}")
+    check_truncation(truncation_psi, truncation_cutoff, G.num_ws)
     class_labels(G, 1, class_idx)  # checks the class index before any work
 
     device = G.w_avg.device

@@ -12,35 +12,59 @@ from typing import TypeVar
 
 import torch
 
+from .validate import InvalidInput
+
 T = TypeVar("T")
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` (or None) -> cuda if available, then mps, then cpu; other names are checked and returned.
+    """``"auto"`` (or None) -> cuda if available, then mps, then cpu; other names and devices are checked.
 
+    Args:
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or a ``torch.device``.
+    Returns:
+        A ``torch.device`` of type cpu, cuda or mps that exists on this machine.
     Raises:
-        ValueError: unknown device name, or a device that is not available here.
+        InvalidInput (a ValueError): another type, an unknown name, a device type latentlab does not render on
+            (``meta``, ``xla``, ...), or a device that is not available here (e.g. cuda on a CPU-only machine,
+            or ``cuda:3`` with two GPUs).
     """
+    if device is None:
+        device = "auto"
     if isinstance(device, torch.device):
-        return device
-    name = (device or "auto").strip().lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"unknown device {device!r}; use one of {', '.join(DEVICE_CHOICES)}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available on this machine")
+        dev = device
+    else:
+        if not isinstance(device, str):
+            raise InvalidInput(f"device must be a name such as 'cpu' or 'cuda:0', or a torch.device; got "
+                               f"{type(device).__name__}")  # fmt: skip
+        name = device.strip().lower()
+        if name == "auto":
+            if torch.cuda.is_available():
+                return torch.device("cuda")
+            mps = getattr(torch.backends, "mps", None)
+            if mps is not None and mps.is_available():
+                return torch.device("mps")
+            return torch.device("cpu")
+        try:
+            dev = torch.device(name)
+        except (RuntimeError, ValueError):
+            raise InvalidInput(f"unknown device {device!r}; use one of {', '.join(DEVICE_CHOICES)} "
+                               f"(or e.g. cuda:1)") from None  # fmt: skip
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise InvalidInput(f"device {str(dev)!r} is not one latentlab runs on; use one of "
+                           f"{', '.join(DEVICE_CHOICES)}")  # fmt: skip
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidInput(f"device {str(dev)!r} asked for, but CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InvalidInput(f"device {str(dev)!r} asked for, but this machine has {torch.cuda.device_count()} "
+                               f"CUDA device(s)")  # fmt: skip
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device {device!r} asked for, but MPS is not available on this machine")
+        raise InvalidInput(f"device {str(dev)!r} asked for, but MPS is not available on this machine")
+    if dev.type == "cpu" and dev.index not in (None, 0):
+        raise InvalidInput(f"device {str(dev)!r}: the CPU has no index other than 0")
     return dev
 
 
@@ -63,11 +87,18 @@ def short_error(e: BaseException) -> str:
     return text[:200]
 
 
-def parse_int_list(text: str, what: str = "seeds", max_count: int = 100_000) -> list[int]:
+SEED_MAX = 2**32 - 1  # seeds are uint32, as NVIDIA's np.random.RandomState seeds
+
+
+def parse_int_list(text: str, what: str = "seeds", max_count: int = 100_000, low: int = 0,
+                   high: int = SEED_MAX) -> list[int]:  # fmt: skip
     """Parse ``"0-7,12"`` -> ``[0, 1, ..., 7, 12]`` (inclusive ranges, order kept, duplicates kept).
 
+    Values must lie in ``[low, high]`` (by default the uint32 range of seeds).
+
     Raises:
-        ValueError: with the offending piece, for empty pieces, non-integers, reversed or huge ranges.
+        ValueError: with the offending piece, for empty pieces, non-integers, reversed or huge ranges, values
+            out of range.
     """
     if text is None or not str(text).strip():
         raise ValueError(f"{what}: empty list")
@@ -80,6 +111,8 @@ def parse_int_list(text: str, what: str = "seeds", max_count: int = 100_000) -> 
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
             raise ValueError(f"{what}: range {piece.strip()!r} runs backwards")
+        if lo < low or hi > high:
+            raise InvalidInput(f"{what}: {piece.strip()!r} is outside {low}..{high}")
         if len(out) + hi - lo + 1 > max_count:
             raise ValueError(f"{what}: more than {max_count} values")
         out.extend(range(lo, hi + 1))

@@ -32,6 +32,7 @@ from latentlab.edit import (
     slerp,
 )
 from latentlab.edit.directions import BLOCK, block_z, select_extremes, style_weights
+from latentlab.validate import InvalidInput
 
 from conftest import tiny_G
 
@@ -128,8 +129,13 @@ def test_slerp_stays_on_the_sphere_and_interpolate_hits_both_ends():
 def test_parse_alphas():
     assert parse_alphas("-3:3:7") == [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
     assert parse_alphas("-2,0,2.5") == [-2.0, 0.0, 2.5]
-    for bad in ("a:b", "1:2", "0:1:0", "x"):
+    for bad in ("a:b", "1:2", "x", "1:2:3.5"):
         with pytest.raises(ValueError, match="start:stop:count"):
+            parse_alphas(bad)
+    for bad, why in [("0:1:0", "number of alphas must be >= 1"), ("-3:3:100000000", "<= 1000, got 100000000"),
+                     ("nan:1:3", "alpha must be a finite number, got nan"), ("1,inf", "finite"),
+                     ("1e38,0", "alpha must be >= -10000 and <= 10000")]:  # fmt: skip
+        with pytest.raises(InvalidInput, match=why):
             parse_alphas(bad)
 
 

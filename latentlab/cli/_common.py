@@ -1,4 +1,4 @@
-"""What every command family shares: the ``--device`` option."""
+"""What every command family shares: the ``--device`` option and number types that refuse NaN and Inf."""
 
 from __future__ import annotations
 
@@ -13,3 +13,40 @@ def device_option(f):
         "--device", default="auto", show_default=True,
         help=f"One of {', '.join(DEVICE_CHOICES)} (or e.g. cuda:1); auto = cuda, then mps, then cpu.",
     )(f)  # fmt: skip
+
+
+class Finite(click.ParamType):
+    """A finite float option within ``[low, high]`` (bounds optional, each open or closed).
+
+    Unlike ``click.FloatRange`` it refuses ``nan`` (which passes every ``<`` comparison) and ``inf``.
+    """
+
+    name = "float"
+
+    def __init__(self, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                 high_open: bool = False) -> None:  # fmt: skip
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+
+    def convert(self, value, param, ctx):
+        """Parse and check one value; a bad one is a usage error naming the option."""
+        from ..validate import InvalidInput, number
+
+        if isinstance(value, float):
+            text = value
+        else:
+            try:
+                text = float(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a number", param, ctx)
+        try:
+            return number(text, "value", low=self.low, high=self.high, low_open=self.low_open,
+                          high_open=self.high_open)  # fmt: skip
+        except InvalidInput as e:
+            self.fail(str(e).replace("value ", "", 1), param, ctx)
+
+    def get_metavar(self, param, ctx=None):
+        """Shown in --help: FLOAT."""
+        return "FLOAT"
+
+
+SEED = click.IntRange(0, 2**32 - 1)  # NVIDIA's seeds are uint32 (np.random.RandomState)

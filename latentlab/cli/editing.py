@@ -9,18 +9,29 @@ from pathlib import Path
 
 import click
 
+from ._common import SEED, Finite
+
 _NETWORK_HELP = "Registry name or checkpoint; default: the codes' own network, else the embedded model."
 
 
 def _network_name(network: str | None, metas: list[dict] | None = None) -> str:
-    """--network, else the network recorded with the codes, else the embedded default model."""
-    from ..registry import default_model
+    """--network, else the network recorded with the codes, else the embedded default model.
 
-    if network:
+    A network named by a codes file is used only when it is on this machine (a file, an embedded or cached
+    registry model): a crafted file never makes latentlab send a request or start a download.
+    """
+    from ..registry import available_locally, default_model
+
+    if network is not None:
         return network
     for m in metas or []:
-        if m.get("network"):
-            return str(m["network"])
+        named = m.get("network")
+        if named:
+            if available_locally(named):
+                return named
+            raise click.UsageError(f"the codes name their network {named!r:.120}, which is not a local file or a "
+                                   f"model in the cache; give --network to use it (latentlab fetches nothing on a "
+                                   f"file's say-so)")  # fmt: skip
     default = default_model()
     if default is None:
         raise click.UsageError("give --network (no embedded model ships in this installation)")
@@ -80,15 +91,16 @@ def directions() -> None:
               help="Attribute(s) whose directions are projected out of each fitted one, comma-separated.")
 @click.option("--samples", type=click.IntRange(min=2), default=50_000, show_default=True,
               help="Codes to sample and label.")
-@click.option("--ratio", type=click.FloatRange(0, 0.5, min_open=True), default=0.02, show_default=True,
+@click.option("--ratio", type=Finite(0, 0.5, low_open=True), default=0.02, show_default=True,
               help="Top and bottom fraction of the scores kept as positives and negatives.")
-@click.option("--split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.7, show_default=True,
+@click.option("--split", type=Finite(0, 1, low_open=True, high_open=True), default=0.7, show_default=True,
               help="Training fraction; the rest gives the validation accuracy.")
 @click.option("--method", type=click.Choice(["svm", "logistic"]), default="svm", show_default=True)
 @click.option("--space", type=click.Choice(["w", "z", "w+"]), default="w", show_default=True,
               help="Space of the codes; w+ fits one layer (--layer).")
-@click.option("--layer", type=int, default=None, help="The W+ layer for --space w+.")
-@click.option("--trunc", "psi", type=float, default=1.0, show_default=True, help="Truncation of the sampled codes.")
+@click.option("--layer", type=click.IntRange(min=0), default=None, help="The W+ layer for --space w+.")
+@click.option("--trunc", "psi", type=Finite(-1, 2), default=1.0, show_default=True,
+              help="Truncation of the sampled codes.")
 @click.option("--classifier", default="synthfaces-64", show_default=True,
               help="Labeller: an embedded classifier's name or a classifier .safetensors file.")
 @click.option("--codes", "codes", multiple=True, type=click.Path(exists=True, path_type=Path),
@@ -97,7 +109,7 @@ def directions() -> None:
 @click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV with a column per attribute (0/1 labels or scores) and a 'name' column matching the "
                    "codes' file names (or rows in order).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the sampling, the split and the solver.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the sampling, the split and the solver.")
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Images per forward pass.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for NAME.npy + NAME.json per direction.")
@@ -165,7 +177,7 @@ def directions_fit(network, attributes, conditions, samples, ratio, split, metho
 @click.option("--samples", type=click.IntRange(min=2), default=1_000_000, show_default=True,
               help="Mapped samples (GANSpace used 10^6).")
 @click.option("--components", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for pc0.npy/.json, pc1, ...")
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -430,7 +442,7 @@ def interpolate_cmd(a, b, steps, space, method, psi, network, video, out, fps, d
 @click.option("--layers", "layer_sets", multiple=True, default=("all",), show_default=True,
               help="Layers that get noise (the rest get none): all, coarse, middle, fine, indices; repeatable, one "
                    "row each.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--network", default=None, help=_NETWORK_HELP)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The figure (.png).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps, ...")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ._common import device_option
+from ._common import SEED, Finite, device_option
 
 
 @click.command()
@@ -17,13 +17,14 @@ from ._common import device_option
 @click.option("--latents", "latents", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Render the codes in this .npz instead of seeds (e.g. from `latentlab project`), with its "
                    "saved noise maps when it has them.")
-@click.option("--trunc", "psi", type=float, default=1.0, show_default=True,
+@click.option("--trunc", "psi", type=Finite(-1, 2), default=1.0, show_default=True,
               help="Truncation psi in [-1, 2]; 1 = none, 0.7 is a common choice.")
-@click.option("--trunc-cutoff", "cutoff", type=int, default=None,
+@click.option("--trunc-cutoff", "cutoff", type=click.IntRange(min=0), default=None,
               help="Truncate only the first N W codes (the coarse layers); default all.")
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
               help="Noise inputs: the stored maps, fresh noise seeded by each seed, or none.")
-@click.option("--class", "class_idx", type=int, default=None, help="Class index for a conditional network.")
+@click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
+              help="Class index for a conditional network.")
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for seed%04d.png (or code%04d.png), codes.npz and (with --grid) grid.png.")
 @click.option("--grid/--no-grid", default=False, show_default=True, help="Also write all images as one grid.")
@@ -114,7 +115,7 @@ def info(network, as_json):
 @click.option("--what", default=None, help="Networks to convert, comma-separated from g_ema,g,d; default all present.")
 @click.option("--to", "to", type=click.Choice(["latentlab", "rosinality"]), default=None,
               help="Output format; default from DST's extension (.safetensors = latentlab, .pt/.pth = rosinality).")
-@click.option("--lr-mlp", type=float, default=0.01, show_default=True,
+@click.option("--lr-mlp", type=Finite(0, 1000, low_open=True), default=0.01, show_default=True,
               help="Mapping learning-rate multiplier of a rosinality SRC (its files do not record it).")
 @click.option("--force", is_flag=True, help="Export to rosinality even where its code would not match exactly.")
 def convert(src, dst, what, to, lr_mlp, force):
@@ -150,13 +151,13 @@ def convert(src, dst, what, to, lr_mlp, force):
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     done = [n for n in ("G_ema", "G", "D") if getattr(ck, n) is not None]
-    source = ck.meta.get("source", {}).get("format", "latentlab")
+    source = (ck.meta.get("source") or {}).get("format", "latentlab")
     click.echo(f"converted {', '.join(done)} from {source} to {to}: {dst}")
 
 
 @click.command()
 @click.option("--preset", required=True, help="Preset name (see `latentlab presets`).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random initialisation.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the random initialisation.")
 @click.option("--with-d/--no-d", "with_d", default=True, show_default=True, help="Also store a discriminator.")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 def init(preset, seed, with_d, out):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import device_option
+from ._common import SEED, Finite, device_option
 
 
 @click.command()
@@ -25,14 +25,15 @@ from ._common import device_option
               help="torchvision's vgg16-397923af.pth (or alexnet-owt-7be5be79.pth) if it is not in the torch cache.")
 @click.option("--download/--no-download", default=True, show_default=True,
               help="Allow downloading the LPIPS backbone into the torch cache.")
-@click.option("--mse", "mse_weight", type=float, default=0.0, show_default=True,
+@click.option("--mse", "mse_weight", type=Finite(0), default=0.0, show_default=True,
               help="Weight of an extra pixel MSE term.")
-@click.option("--lr", type=float, default=0.1, show_default=True, help="Peak Adam learning rate.")
+@click.option("--lr", type=Finite(0, 10, low_open=True), default=0.1, show_default=True,
+              help="Peak Adam learning rate.")
 @click.option("--noise/--no-noise", "optimize_noise", default=True, show_default=True,
               help="Optimize the per-layer noise maps too (the StyleGAN2 projector does).")
-@click.option("--noise-weight", type=float, default=1e5, show_default=True, help="Noise regularization weight.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the W statistics and the random draws.")
-@click.option("--class", "class_idx", type=int, default=None,
+@click.option("--noise-weight", type=Finite(0), default=1e5, show_default=True, help="Noise regularization weight.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the W statistics and the random draws.")
+@click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
               help="Conditional networks: the class whose average W starts the search.")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images optimized together (each independently); larger is faster per image.")

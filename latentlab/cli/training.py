@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ._common import device_option
+from ._common import SEED, Finite, device_option
 
 
 @click.command()
@@ -16,14 +16,19 @@ from ._common import device_option
 @click.option("--preset", default=None, help="Network architecture (see `latentlab presets`).  [default: small-64]")
 @click.option("--init", default=None, help="Start from this checkpoint's G, G_ema and D instead of a random "
               "initialisation (.safetensors, NVIDIA .pkl, rosinality .pt, registry name); fresh optimizers.")
-@click.option("--kimg", type=float, default=None, help="Train until this many thousand images.  [default: 1000]")
-@click.option("--batch", type=int, default=None, help="Global minibatch, split over processes.  [default: 16]")
-@click.option("--gamma", type=float, default=None,
+@click.option("--kimg", type=Finite(0, low_open=True), default=None,
+              help="Train until this many thousand images.  [default: 1000]")
+@click.option("--batch", type=click.IntRange(1, 65536), default=None,
+              help="Global minibatch, split over processes.  [default: 16]")
+@click.option("--gamma", type=Finite(0), default=None,
               help="R1 weight.  [default: NVIDIA's heuristic 0.0002 * resolution^2 / batch]")
-@click.option("--seed", type=int, default=None, help="Seeds initialisation, latents, noise, data order.  [default: 0]")
-@click.option("--snap", type=float, default=None, help="Snapshot every this many kimg.  [default: 10]")
-@click.option("--keep", type=int, default=None, help="Keep the last K snapshots; 0 = all.  [default: 5]")
-@click.option("--tick", type=float, default=None, help="One stats.jsonl row every this many kimg.  [default: 1]")
+@click.option("--seed", type=SEED, default=None, help="Seeds initialisation, latents, noise, data order.  [default: 0]")
+@click.option("--snap", type=Finite(0, low_open=True), default=None,
+              help="Snapshot every this many kimg.  [default: 10]")
+@click.option("--keep", type=click.IntRange(min=0), default=None,
+              help="Keep the last K snapshots; 0 = all.  [default: 5]")
+@click.option("--tick", type=Finite(0, low_open=True), default=None,
+              help="One stats.jsonl row every this many kimg.  [default: 1]")
 @click.option("--xflip/--no-xflip", default=None, help="Also train on mirrored images.  [default: no]")
 @click.option("--crop", type=click.Choice(["none", "center"]), default=None,
               help="center = crop non-square images; none = skip them.  [default: none]")
@@ -31,16 +36,21 @@ from ._common import device_option
 @click.option("--augment", type=click.Choice(["none", "ada", "fixed"]), default=None,
               help="Discriminator augmentation: ada = adaptive (for small datasets), fixed = constant --aug-p.  "
                    "[default: none]")
-@click.option("--aug-p", type=float, default=None, help="Augmentation probability: ADA's start, or the fixed value.")
-@click.option("--ada-target", type=float, default=None, help="ADA's target for E[sign(D(real))].  [default: 0.6]")
-@click.option("--ema-kimg", "ema_kimg", type=float, default=None,
+@click.option("--aug-p", type=Finite(0, 1), default=None,
+              help="Augmentation probability: ADA's start, or the fixed value.")
+@click.option("--ada-target", type=Finite(0, 1), default=None,
+              help="ADA's target for E[sign(D(real))].  [default: 0.6]")
+@click.option("--ema-kimg", "ema_kimg", type=Finite(0), default=None,
               help="G_ema half-life in kimg.  [default: batch * 10 / 32]")
-@click.option("--lr", type=float, default=None, help="Adam learning rate of G and D.  [default: 0.0025]")
+@click.option("--lr", type=Finite(0, 10, low_open=True), default=None,
+              help="Adam learning rate of G and D.  [default: 0.0025]")
 @click.option("--resume", default=None, help="auto = continue --outdir if it has a snapshot; or a run folder / "
               "training-state file. Options not given are taken from the saved run.")
-@click.option("--grid", type=int, default=None, help="Samples per snapshot grid.  [default: 32]")
-@click.option("--threads", type=int, default=None, help="CPU threads per process.  [default: PyTorch's]")
-@click.option("--workers", type=int, default=None, help="Threads decoding images in parallel.  [default: 0]")
+@click.option("--grid", type=click.IntRange(1, 1024), default=None, help="Samples per snapshot grid.  [default: 32]")
+@click.option("--threads", type=click.IntRange(1, 4096), default=None,
+              help="CPU threads per process.  [default: PyTorch's]")
+@click.option("--workers", type=click.IntRange(0, 256), default=None,
+              help="Threads decoding images in parallel.  [default: 0]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
 def train(data, outdir, preset, init, kimg, batch, gamma, seed, snap, keep, tick, xflip, crop, cond, augment, aug_p,
@@ -80,7 +90,8 @@ def dataset():
 @dataset.command("prepare")
 @click.argument("src", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--resolution", type=int, required=True, help="Output side in pixels, a power of two.")
+@click.option("--resolution", type=click.IntRange(4, 16384), required=True,
+              help="Output side in pixels, a power of two.")
 @click.option("--crop", type=click.Choice(["none", "center"]), default="none", show_default=True,
               help="center = crop the largest centred square; none = skip non-square images.")
 @click.option("--channels", type=click.Choice(["3", "1"]), default="3", show_default=True, help="RGB or grey.")
@@ -122,7 +133,7 @@ def dataset_prepare(src, out, resolution, crop, channels, background, progress):
 @click.option("--count", type=click.IntRange(min=1), required=True, help="Number of images.")
 @click.option("--resolution", type=click.Choice(["32", "64", "128", "256"]), default="64", show_default=True,
               help="Image side in pixels.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed (image i depends on seed and i).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Dataset seed (image i depends on seed and i).")
 @click.option("--workers", type=int, default=None, help="Rendering processes.  [default: all cores]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def dataset_synth(out, count, resolution, seed, workers, progress):
@@ -152,14 +163,15 @@ def classifier():
               help="A zip from `latentlab dataset synth` (its labels are the factors).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The .safetensors to write.")
-@click.option("--epochs", type=int, default=4, show_default=True)
-@click.option("--batch", type=int, default=128, show_default=True)
-@click.option("--lr", type=float, default=2e-3, show_default=True, help="Adam learning rate (cosine decay).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--eval-count", type=int, default=2000, show_default=True,
+@click.option("--epochs", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--lr", type=Finite(0, 10, low_open=True), default=2e-3, show_default=True,
+              help="Adam learning rate (cosine decay).")
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--eval-count", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Fresh renders (dataset seed --eval-seed) for the held-out figures.")
-@click.option("--eval-seed", type=int, default=1, show_default=True)
-@click.option("--limit", type=int, default=None, help="Use only the first N images.")
+@click.option("--eval-seed", type=SEED, default=1, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N images.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def classifier_train(data, out, epochs, batch, lr, seed, eval_count, eval_seed, limit, progress):
     """Train the factor classifier on SynthFaces and print its held-out accuracy / R² per factor.

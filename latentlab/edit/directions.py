@@ -38,6 +38,8 @@ from tqdm.auto import tqdm
 
 from ..io.atomic import atomic_path
 from ..nn.generator import Generator
+from ..utils import short_error
+from ..validate import MAX_CODE_ABS, InvalidInput, float_array, int_list, json_object, optional_number, str_list, string
 from .ops import LayerSpec, layer_indices
 
 SPACES = ("z", "w", "w+")
@@ -72,16 +74,28 @@ class Direction:
     extra: dict[str, Any] = field(default_factory=dict)  # method details (ratio, seed, eigenvalue, ...)
 
     def __post_init__(self):
-        v = torch.as_tensor(self.vector, dtype=torch.float32).detach().cpu().flatten()
+        v = self.vector
+        if isinstance(v, Tensor) and not v.is_floating_point() or isinstance(v, np.ndarray) and v.dtype.kind != "f":
+            raise InvalidInput(f"a direction must be a float vector, got {v.dtype}")
+        v = torch.as_tensor(v, dtype=torch.float32).detach().cpu().flatten()
         if v.numel() == 0 or not torch.isfinite(v).all() or v.norm() == 0:
-            raise ValueError("a direction must be a finite, non-zero vector")
+            raise InvalidInput("a direction must be a finite, non-zero vector")
         norm = float(v.norm())
         self.vector = v if abs(norm - 1) < 1e-6 else v / norm  # unit vectors load back bit for bit
-        if self.space is not None and self.space not in SPACES:
-            raise ValueError(f"direction space must be one of {', '.join(SPACES)}, got {self.space!r}")
+        self.attribute = string(self.attribute, "attribute")
+        self.space = string(self.space, "space", choices=SPACES, optional=True)
+        self.method = string(self.method, "method")
         if self.layers is not None:
-            self.layers = tuple(int(i) for i in self.layers)
-        self.conditioned_on = tuple(self.conditioned_on)
+            self.layers = tuple(int_list(self.layers, "layers", low=0, high=1023))
+            if not self.layers:
+                raise InvalidInput("layers must name at least one W+ layer (or be None for all)")
+        self.model = string(self.model, "model", optional=True)
+        self.model_hash = string(self.model_hash, "model_hash", optional=True)
+        self.num_samples = optional_number(self.num_samples, "num_samples", integer=True, low=0)
+        self.accuracy = optional_number(self.accuracy, "accuracy", low=0, high=1)
+        self.conditioned_on = tuple(str_list(self.conditioned_on, "conditioned_on"))
+        self.std = optional_number(self.std, "std", low=0, low_open=True, high=MAX_CODE_ABS)
+        self.extra = json_object(self.extra, "extra")
 
     @property
     def dim(self) -> int:
@@ -203,23 +217,31 @@ def load_direction(path: str | os.PathLike) -> Direction:
     try:
         v = np.load(npy, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise ValueError(f"{npy}: not a readable .npy direction ({e})") from None
+        raise InvalidInput(f"{npy}: not a readable .npy direction ({short_error(e)})") from None
+    if not isinstance(v, np.ndarray):
+        v.close()
+        raise InvalidInput(f"{npy}: an .npz archive, not a .npy direction vector")
     if v.ndim not in (1, 2) or (v.ndim == 2 and v.shape[0] != 1) or not np.issubdtype(v.dtype, np.floating):
-        raise ValueError(f"{npy}: a direction is a float vector [dim] or [1, dim], got {v.dtype} {v.shape}")
+        raise InvalidInput(f"{npy}: a direction is a float vector [dim] or [1, dim], got {v.dtype} {v.shape}")
+    v = float_array(v, "vector", where=str(npy), max_abs=None)
     if not meta_path.is_file():
         return Direction(torch.from_numpy(v.reshape(-1).astype(np.float32)), attribute=stem.name, space=None,
                          method="given", extra={"file": str(npy)})  # fmt: skip
     try:
         meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{meta_path}: not valid JSON ({e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise InvalidInput(f"{meta_path}: not valid JSON ({short_error(e)})") from None
+    meta = json_object(meta, "the direction's metadata", where=str(meta_path))
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{meta_path}: not a latentlab direction (format {meta.get('format')!r})")
+        raise InvalidInput(f"{meta_path}: not a latentlab direction (format {meta.get('format')!r:.60})")
     if meta.get("dim") != v.size:
-        raise ValueError(f"{meta_path} says dim {meta.get('dim')} but {npy.name} holds {v.size} values")
+        raise InvalidInput(f"{meta_path} says dim {meta.get('dim')!r:.40} but {npy.name} holds {v.size} values")
     fields = {k: meta[k] for k in ("attribute", "space", "method", "layers", "model", "model_hash", "num_samples",
                                     "accuracy", "conditioned_on", "std", "extra") if k in meta}  # fmt: skip
-    return Direction(torch.from_numpy(v.reshape(-1).astype(np.float32)), **fields)
+    try:
+        return Direction(torch.from_numpy(v.reshape(-1).astype(np.float32)), **fields)
+    except InvalidInput as e:
+        raise InvalidInput(f"{meta_path}: {e}") from None
 
 
 # ----------------------------------------------------------------------------------------------- fitting

@@ -16,7 +16,6 @@ Layer selections (``layers=``) follow the StyleGAN paper's grouping: W+ code ``i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -239,24 +238,38 @@ def sweep(ws: Tensor, direction: Tensor | Direction, alphas: Sequence[float], la
     return torch.stack([edit(ws, direction, a, layers) for a in alphas], dim=1)
 
 
-def parse_alphas(text: str) -> list[float]:
-    """``"-3:3:7"`` (start:stop:count, both ends included) or ``"-2,0,2"`` -> a list of floats."""
-    text = text.strip()
+MAX_ALPHAS = 1000  # columns of one edit strip
+
+
+def parse_alphas(text: str, max_count: int = MAX_ALPHAS) -> list[float]:
+    """``"-3:3:7"`` (start:stop:count, both ends included) or ``"-2,0,2"`` -> a list of finite floats.
+
+    Every alpha must satisfy ``|alpha| <= 1e4`` and there may be at most ``max_count`` of them.
+
+    Raises:
+        InvalidInput: a malformed text, NaN or Inf, an alpha beyond +-1e4, or too many alphas.
+    """
+    from ..validate import MAX_CODE_ABS, InvalidInput, number
+
+    text = str(text).strip()
+    usage = f"alphas must be start:stop:count (e.g. -3:3:7) or a list (e.g. -2,0,2), got {text!r:.60}"
     try:
         if ":" in text:
             parts = text.split(":")
             if len(parts) != 3:
-                raise ValueError
+                raise InvalidInput(usage)
             lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2])
-            if count < 1:
-                raise ValueError
-            if count == 1:
-                return [lo]
-            return [lo + (hi - lo) * k / (count - 1) for k in range(count)]
-        out = [float(x) for x in text.split(",")]
-        if any(math.isnan(x) or math.isinf(x) for x in out):
-            raise ValueError
-        return out
+            values = [lo, hi]
+        else:
+            values = [float(x) for x in text.split(",")]
+            count = len(values)
     except ValueError:
-        raise ValueError(f"alphas must be start:stop:count (e.g. -3:3:7) or a list (e.g. -2,0,2), "
-                         f"got {text!r}") from None
+        raise InvalidInput(usage) from None
+    for v in values:
+        number(v, "alpha", low=-MAX_CODE_ABS, high=MAX_CODE_ABS)
+    number(count, "the number of alphas", low=1, high=max_count, integer=True)
+    if ":" not in text:
+        return values
+    if count == 1:
+        return [lo]
+    return [lo + (hi - lo) * k / (count - 1) for k in range(count)]

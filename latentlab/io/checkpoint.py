@@ -30,6 +30,7 @@ from ..nn.config import DiscriminatorConfig, GeneratorConfig
 from ..nn.discriminator import Discriminator
 from ..nn.generator import Generator
 from ..utils import short_error, untrained
+from ..validate import InvalidInput, json_object, number
 from .atomic import atomic_path
 
 FORMAT = "latentlab-checkpoint"
@@ -128,6 +129,28 @@ def _open(path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
         yield f, metadata
 
 
+META_OBJECTS = ("source", "training_set_kwargs", "args")  # meta fields that must be JSON objects when present
+
+
+def check_meta(meta: Any, where: str) -> dict[str, Any]:
+    """A checkpoint's ``meta`` checked: a JSON object whose ``source`` (and other nested records) are objects and
+    whose ``cur_nimg`` (training progress) is a non-negative integer.
+
+    Raises:
+        CheckpointError: naming the file and the field.
+    """
+    try:
+        meta = json_object(meta, "meta", where=where)
+        for key in META_OBJECTS:
+            if meta.get(key) is not None:
+                json_object(meta[key], f"meta field {key!r}", where=where)
+        if "cur_nimg" in meta:
+            number(meta["cur_nimg"], "meta field 'cur_nimg'", where=where, integer=True, low=0, high=2**62)
+    except InvalidInput as e:
+        raise CheckpointError(str(e)) from None
+    return meta
+
+
 def _networks_in(path: Path, keys: list[str]) -> list[str]:
     stray = sorted(k for k in keys if k.split(".", 1)[0] not in NETWORKS)
     if stray:
@@ -169,8 +192,9 @@ def load_checkpoint(
         try:
             config = json.loads(metadata.get("config", ""))
             meta = json.loads(metadata.get("meta", "{}"))
-        except json.JSONDecodeError as e:
-            raise CheckpointError(f"{path}: config metadata is not valid JSON ({e})") from None
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise CheckpointError(f"{path}: config metadata is not valid JSON ({short_error(e)})") from None
+        meta = check_meta(meta, str(path))
         present = _networks_in(path, list(f.keys()))
         wanted = present if networks is None else list(networks)
         for n in wanted:

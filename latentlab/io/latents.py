@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..utils import short_error
+from ..validate import InvalidInput, float_array, json_object, why_missing
 from .atomic import atomic_path
 
 if TYPE_CHECKING:
@@ -34,50 +36,96 @@ class Latents:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+META_FIELDS = {"network": str, "space": str, "source": str}  # meta fields latentlab reads, with their types
+
+
 def save_latents(
     path: str | os.PathLike, w: torch.Tensor | np.ndarray, meta: dict[str, Any] | None = None, **arrays: Any
 ) -> Path:
-    """Write codes ``w`` (``[num_ws, w_dim]`` or ``[N, num_ws, w_dim]``) and extras to ``path`` atomically."""
-    w = np.asarray(w.detach().cpu() if isinstance(w, torch.Tensor) else w, dtype=np.float32)
-    if w.ndim not in (2, 3):
-        raise ValueError(f"latents w must be [num_ws, w_dim] or [N, num_ws, w_dim], got shape {w.shape}")
+    """Write codes ``w`` (``[num_ws, w_dim]`` or ``[N, num_ws, w_dim]``, finite floats) and extras atomically.
+
+    Raises:
+        InvalidInput: ``w`` is not a finite float array of 2 or 3 dimensions, a reserved extra name, a path
+            that is not ``.npz``, or a ``meta`` that is not a JSON-able dict.
+    """
+    w = float_array(w, "w", ndim=(2, 3))
     for key in arrays:
         if key in ("w", "meta"):
-            raise ValueError(f"extra array name {key!r} is reserved")
+            raise InvalidInput(f"extra array name {key!r} is reserved")
     payload = {k: np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in arrays.items()}
     path = Path(path)
     if path.suffix != ".npz":
-        raise ValueError(f"latent files are .npz, got {str(path)!r}")
+        raise InvalidInput(f"latent files are .npz, got {str(path)!r}")
+    try:
+        meta_text = json.dumps(json_object(meta or {}, "meta"), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"meta must be a JSON-able dict of finite values ({e})") from None
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, w=w, meta=np.asarray(json.dumps(meta or {})), **payload)
+            np.savez(f, w=w, meta=np.asarray(meta_text), **payload)
     return path
 
 
 def load_latents(path: str | os.PathLike) -> Latents:
-    """Read a file written by :func:`save_latents` or NVIDIA's projector (``w`` key only)."""
+    """Read a file written by :func:`save_latents` or NVIDIA's projector (``w`` key only), checking everything.
+
+    Returns:
+        :class:`Latents` with ``w`` ``[N, num_ws, w_dim]`` float32, N >= 1.
+    Raises:
+        FileNotFoundError: no such file.
+        InvalidInput (a ValueError): not an ``.npz`` archive (e.g. a ``.npy``), no ``w``, a ``w`` that is empty,
+            not 2-D/3-D, not floating point, non-finite or beyond +-1e4; a ``z`` that is not ``[N, z_dim]``
+            floats for the N codes; ``seeds`` that are not N integers; noise maps that are not finite floats;
+            a ``meta`` that is not a JSON object, or whose ``network``/``space``/``source`` is not a string.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such latents file: {str(path)!r}")
+        raise FileNotFoundError(f"no such latents file: {str(path)!r} ({why_missing(path)})")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise InvalidInput(f"{path}: a single .npy array, not an .npz latents archive (save codes with "
+                               f"np.savez(path, w=...))")  # fmt: skip
+        with data:
             content = {k: data[k] for k in data.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, io.UnsupportedOperation) as e:
-        raise ValueError(f"{path}: not a readable .npz latents file ({e})") from None
+    except InvalidInput:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, io.UnsupportedOperation, KeyError) as e:
+        raise InvalidInput(f"{path}: not a readable .npz latents file ({short_error(e)})") from None
     if "w" not in content:
-        raise ValueError(f"{path}: has no 'w' array (found: {', '.join(sorted(content)) or 'nothing'})")
-    w = content.pop("w")
+        raise InvalidInput(f"{path}: has no 'w' array (found: {', '.join(sorted(content)) or 'nothing'})")
+    w = float_array(content.pop("w"), "w", where=str(path), ndim=(2, 3))
     if w.ndim == 2:
         w = w[None]
-    if w.ndim != 3:
-        raise ValueError(f"{path}: 'w' must be [num_ws, w_dim] or [N, num_ws, w_dim], got shape {w.shape}")
+    n = w.shape[0]
+    if "z" in content:
+        z = float_array(content["z"], "z", where=str(path), ndim=(1, 2))
+        z = z.reshape(1, -1) if z.ndim == 1 else z
+        if z.shape[0] != n:
+            raise InvalidInput(f"{path}: 'z' has {z.shape[0]} row(s) but 'w' has {n} code(s); they must match")
+        content["z"] = z
+    if "seeds" in content:
+        seeds = np.asarray(content["seeds"]).reshape(-1)
+        if seeds.dtype.kind not in "iu" or seeds.shape[0] != n:
+            raise InvalidInput(f"{path}: 'seeds' must be {n} integer(s), one per code; got {seeds.dtype} "
+                               f"{tuple(seeds.shape)}")  # fmt: skip
+    for key in [k for k in content if k.startswith("noise_")]:
+        content[key] = float_array(content[key], key, where=str(path), ndim=(2, 3, 4))
     meta: dict[str, Any] = {}
     if "meta" in content:
+        raw = content.pop("meta")
+        if raw.dtype.kind not in "US" or raw.ndim != 0:
+            raise InvalidInput(f"{path}: 'meta' must be one JSON string, got {raw.dtype} {tuple(raw.shape)}")
         try:
-            meta = json.loads(str(content.pop("meta")))
-        except json.JSONDecodeError:
-            raise ValueError(f"{path}: 'meta' is not valid JSON") from None
-    return Latents(w=torch.from_numpy(w.astype(np.float32)), arrays=content, meta=meta)
+            parsed = json.loads(str(raw))
+        except (json.JSONDecodeError, RecursionError):
+            raise InvalidInput(f"{path}: 'meta' is not valid JSON") from None
+        meta = json_object(parsed, "'meta'", where=str(path))
+        for key, kind in META_FIELDS.items():
+            if key in meta and meta[key] is not None and not isinstance(meta[key], kind):
+                raise InvalidInput(f"{path}: meta field {key!r} must be a {kind.__name__}, got "
+                                   f"{type(meta[key]).__name__} {meta[key]!r:.60}")  # fmt: skip
+    return Latents(w=torch.from_numpy(w), arrays=content, meta=meta)
 
 
 def noise_arrays(G: Generator, noise: Sequence[torch.Tensor | None], index: int) -> dict[str, np.ndarray]:

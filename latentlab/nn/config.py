@@ -12,7 +12,18 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..validate import InvalidInput, number
+
 ARCHITECTURES = ("orig", "skip", "resnet")
+MAX_PARAMS = 2_000_000_000  # 8 GB of float32 weights: far above any StyleGAN, far below an accidental 1e9-wide layer
+MAX_WIDTH = 16_384  # latent, feature and channel widths
+LIMITS: dict[str, tuple[float, float]] = {  # (low, high) of each numeric config field; checked before building
+    "resolution": (4, 16_384), "z_dim": (0, MAX_WIDTH), "w_dim": (1, MAX_WIDTH), "c_dim": (0, 100_000),
+    "img_channels": (1, 16), "mapping_layers": (0, 64), "mapping_layer_features": (1, MAX_WIDTH),
+    "embed_features": (1, MAX_WIDTH), "channel_base": (1, 2**30), "channel_max": (1, MAX_WIDTH),
+    "mbstd_group_size": (1, 4096), "mbstd_num_channels": (0, 64), "cmap_dim": (1, MAX_WIDTH),
+    "mapping_lr_multiplier": (1e-8, 1e3), "w_avg_beta": (0.0, 1.0), "conv_clamp": (1e-6, 1e9),
+}  # fmt: skip
 
 
 def _check_resolution(resolution: int) -> None:
@@ -46,8 +57,40 @@ class _Config:
     channel_max: int
     resample_filter: tuple[int, ...]
 
+    def _check_types(self) -> None:
+        """Every field of the right JSON type and within :data:`LIMITS`, before anything is sized from it.
+
+        Values are checked, not converted (a config's JSON, and so a model's fingerprint, stays as written),
+        except integral floats in integer fields (``64.0`` -> ``64``).
+        """
+        where = type(self).__name__
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = str(f.type)
+            if value is None and "None" in kind:
+                continue
+            if f.name == "resample_filter":
+                if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                    raise InvalidInput(f"{where}.resample_filter must be a list of numbers, got {value!r:.60}")
+                taps = list(value)
+                if not 2 <= len(taps) <= 16:
+                    raise InvalidInput(f"{where}.resample_filter must have 2 to 16 taps, got {len(taps)}")
+                for i, t in enumerate(taps):
+                    number(t, f"resample_filter[{i}]", where=where, low=-1e6, high=1e6)
+                object.__setattr__(self, f.name, tuple(t.item() if hasattr(t, "item") else t for t in taps))
+            elif kind.startswith("int"):
+                lo, hi = LIMITS.get(f.name, (0, 2**31))
+                object.__setattr__(self, f.name, number(value, f.name, where=where, integer=True, low=lo, high=hi))
+            elif kind.startswith("float"):
+                number(value, f.name, where=where, low=LIMITS[f.name][0], high=LIMITS[f.name][1])
+            elif kind == "bool" and not isinstance(value, bool):
+                raise InvalidInput(f"{where}.{f.name} must be true or false, got {value!r:.60}")
+            elif kind == "str" and not isinstance(value, str):
+                raise InvalidInput(f"{where}.{f.name} must be a string, got {value!r:.60}")
+
     def _check_common(self) -> None:
         """Checks both configs need; normalises ``resample_filter`` to a tuple."""
+        self._check_types()
         _check_resolution(self.resolution)
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
@@ -55,6 +98,26 @@ class _Config:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         object.__setattr__(self, "resample_filter", _check_filter(self.resample_filter))
+        if self.channel_base < self.resolution:
+            raise InvalidInput(f"channel_base must be >= resolution ({self.resolution}) so that every resolution has "
+                               f"at least one channel, got {self.channel_base}")  # fmt: skip
+
+    def _check_size(self) -> None:
+        """Refuse a network whose parameters would not fit in :data:`MAX_PARAMS` (checked before building it)."""
+        n = self.estimated_params()
+        if n > MAX_PARAMS:
+            raise InvalidInput(f"{type(self).__name__} describes a network of about {n:.3g} parameters, more than "
+                               f"latentlab builds ({MAX_PARAMS:.0e}); check resolution, channel_base, channel_max "
+                               f"and the widths")  # fmt: skip
+
+    def _synthesis_params(self, style_dim: int) -> int:
+        """An upper bound on the conv (3x3) and style-affine weights over all resolutions."""
+        total, res, prev = 0, 4, self.channels(4)
+        while res <= self.resolution:
+            ch = self.channels(res)
+            total += 2 * (9 * prev * ch + style_dim * max(prev, ch) + ch) + ch * (self.img_channels + style_dim)
+            prev, res = ch, res * 2
+        return total
 
     def channels(self, res: int) -> int:
         """Feature maps at resolution ``res``: ``min(channel_base // res, channel_max)``."""
@@ -109,6 +172,14 @@ class GeneratorConfig(_Config):
         for name in ("w_dim", "mapping_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        self._check_size()
+
+    def estimated_params(self) -> int:
+        """Roughly the generator's parameter count (an upper bound within 25%), from the config alone."""
+        feats = self.mapping_layer_features or self.w_dim
+        embed = (self.embed_features or self.w_dim) if self.c_dim else 0
+        width = max(self.z_dim + embed, feats, self.w_dim)
+        return self.c_dim * embed + self.mapping_layers * width * width + self._synthesis_params(self.w_dim)
 
     @property
     def num_ws(self) -> int:
@@ -143,6 +214,14 @@ class DiscriminatorConfig(_Config):
             raise ValueError(f"mbstd_group_size must be >= 1 or None, got {self.mbstd_group_size}")
         if self.mbstd_num_channels < 0:
             raise ValueError(f"mbstd_num_channels must be >= 0, got {self.mbstd_num_channels}")
+        self._check_size()
+
+    def estimated_params(self) -> int:
+        """Roughly the discriminator's parameter count (an upper bound within 25%), from the config alone."""
+        ch4 = self.channels(4)
+        cmap = (self.cmap_dim or ch4) if self.c_dim else 0
+        head = (ch4 + self.mbstd_num_channels) * ch4 * 9 + ch4 * 16 * ch4 + ch4 * max(cmap, 1)
+        return self._synthesis_params(0) + head + self.mapping_layers * max(self.c_dim, cmap) * cmap
 
     @property
     def block_resolutions(self) -> list[int]:

@@ -107,5 +107,7 @@ def sample_z(
 
 def seed_to_z(z_dim: int, seed: int, device: torch.device | str = "cpu") -> Tensor:
     """``[1, z_dim]``: the latent NVIDIA's ``generate.py`` draws for ``seed`` (``np.random.RandomState``)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= 2**32 - 1:
+        raise ValueError(f"a seed must be an integer in 0..{2**32 - 1}, got {seed!r:.40}")
     z = np.random.RandomState(seed).randn(1, z_dim)
     return torch.from_numpy(z).to(torch.float32).to(device)

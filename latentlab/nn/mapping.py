@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..validate import number
 from .layers import FullyConnectedLayer, normalize_2nd_moment
 
 
@@ -87,6 +88,17 @@ class MappingNetwork(nn.Module):
         return x
 
 
+def check_truncation(psi: float, cutoff: int | None = None, num_ws: int | None = None) -> None:
+    """Refuse a truncation ``psi`` outside [-1, 2] (or NaN) and a ``cutoff`` outside [0, num_ws].
+
+    Raises:
+        InvalidInput: naming the value and the allowed range.
+    """
+    number(psi, "truncation psi", low=-1.0, high=2.0)
+    if cutoff is not None:
+        number(cutoff, "truncation cutoff", low=0, high=num_ws, integer=True)
+
+
 def truncate(ws: Tensor, w_avg: Tensor | None, psi: float, cutoff: int | None = None) -> Tensor:
     """The truncation trick: ``w_avg + psi * (ws - w_avg)`` on the first ``cutoff`` codes (all if None).
 
@@ -98,6 +110,7 @@ def truncate(ws: Tensor, w_avg: Tensor | None, psi: float, cutoff: int | None = 
     Returns:
         A new tensor of the shape of ``ws``.
     """
+    check_truncation(psi, cutoff, ws.shape[1] if ws.ndim == 3 else None)
     if w_avg is None:
         raise ValueError("truncation needs w_avg, but this mapping network does not track it")
     if cutoff is None:

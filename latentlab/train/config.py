@@ -7,11 +7,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..nn.config import PRESETS, DiscriminatorConfig, GeneratorConfig, get_preset
+from ..validate import InvalidInput, number
 
 # Fields that may change when a run is resumed: they do not change what is computed, only how long, where,
 # how often it is saved and shown. Every other field must match the saved run.
 RUNTIME_FIELDS = ("data", "outdir", "kimg", "snap", "keep", "tick", "resume", "progress", "device", "threads",
                   "workers")  # fmt: skip
+
+
+# (low, high, integer) of every numeric field; NaN and Inf are refused everywhere (latentlab.validate.number).
+NUMBER_BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
+    "kimg": (1e-6, 1e9, False), "batch": (1, 65_536, True), "seed": (0, 2**63 - 1, True), "gamma": (0, 1e6, False),
+    "r1_interval": (1, 1e6, True), "pl_weight": (0, 1e6, False), "pl_interval": (1, 1e6, True),
+    "pl_decay": (0, 1, False), "pl_batch_shrink": (1, 65_536, True), "style_mixing": (0, 1, False),
+    "lr_G": (0, 10, False), "lr_D": (0, 10, False), "eps": (0, 1, False), "ema_kimg": (0, 1e9, False),
+    "ema_rampup": (0, 1e3, False), "aug_p": (0, 1, False), "ada_target": (0, 1, False), "ada_kimg": (1e-6, 1e9, False),
+    "ada_interval": (1, 1e6, True), "snap": (1e-6, 1e9, False), "keep": (0, 1e6, True), "tick": (1e-6, 1e9, False),
+    "grid": (1, 1024, True), "threads": (1, 4096, True), "workers": (0, 256, True),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,15 @@ class TrainConfig:
     progress: bool = True  # show a progress bar (rank 0 only)
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.name in NUMBER_BOUNDS and getattr(self, f.name) is not None:
+                low, high, integer = NUMBER_BOUNDS[f.name]
+                value = number(getattr(self, f.name), f.name, where="TrainConfig", low=low, high=high, integer=integer)
+                object.__setattr__(self, f.name, value if integer else getattr(self, f.name))
+        if not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2:
+            raise InvalidInput(f"TrainConfig: betas must be two numbers in [0, 1), got {self.betas!r:.60}")
+        for b in self.betas:
+            number(b, "betas", where="TrainConfig", low=0, high=1, high_open=True)
         if self.G is None and self.preset not in PRESETS:
             get_preset(self.preset)  # raises with the list of known presets
         if isinstance(self.G, dict):
