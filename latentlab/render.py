@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from .nn.generator import Generator, seed_to_z
 from .nn.mapping import check_truncation
+from .validate import float_tensor
 
 
 @dataclass
@@ -125,7 +126,8 @@ def render_codes(
     Returns:
         ``[N, C, R, R]`` float32 on the CPU, roughly in [-1, 1].
     """
-    if ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
+    float_tensor(ws, "codes", ndim=3)
+    if ws.shape[1:] != (G.num_ws, G.w_dim):
         raise ValueError(f"codes must be [N, {G.num_ws}, {G.w_dim}] for this generator, got {tuple(ws.shape)}")
     if noise is not None and len(noise) != G.num_ws - 1:
         raise ValueError(f"noise must list {G.num_ws - 1} per-layer maps, got {len(noise)}")

@@ -301,3 +301,31 @@ def why_missing(path: Any) -> str:
     if stat.S_ISDIR(st.st_mode):
         return "a directory, not a file"
     return "not a regular file"
+
+
+def image_batch(t: Any, name: str = "images", *, channels: int | None = None, resolution: int | None = None):
+    """Check an image batch argument: a float ``torch.Tensor`` ``[N, C, H, W]`` with N >= 1, finite, in [-1, 1].
+
+    Values up to +-16 pass (a generator's own renderings overshoot [-1, 1], an untrained one by several
+    units); anything larger is an image in another range (0..255 pixels as floats, say), which would project
+    to garbage.
+
+    Raises:
+        InvalidInput: a NumPy array or another type (the message says how to convert), integer pixels, the
+            wrong shape for ``channels``/``resolution``, an empty batch, NaN/Inf, or values beyond +-2.
+    """
+    import torch
+
+    if isinstance(t, np.ndarray) or (isinstance(t, torch.Tensor) and not t.is_floating_point()):
+        dtype = t.dtype
+        raise InvalidInput(f"{name} must be a float tensor [N, C, H, W] in [-1, 1], got {type(t).__name__} of "
+                           f"{dtype}; convert uint8 [N, H, W, C] pixels with latentlab.io.from_uint8")  # fmt: skip
+    float_tensor(t, name, ndim=4, max_abs=None)
+    if channels is not None and resolution is not None and t.shape[1:] != (channels, resolution, resolution):
+        raise InvalidInput(f"{name} must be [N, {channels}, {resolution}, {resolution}] for this generator, got "
+                           f"{tuple(t.shape)}")  # fmt: skip
+    peak = float(t.detach().abs().max())
+    if peak > 16:
+        raise InvalidInput(f"{name} must lie in [-1, 1], but reach {peak:g}; were they 0..255 pixels? (use "
+                           f"latentlab.io.from_uint8)")  # fmt: skip
+    return t

@@ -31,6 +31,7 @@ from latentlab.projection import (
     w_noise_scale,
     w_statistics,
 )
+from latentlab.validate import InvalidInput
 
 from conftest import tiny_D, tiny_G
 
@@ -91,8 +92,14 @@ def test_config_validation():
         ProjectConfig(space="z")
     with pytest.raises(ValueError, match="steps must be >= 1"):
         ProjectConfig(steps=0)
-    with pytest.raises(ValueError, match="lr_rampup must be in"):
+    with pytest.raises(ValueError, match="lr_rampup must be > 0 and <= 1, got 0"):
         ProjectConfig(lr_rampup=0)
+    for field, value, why in [("lr", float("inf"), "lr must be a finite number"),
+                              ("noise_weight", float("nan"), "noise_weight must be a finite number, got nan"),
+                              ("mse_weight", -1, "mse_weight must be >= 0"), ("steps", 2.5, "must be an integer"),
+                              ("optimize_noise", "yes", "optimize_noise must be True or False")]:  # fmt: skip
+        with pytest.raises(ValueError, match=why):
+            ProjectConfig(**{field: value})
 
 
 # ----------------------------------------------------------------------------- the optimizer
@@ -167,8 +174,16 @@ def test_noise_maps_are_normalised_and_g_is_left_alone():
 
 def test_targets_of_the_wrong_shape_are_refused():
     G = tiny_G()
-    with pytest.raises(ValueError, match=r"targets must be \[N, 3, 16, 16\] images, got \(1, 3, 32, 32\)"):
+    with pytest.raises(ValueError, match=r"targets must be \[N, 3, 16, 16\] for this generator, got \(1, 3, 32, 32\)"):
         project_batch(G, torch.zeros(1, 3, 32, 32), build_loss("mse"))
+    bad = [(np.zeros((1, 3, 16, 16), np.float32), "got ndarray of float32; convert uint8"),
+           (torch.zeros(1, 3, 16, 16, dtype=torch.uint8), "got Tensor of torch.uint8"),
+           (torch.full((1, 3, 16, 16), float("nan")), "non-finite"),
+           (torch.full((1, 3, 16, 16), 255.0), "were they 0..255 pixels"),
+           (torch.zeros(0, 3, 16, 16), "is empty")]  # fmt: skip
+    for images, why in bad:
+        with pytest.raises(InvalidInput, match=why):
+            project(G, images, steps=2, loss="mse", progress=False, w_avg_samples=10)
 
 
 def test_video_frames_are_recorded():
@@ -436,7 +451,7 @@ def test_top_level_function_and_subpackage_both_work():
 
 
 def test_project_refuses_an_empty_batch():
-    with pytest.raises(ValueError, match=r"non-empty \[N, C, R, R\] batch, got shape \(0, 3, 16, 16\)"):
+    with pytest.raises(ValueError, match=r"images is empty \(shape \(0, 3, 16, 16\)\)"):
         project(tiny_G(), torch.zeros(0, 3, 16, 16), loss="mse", progress=False)
 
 

@@ -40,8 +40,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..io.atomic import atomic_path
 from ..utils import short_error
+from ..validate import InvalidInput, number
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+MAX_FILE_BYTES = 256 * 2**20  # one image (or dataset.json) larger than this is refused before it is read
+MAX_CLASSES = 100_000  # integer labels are class indices in [0, MAX_CLASSES)
+MAX_LABEL_DIM = 4096  # vector labels have at most this many entries
 CROPS = ("none", "center")
 # Errors Pillow raises for files that are not (complete) images.
 _PIL_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
@@ -148,7 +152,18 @@ class _Source:
         return self._zip
 
     def read(self, name: str) -> bytes:
-        """The raw bytes of one file (zip CRCs are checked by ``zipfile``)."""
+        """The raw bytes of one file (zip CRCs are checked by ``zipfile``).
+
+        Raises:
+            DatasetError: the file is larger than :data:`MAX_FILE_BYTES` (checked before reading it).
+        """
+        if self.kind == "folder":
+            size = (self.path / name).stat().st_size
+        else:
+            size = self._open_zip().getinfo(name).file_size
+        if size > MAX_FILE_BYTES:
+            raise DatasetError(f"{self.path}: {name} is {size / 2**20:.0f} MiB, more than the "
+                               f"{MAX_FILE_BYTES // 2**20} MiB latentlab reads for one file")  # fmt: skip
         if self.kind == "folder":
             return (self.path / name).read_bytes()
         return self._open_zip().read(name)
@@ -161,16 +176,42 @@ class _Source:
             meta = json.loads(self.read("dataset.json"))
         except (json.JSONDecodeError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as e:
             raise DatasetError(f"{self.path}: dataset.json is not readable JSON ({e})") from None
-        labels = meta.get("labels") if isinstance(meta, dict) else None
+        if not isinstance(meta, dict):
+            raise DatasetError(f"{self.path}: dataset.json must be a JSON object {{\"labels\": ...}}, got "
+                               f"{type(meta).__name__}")  # fmt: skip
+        labels = meta.get("labels")
         if labels is None:
             return None
-        try:
-            return {str(name): label for name, label in labels}
-        except (TypeError, ValueError):
-            raise DatasetError(f"{self.path}: dataset.json 'labels' must be a list of [name, label] pairs") from None
+        pairs = "dataset.json 'labels' must be a list of [name, label] pairs"
+        if not isinstance(labels, list):
+            raise DatasetError(f"{self.path}: {pairs}, got {type(labels).__name__}")
+        out: dict[str, Any] = {}
+        for k, pair in enumerate(labels):
+            if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str):
+                raise DatasetError(f"{self.path}: {pairs}; entry {k} is {pair!r:.60}")
+            out[pair[0]] = check_label(pair[1], f"{self.path}: dataset.json label of {pair[0]!r}")
+        return out
 
     def __getstate__(self) -> dict:  # zip handles do not survive pickling (DataLoader workers)
         return {**self.__dict__, "_zip": None}
+
+
+def check_label(label: Any, where: str) -> int | list[float]:
+    """One label as stored in ``dataset.json``: a class index in ``[0, MAX_CLASSES)`` or a list of at most
+    ``MAX_LABEL_DIM`` finite numbers (each within +-1e6).
+
+    Raises:
+        DatasetError: a string, a bool, a negative, fractional or huge class, NaN/Inf, or a nested list.
+    """
+    try:
+        if isinstance(label, list):
+            if not 1 <= len(label) <= MAX_LABEL_DIM:
+                raise InvalidInput(f"a vector label must have 1 to {MAX_LABEL_DIM} numbers, got {len(label)}")
+            return [number(v, f"[{i}]", low=-1e6, high=1e6) for i, v in enumerate(label)]
+        return int(number(label, "class", integer=True, low=0, high=MAX_CLASSES - 1))
+    except InvalidInput as e:
+        raise DatasetError(f"{where}: {e} (a label is a class index 0..{MAX_CLASSES - 1} or a list of "
+                           f"numbers)") from None
 
 
 def _label_matrix(names: list[str], labels: dict[str, Any] | None, where: Path) -> np.ndarray:
@@ -380,6 +421,8 @@ def prepare_dataset(
         raise ValueError(f"resolution must be a power of two >= 4, got {resolution}")
     source = _Source(src)
     labels = source.labels()
+    if labels is not None:  # all integers or all equal-length vectors, before anything is written
+        _label_matrix(list(labels), labels, source.path)
     skipped: list[tuple[str, str]] = [(n, "not an image file (by its extension)") for n in source.all_names
                                       if n not in source.names and n != "dataset.json"]  # fmt: skip
     rule = dict(resolution=resolution, crop=crop, channels=channels, background=tuple(background))

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from ..nn.mapping import truncate
 from ..nn.wplus import GROUPS, LayerSpec, layer_indices
+from ..validate import MAX_CODE_ABS, count, float_tensor, number
 
 if TYPE_CHECKING:
     from ..nn.generator import Generator
@@ -67,9 +68,14 @@ def edit(
     Returns:
         A new tensor of the shape of ``ws``; the other layers are copied unchanged.
     """
-    if ws.ndim not in (2, 3):
+    if isinstance(ws, Tensor) and ws.ndim not in (2, 3):
         raise ValueError(f"edit() wants W+ codes [N, num_ws, w_dim] or codes [N, dim], got shape {tuple(ws.shape)}")
+    float_tensor(ws, "codes", ndim=(2, 3))  # integer codes would make every step round away to nothing
     n = _vector(direction, ws)
+    if isinstance(alpha, Tensor):
+        float_tensor(alpha, "alpha", ndim=(0, 1))
+    else:
+        number(alpha, "alpha", low=-MAX_CODE_ABS, high=MAX_CODE_ABS)
     alpha = torch.as_tensor(alpha, dtype=ws.dtype, device=ws.device)
     if alpha.ndim > 1 or (alpha.ndim == 1 and alpha.shape[0] != ws.shape[0]):
         raise ValueError(f"alpha must be a number or [N={ws.shape[0]}] values, got shape {tuple(alpha.shape)}")
@@ -87,6 +93,8 @@ def edit(
 
 
 def _check_pair(a: Tensor, b: Tensor, what: str) -> None:
+    float_tensor(a, f"{what}: the first codes")
+    float_tensor(b, f"{what}: the second codes")
     if a.ndim != 3 or b.ndim != 3:
         raise ValueError(f"{what} wants W+ codes [N, num_ws, w_dim], got {tuple(a.shape)} and {tuple(b.shape)}")
     if a.shape[1:] != b.shape[1:]:
@@ -172,10 +180,11 @@ def interpolate(a: Tensor, b: Tensor, steps: int, method: str = "lerp") -> Tenso
     Returns:
         ``[steps, *a.shape]``.
     """
+    float_tensor(a, "interpolate(): a")
+    float_tensor(b, "interpolate(): b")
     if a.shape != b.shape:
         raise ValueError(f"interpolate() needs codes of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    if steps < 2:
-        raise ValueError(f"interpolate() needs at least 2 steps (both ends), got {steps}")
+    count(steps, "interpolate(): steps", low=2)
     if method not in ("lerp", "slerp"):
         raise ValueError(f"interpolation method must be 'lerp' or 'slerp', got {method!r}")
     t = torch.linspace(0, 1, steps, dtype=a.dtype, device=a.device).reshape(steps, *[1] * a.ndim)
@@ -209,10 +218,10 @@ def noise_variation(
         ``images [N, draws, C, R, R]`` float32 on the CPU roughly in [-1, 1], and ``std [N, R, R]``: the
         standard deviation over draws of each pixel, averaged over channels (in [-1, 1] units).
     """
-    if ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
+    float_tensor(ws, "codes", ndim=3)
+    if ws.shape[1:] != (G.num_ws, G.w_dim):
         raise ValueError(f"codes must be [N, {G.num_ws}, {G.w_dim}] for this generator, got {tuple(ws.shape)}")
-    if draws < 2:
-        raise ValueError(f"noise_variation() needs at least 2 draws, got {draws}")
+    count(draws, "noise_variation(): draws", low=2, high=10_000)
     idx = set(layer_indices(layers, G.num_ws))
     device = G.w_avg.device
     noise_layers = G.synthesis.noise_layers()

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from ..io.images import to_uint8
 from ..nn.generator import Generator
 from ..render import class_labels, render_codes
+from ..validate import InvalidInput, count, image_batch, number, optional_number, string
 
 SPACES = ("w", "w+")
 
@@ -59,20 +60,22 @@ class ProjectConfig:
     loss: str = "auto"  # the distance's name, recorded in the outputs
 
     def __post_init__(self) -> None:
-        if self.space not in SPACES:
-            raise ValueError(f"space must be one of {SPACES}, got {self.space!r}")
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        for name in ("lr_rampup", "lr_rampdown", "noise_ramp"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
-        for name in ("noise_factor", "noise_weight", "mse_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.w_avg_samples < 2:
-            raise ValueError(f"w_avg_samples must be >= 2, got {self.w_avg_samples}")
+        string(self.space, "space", where="ProjectConfig", choices=SPACES)
+        for name, (low, high, low_open) in _BOUNDS.items():
+            value = number(getattr(self, name), name, where="ProjectConfig", low=low, high=high, low_open=low_open,
+                           integer=name in ("steps", "w_avg_samples", "seed"))  # fmt: skip
+            object.__setattr__(self, name, value if name in ("steps", "w_avg_samples", "seed") else getattr(self, name))
+        if not isinstance(self.optimize_noise, bool):
+            raise InvalidInput(f"ProjectConfig: optimize_noise must be True or False, got {self.optimize_noise!r:.40}")
+        optional_number(self.class_idx, "class_idx", where="ProjectConfig", integer=True, low=0)
+        string(self.loss, "loss", where="ProjectConfig")
+
+
+_BOUNDS = {  # (low, high, low_open) of ProjectConfig's numbers; NaN and Inf are refused
+    "steps": (1, 10_000_000, False), "lr": (0, 10, True), "lr_rampup": (0, 1, True), "lr_rampdown": (0, 1, True),
+    "noise_factor": (0, 100, False), "noise_ramp": (0, 1, True), "noise_weight": (0, 1e12, False),
+    "mse_weight": (0, 1e12, False), "w_avg_samples": (2, 100_000_000, False), "seed": (0, 2**32 - 1, False),
+}  # fmt: skip
 
 
 def learning_rate(step: int, steps: int, lr: float = 0.1, rampup: float = 0.05, rampdown: float = 0.25) -> float:
@@ -203,9 +206,7 @@ def project_batch(
         on_step: called after every step with ``(step, per-image loss [N])``.
     """
     c = G.config
-    if targets.ndim != 4 or targets.shape[1:] != (c.img_channels, c.resolution, c.resolution):
-        raise ValueError(f"targets must be [N, {c.img_channels}, {c.resolution}, {c.resolution}] images, "
-                         f"got {tuple(targets.shape)}")  # fmt: skip
+    image_batch(targets, "targets", channels=c.img_channels, resolution=c.resolution)
     device = G.w_avg.device
     targets = targets.to(device=device, dtype=torch.float32)
     n, steps = targets.shape[0], config.steps
@@ -301,10 +302,9 @@ def iter_projections(
 
     Yields one :class:`Projection` per chunk, in order, so callers can write results as they come.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if images.ndim != 4 or images.shape[0] == 0:
-        raise ValueError(f"images must be a non-empty [N, C, R, R] batch, got shape {tuple(images.shape)}")
+    count(batch_size, "batch_size")
+    count(frames, "frames", low=0)
+    image_batch(images, "images", channels=G.config.img_channels, resolution=G.config.resolution)
     n = images.shape[0]
     w_stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
     bar = tqdm(total=n * config.steps, desc=desc, unit="img-step", disable=not progress, dynamic_ncols=True)
