@@ -308,7 +308,6 @@ def test_input_edge_cases(tmp_path):
         "rgba": _png(tmp_path / "rgba.png", np.dstack([rgb, np.full((40, 40), 0, np.uint8)])),
         "grey": _png(tmp_path / "grey.png", rgb[:, :, 0]),
         "sixteen": _png(tmp_path / "sixteen.png", (rgb[:, :, 0].astype(np.uint16) * 257)),
-        "tiny": _png(tmp_path / "tiny.png", rgb[:2, :2]),
         "wide": _png(tmp_path / "wide.png", rng.integers(0, 256, (20, 60, 3), dtype=np.uint8)),
         "huge": tmp_path / "huge.jpg",
     }
@@ -317,15 +316,26 @@ def test_input_edge_cases(tmp_path):
     corrupt.write_bytes((tmp_path / "rgb.png").read_bytes()[:60])
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    t = load_targets([*files.values(), corrupt, text, tmp_path / "missing.png"], resolution=16)
-    assert [p.stem for p in t.paths] == list(files)
+    _png(tmp_path / "tiny.png", rgb[:2, :2])
+    _png(tmp_path / "sliver.png", rng.integers(0, 256, (1, 500, 3), dtype=np.uint8))
+    Image.fromarray(np.full((20, 20), np.nan, np.float32), "F").save(tmp_path / "nan.tif")
+    Image.fromarray(rng.integers(0, 256, (12, 40, 3), dtype=np.uint8)).save(tmp_path / "small-wide.gif")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    bad = ["tiny.png", "sliver.png", "nan.tif", "loop.png"]
+    t = load_targets([*files.values(), corrupt, text, tmp_path / "missing.png", *(tmp_path / b for b in bad),
+                      tmp_path / "small-wide.gif"], resolution=16)  # fmt: skip
+    assert [p.stem for p in t.paths] == [*files, "small-wide"]
     assert t.images.shape == (7, 3, 16, 16) and t.images.min() >= -1 and t.images.max() <= 1
     assert torch.all(t.images[1] == 1)  # fully transparent over white
     assert torch.equal(t.images[2][0], t.images[2][1])  # grey replicated
     assert torch.allclose(t.images[3], t.images[2], atol=2 / 255)  # 16-bit scaled to 8-bit
     reasons = dict((p.name, r) for p, r in t.skipped)
-    assert set(reasons) == {"corrupt.png", "notes.txt", "missing.png"}
+    assert set(reasons) == {"corrupt.png", "notes.txt", "missing.png", *bad}
     assert "not a readable image" in reasons["notes.txt"] and "no such file" in reasons["missing.png"]
+    assert "too small to use (2x2" in reasons["tiny.png"] and "too small to use (500x1" in reasons["sliver.png"]
+    assert "400 of 400 pixels NaN or infinite" in reasons["nan.tif"] and "a symlink loop" in reasons["loop.png"]
+    assert t.notes == [(files["wide"], "the centre crop keeps 20x20 of 60x20"),
+                       (tmp_path / "small-wide.gif", "the centre crop keeps 12x12 of 40x12")]
     none = load_targets([files["wide"]], resolution=16, crop="none")
     assert not none.paths and "not square (60x20)" in none.skipped[0][1]
 

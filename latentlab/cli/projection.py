@@ -74,6 +74,8 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
     targets = load_targets(paths, G.img_resolution, G.img_channels, crop=crop)
     for p, why in targets.skipped:
         click.echo(f"skipped {p}: {why}", err=True)
+    for p, note in targets.notes:
+        click.echo(f"warning: {p}: {note}", err=True)
     if not targets.paths:
         raise click.ClickException("no readable images to project")
     loss_module = build_loss(loss, D=ck.D, download=download, lpips_weights=lpips_weights,

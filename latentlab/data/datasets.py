@@ -43,6 +43,7 @@ from ..utils import short_error
 from ..validate import InvalidInput, number
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+MIN_SIDE = 8  # images whose shorter side is below min(this, resolution) are refused (a 1x5000 sliver is no face)
 MAX_FILE_BYTES = 256 * 2**20  # one image (or dataset.json) larger than this is refused before it is read
 MAX_CLASSES = 100_000  # integer labels are class indices in [0, MAX_CLASSES)
 MAX_LABEL_DIM = 4096  # vector labels have at most this many entries
@@ -77,7 +78,8 @@ def to_training_pixels(
     Returns:
         uint8 ``[channels, resolution, resolution]``.
     Raises:
-        ValueError: a non-square image with ``crop="none"``, or a bad argument.
+        ValueError: a non-square image with ``crop="none"``, a side shorter than :data:`MIN_SIDE`, a float image
+            with NaN or infinite pixels, or a bad argument.
     """
     if crop not in CROPS:
         raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
@@ -94,6 +96,9 @@ def to_training_pixels(
     image = image.convert("RGB" if channels == 3 else "L")
 
     w, h = image.size
+    min_side = 1 if resolution is None else min(MIN_SIDE, resolution)  # only resizing needs a minimum
+    if min(w, h) < min_side:
+        raise ValueError(f"too small to use ({w}x{h}; the shorter side must be >= {min_side} pixels)")
     if w != h:
         if crop == "none":
             raise ValueError(f"not square ({w}x{h}); use crop='center' (--crop center) to crop it")
@@ -112,7 +117,11 @@ def _to_8bit(image: Image.Image) -> Image.Image:
         a = np.asarray(image).astype(np.float64)
         return Image.fromarray(np.clip(np.rint(a * 255 / 65535), 0, 255).astype(np.uint8), "L")
     if image.mode == "F":
-        return Image.fromarray(np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8), "L")
+        a = np.asarray(image)
+        bad = int((~np.isfinite(a)).sum())
+        if bad:
+            raise ValueError(f"a float image with {bad} of {a.size} pixels NaN or infinite")
+        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
     return image
 
 

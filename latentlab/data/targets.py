@@ -19,7 +19,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..io.images import from_uint8
-from .datasets import IMAGE_SUFFIXES, to_training_pixels
+from ..validate import why_missing
+from .datasets import IMAGE_SUFFIXES, MAX_FILE_BYTES, to_training_pixels
 
 
 @dataclass
@@ -30,6 +31,19 @@ class Targets:
     images: torch.Tensor
     paths: list[Path]
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[tuple[Path, str]] = field(default_factory=list)  # kept, with a warning (heavy crop or upscale)
+
+
+def target_note(size: tuple[int, int], resolution: int, crop: str) -> str | None:
+    """A warning for an image that is kept but will project poorly: the centre crop discards more than half of
+    it, or its square is enlarged more than 4x to reach ``resolution``; None when neither holds."""
+    w, h = size
+    notes = []
+    if crop == "center" and max(w, h) > 2 * min(w, h):
+        notes.append(f"the centre crop keeps {min(w, h)}x{min(w, h)} of {w}x{h}")
+    if min(w, h) * 4 < resolution:
+        notes.append(f"enlarged {resolution / min(w, h):.0f}x to {resolution}px")
+    return "; ".join(notes) or None
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -44,16 +58,24 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def load_target(path: str | os.PathLike, resolution: int, channels: int = 3, crop: str = "center") -> np.ndarray:
+def load_target(path: str | os.PathLike, resolution: int, channels: int = 3, crop: str = "center",
+                notes: list[str] | None = None) -> np.ndarray:  # fmt: skip
     """One image file -> uint8 ``[channels, resolution, resolution]``.
 
+    Args:
+        notes: when given, a :func:`target_note` warning about the image is appended to it.
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: not an image Pillow can read, or non-square with ``crop="none"``.
+        FileNotFoundError: no such file (or a symlink loop, a broken link: the message says which).
+        ValueError: not an image Pillow can read, non-square with ``crop="none"``, smaller than 8 pixels on a
+            side, a float image with NaN or infinite pixels, or larger than 256 MiB.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {str(path)!r}")
+        why = why_missing(path)
+        raise FileNotFoundError(f"no such file: {str(path)!r}" if why == "no such file" else f"{str(path)!r}: {why}")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"{path.stat().st_size / 2**20:.0f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB "
+                         f"latentlab reads for one image")  # fmt: skip
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -61,7 +83,11 @@ def load_target(path: str | os.PathLike, resolution: int, channels: int = 3, cro
                 if im.format == "JPEG":  # decode huge JPEGs at a reduced scale straight away
                     im.draft("RGB", (resolution, resolution))
                 im.load()
-                return to_training_pixels(im, resolution, crop=crop, channels=channels)
+                pixels = to_training_pixels(im, resolution, crop=crop, channels=channels)
+                note = target_note(im.size, resolution, crop)
+                if note is not None and notes is not None:
+                    notes.append(note)
+                return pixels
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as e:  # fmt: skip
         raise ValueError(f"not a readable image ({type(e).__name__}: {e})") from None
@@ -81,16 +107,18 @@ def load_targets(
         channels: G's image channels (3 or 1).
         crop: ``"center"`` (largest centred square) or ``"none"`` (non-square images are skipped).
     """
-    kept, images, skipped = [], [], []
+    kept, images, skipped, notes = [], [], [], []
     for p in paths:
         p = Path(p)
+        said: list[str] = []
         try:
-            images.append(load_target(p, resolution, channels, crop))
+            images.append(load_target(p, resolution, channels, crop, notes=said))
             kept.append(p)
+            notes += [(p, n) for n in said]
         except (FileNotFoundError, ValueError) as e:
             skipped.append((p, str(e)))
     if images:
         batch = from_uint8(np.stack(images).transpose(0, 2, 3, 1))
     else:
         batch = torch.empty([0, channels, resolution, resolution])
-    return Targets(batch, kept, skipped)
+    return Targets(batch, kept, skipped, notes)

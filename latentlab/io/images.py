@@ -15,6 +15,9 @@ from PIL import Image, UnidentifiedImageError
 
 from .atomic import atomic_path
 
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                 ".tif": "TIFF", ".tiff": "TIFF"}  # what save_image writes, by extension  # fmt: skip
+
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """``[N, C, H, W]`` (or ``[C, H, W]``) in [-1, 1] -> uint8 ``[N, H, W, C]`` (or ``[H, W, C]``).
@@ -59,10 +62,14 @@ def save_image(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> Pat
     a = np.asarray(image)
     if a.ndim != 3 or a.shape[2] not in (1, 3) or a.dtype != np.uint8:
         raise ValueError(f"save_image wants uint8 [H, W, 1 or 3], got {a.dtype} {a.shape}")
-    pil = Image.fromarray(a[:, :, 0], "L") if a.shape[2] == 1 else Image.fromarray(a, "RGB")
     path = Path(path)
+    fmt = IMAGE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{str(path)!r}: unknown image file extension {path.suffix!r}; use one of "
+                         f"{', '.join(IMAGE_FORMATS)}")  # fmt: skip
+    pil = Image.fromarray(a[:, :, 0], "L") if a.shape[2] == 1 else Image.fromarray(a, "RGB")
     with atomic_path(path) as tmp:
-        pil.save(tmp, format=Image.registered_extensions().get(path.suffix.lower()))
+        pil.save(tmp, format=fmt)
     return path
 
 
@@ -119,6 +126,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 30, min_
         raise ValueError(f"write_video wants uint8 frames [T, H, W, C] with T >= 1, got {frames.dtype} "
                          f"{frames.shape}")  # fmt: skip
     path = Path(path)
+    if path.suffix.lower() != ".mp4":
+        raise ValueError(f"{str(path)!r}: videos are written as .mp4, got extension {path.suffix!r}")
     h, w = frames.shape[1:3]
     scale = max(1, min_height // h)
     size = (w * scale, h * scale)

@@ -39,7 +39,7 @@ def build_loss(
         lpips_weights: an explicit backbone file instead of the cache.
         log: where the one-line offline notice goes (``print`` by default; None = silent).
     Raises:
-        WeightsUnavailable: LPIPS asked for by name and its backbone cannot be had.
+        WeightsUnavailable: LPIPS asked for by name, or ``lpips_weights`` given, and the backbone cannot be had.
         ValueError: an unknown name, or ``"d-features"`` without a discriminator.
     """
     if name not in LOSSES:
@@ -50,7 +50,7 @@ def build_loss(
             weights = lpips_weights if lpips_weights is not None else fetch_backbone(net, download=download)
             return LPIPSLoss(net, weights=weights)
         except WeightsUnavailable as e:
-            if name != "auto":
+            if name != "auto" or lpips_weights is not None:  # a file the user named is never silently replaced
                 raise
             if log is not None:
                 log(f"note: {e}; projecting with the offline loss {OFFLINE_DEFAULT!r} instead")

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..validate import why_missing
 from .weights import WeightsUnavailable
 
 # LPIPS backbones: torchvision's weight files (name, URL). The lpips package bundles its own linear layers.
@@ -92,6 +93,8 @@ class LPIPSLoss(nn.Module):
             self.model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False).eval()
         if not random_backbone:
             path = Path(weights) if weights is not None else backbone_path(net)
+            if not path.is_file() and weights is not None:
+                raise WeightsUnavailable(f"LPIPS backbone file {str(path)!r}: {why_missing(path)}")
             if not path.is_file():
                 raise WeightsUnavailable(_missing_message(net, "not on disk"))
             self._load_backbone(path)

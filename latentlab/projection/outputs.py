@@ -149,7 +149,8 @@ def project_to_folder(
     meta = {"network": str(network), "source_tool": "latentlab project"}
     info = {"network": str(network), "space": config.space, "loss": getattr(loss, "name", config.loss),
             "steps": config.steps, "seed": config.seed,
-            "skipped": [{"path": str(p), "reason": why} for p, why in targets.skipped]}  # fmt: skip
+            "skipped": [{"path": str(p), "reason": why} for p, why in targets.skipped],
+            "warnings": [{"path": str(p), "note": note} for p, note in targets.notes]}  # fmt: skip
     rows: list[dict[str, Any]] = []
     chunks = iter_projections(G, targets.images, loss, config, batch_size=batch_size, frames=frames,
                               progress=progress)  # fmt: skip
