@@ -517,3 +517,50 @@ def test_project_to_folder_writes_every_image_once_whatever_the_chunking(tmp_pat
         assert torch.allclose(w2, w3, atol=1e-3) and r2["loss"] == pytest.approx(r3["loss"], rel=1e-3, abs=1e-5)
     with pytest.raises(ValueError, match="no readable images to project"):
         project_to_folder(G, load_targets([], G.img_resolution), tmp_path / "none", loss, config, network="tiny")
+
+
+def test_resume_skips_complete_outputs_and_redoes_the_rest(tmp_path, monkeypatch):
+    from latentlab.io import save_image
+    from latentlab.perceptual import MSELoss
+    from latentlab.projection.outputs import project_to_folder
+
+    G = tiny_G()
+    imgs, _ = _target(G, n=4)
+    paths = [tmp_path / "in" / f"{k}.png" for k in "abcd"]
+    (tmp_path / "in").mkdir()
+    for p, img in zip(paths, to_uint8(imgs), strict=True):
+        save_image(p, img)
+    targets = load_targets(paths, G.img_resolution)
+    config = ProjectConfig(steps=4, w_avg_samples=100, loss="mse")
+    out = tmp_path / "out"
+    full = project_to_folder(G, targets, out, MSELoss(), config, network="tiny", batch_size=2, progress=False)
+    # A killed run: c's reconstruction never written, d never started; a and b complete.
+    (out / "c.png").unlink()
+    for f in ("d.npz", "d.png", "d-compare.png"):
+        (out / f).unlink()
+    kept = {f: (out / f).stat().st_mtime_ns for f in ("a.npz", "b.npz", "a.png")}
+    w_before = {k: load_latents(out / f"{k}.npz").w for k in "abc"}
+    calls = []
+    import latentlab.projection.outputs as outputs
+
+    real = outputs.iter_projections
+
+    def counting(G, images, *args, **kwargs):
+        calls.append(images.shape[0])
+        return real(G, images, *args, **kwargs)
+
+    monkeypatch.setattr(outputs, "iter_projections", counting)
+    rows = project_to_folder(G, targets, out, MSELoss(), config, network="tiny", batch_size=2, progress=False,
+                             resume=True)  # fmt: skip
+    assert calls == [2]  # only c and d were projected again
+    assert {f: (out / f).stat().st_mtime_ns for f in kept} == kept  # a and b untouched
+    assert [r["name"] for r in rows] == ["a", "b", "c", "d"]
+    for r, f in zip(rows, full, strict=True):  # the same figures as the uninterrupted run
+        assert r["psnr"] == pytest.approx(f["psnr"], abs=1e-3) and r["loss"] == pytest.approx(f["loss"], rel=1e-3)
+    assert torch.allclose(load_latents(out / "c.npz").w, w_before["c"], atol=1e-3)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed"] == 2 and [r["name"] for r in summary["results"]] == ["a", "b", "c", "d"]
+    # Other settings in the same folder are refused, not mixed in.
+    with pytest.raises(InvalidInput, match="made with other settings"):
+        project_to_folder(G, targets, out, MSELoss(), ProjectConfig(steps=5, w_avg_samples=100, loss="mse"),
+                          network="tiny", progress=False, resume=True)  # fmt: skip

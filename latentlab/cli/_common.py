@@ -50,3 +50,9 @@ class Finite(click.ParamType):
 
 
 SEED = click.IntRange(0, 2**32 - 1)  # NVIDIA's seeds are uint32 (np.random.RandomState)
+
+
+def check_output(path, option: str, suffixes: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp")) -> None:
+    """Refuse an output file with the wrong extension before any work is done (a usage error naming the option)."""
+    if path is not None and path.suffix.lower() not in suffixes:
+        raise click.UsageError(f"{option} must be a {'/'.join(suffixes)} file, got {str(path)!r}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ._common import SEED, Finite
+from ._common import SEED, Finite, check_output
 
 _NETWORK_HELP = "Registry name or checkpoint; default: the codes' own network, else the embedded model."
 
@@ -281,8 +281,7 @@ def edit_cmd(codes, direction, alphas, units, layers, network, out, video, frame
     from ..io import save_image, save_latents, write_video
     from ..registry import load_generator
 
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-        raise click.UsageError(f"--out must be an image file (.png), got {out}")
+    check_output(out, "--out")
     steps = parse_alphas(alphas)
     network = _network_name(network, _peek_metas(codes))
     G = load_generator(network, device=device)
@@ -341,6 +340,7 @@ def mix_cmd(rows, cols, row_seeds, col_seeds, styles, psi, network, out, device)
 
     if (rows is None) == (row_seeds is None) or (cols is None) == (col_seeds is None):
         raise click.UsageError("give one of --rows and --row-seeds, and one of --cols and --col-seeds")
+    check_output(out, "--out")
     files = [p for p in (rows or "").split(",") + (cols or "").split(",") if p]
     network = _network_name(network, _peek_metas(files) if files else None)
     G = load_generator(network, device=device)
@@ -413,6 +413,8 @@ def interpolate_cmd(a, b, steps, space, method, psi, network, video, out, fps, d
 
     if video is None and out is None:
         raise click.UsageError("give --video and/or --out")
+    check_output(video, "--video", (".mp4",))
+    check_output(out, "--out")
     files = [_split_endpoint(x)[0] for x in (a, b) if not x.isdigit()]
     network = _network_name(network, _peek_metas(files) if files else None)
     G = load_generator(network, device=device)
@@ -463,6 +465,7 @@ def noise_cmd(codes, draws, shown, layer_sets, seed, network, out, device):
     from ..io import save_image
     from ..registry import load_generator
 
+    check_output(out, "--out")
     network = _network_name(network, _peek_metas(codes))
     G = load_generator(network, device=device)
     c = load_codes(list(codes), G)

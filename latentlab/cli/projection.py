@@ -42,10 +42,12 @@ from ._common import SEED, Finite, device_option
 @click.option("--video/--no-video", default=False, show_default=True,
               help="Also write <name>.mp4: target | the optimization's progress.")
 @click.option("--frames", type=click.IntRange(min=2), default=100, show_default=True, help="Frames per video.")
+@click.option("--resume", is_flag=True,
+              help="Skip images whose outputs in --outdir are complete (same settings); continue a killed run.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
 def project(images, network, outdir, space, steps, loss, lpips_weights, download, mse_weight, lr, optimize_noise,
-            noise_weight, seed, class_idx, batch, crop, video, frames, progress, device):
+            noise_weight, seed, class_idx, batch, crop, video, frames, resume, progress, device):
     """Project images into a generator's W or W+ space (StyleGAN2 paper, appendix D).
 
     IMAGES are files or folders (searched recursively). Any image Pillow reads works: RGB, RGBA
@@ -56,9 +58,14 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
     list PSNR, SSIM and LPIPS (when a pretrained LPIPS is at hand). Re-render a result exactly with
     `latentlab generate --latents <name>.npz`.
 
-    Example:
+    With --resume a re-run skips the images whose files are all there (a killed run of 100k images
+    continues where it stopped) and writes what an uninterrupted run would have.
 
+    Examples:
+
+    \b
         latentlab project --network synthfaces-64 --space w+ photos/ --outdir proj/ --video
+        latentlab project --network synthfaces-64 photos/ --outdir proj/ --resume
     """
     from ..io import load_any
     from ..perceptual import build_loss
@@ -84,7 +91,7 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
                            mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name)  # fmt: skip
     rows = project_to_folder(G, targets, outdir, loss_module, config, network=str(network), batch_size=batch,
                              frames=frames if video else 0, lpips_metric=summary_lpips(loss_module, lpips_weights, dev),
-                             progress=progress)  # fmt: skip
+                             progress=progress, resume=resume)  # fmt: skip
     mean_psnr = sum(r["psnr"] for r in rows) / len(rows)
     click.echo(f"projected {len(rows)} images into {space.upper()} ({loss_module.name}, {steps} steps), "
                f"mean PSNR {mean_psnr:.2f} dB; wrote {outdir}"

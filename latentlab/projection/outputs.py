@@ -111,6 +111,57 @@ def summary_lpips(loss: torch.nn.Module, weights: str | os.PathLike | None = Non
         return None
 
 
+def _expected_files(outdir: Path, name: str, video: bool) -> list[Path]:
+    files = [outdir / f"{name}.npz", outdir / f"{name}.png", outdir / f"{name}-compare.png"]
+    return files + [outdir / f"{name}.mp4"] if video else files
+
+
+def completed_rows(
+    outdir: str | os.PathLike,
+    names: Sequence[str],
+    sources: Sequence[Path],
+    config: ProjectConfig,
+    network: str,
+    video: bool = False,
+) -> dict[int, dict[str, Any]]:
+    """The summary rows of the targets whose outputs in ``outdir`` are complete, by target index (for resuming).
+
+    A target is complete when all its files exist (``.npz``, ``.png``, ``-compare.png`` and, with ``video``,
+    ``.mp4``) and its ``.npz`` records the same source file, network and projection settings. Files are written
+    atomically and the ``.npz`` first, so a killed run leaves each target either complete or redone.
+
+    Raises:
+        InvalidInput: an ``.npz`` of one of these targets that was made with other settings or another network
+            (resuming would mix two experiments in one folder).
+    """
+    from ..io.latents import load_latents
+    from ..validate import InvalidInput
+
+    outdir = Path(outdir)
+    want = config_dict(config)
+    done: dict[int, dict[str, Any]] = {}
+    for i, (name, source) in enumerate(zip(names, sources, strict=True)):
+        files = _expected_files(outdir, name, video)
+        if not files[0].is_file():
+            continue
+        try:
+            meta = load_latents(files[0]).meta
+        except ValueError:
+            continue  # unreadable: project it again (the new file replaces it atomically)
+        if meta.get("source") != str(source):
+            continue  # another input that happens to share the name; it is redone and overwritten
+        if meta.get("network") != str(network) or meta.get("config") != want:
+            raise InvalidInput(f"{files[0]}: made with other settings or another network than this run's "
+                               f"({meta.get('network')!r:.80}, {meta.get('config')!r:.200}); use a new --outdir, or "
+                               f"the same options to resume")  # fmt: skip
+        if not all(f.is_file() for f in files):
+            continue
+        row = {"name": name, "source": str(source), "loss": meta.get("final_loss")}
+        row.update({k: meta.get(k) for k in ("psnr", "ssim", "lpips")})
+        done[i] = row
+    return done
+
+
 def project_to_folder(
     G: Generator,
     targets: Targets,
@@ -123,6 +174,7 @@ def project_to_folder(
     frames: int = 0,
     lpips_metric: torch.nn.Module | None = None,
     progress: bool = True,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
     """Project ``targets`` chunk by chunk and write each image's files and the summary (see the module docstring).
 
@@ -137,6 +189,9 @@ def project_to_folder(
         frames: frames of the ``<name>.mp4`` per image; 0 = no video.
         lpips_metric: the LPIPS column of the summary (:func:`summary_lpips`); None = no LPIPS column.
         progress: show a progress bar.
+        resume: skip the targets whose outputs are already complete (:func:`completed_rows`); their summary rows
+            come from their ``.npz``. Every image draws from its own identically seeded generator, so a resumed
+            run writes what an uninterrupted one would.
     Returns:
         The summary rows, one per image in target order: ``{"name", "source", "loss", "psnr", "ssim", "lpips"}``.
     Raises:
@@ -151,12 +206,22 @@ def project_to_folder(
             "steps": config.steps, "seed": config.seed,
             "skipped": [{"path": str(p), "reason": why} for p, why in targets.skipped],
             "warnings": [{"path": str(p), "note": note} for p, note in targets.notes]}  # fmt: skip
-    rows: list[dict[str, Any]] = []
-    chunks = iter_projections(G, targets.images, loss, config, batch_size=batch_size, frames=frames,
-                              progress=progress)  # fmt: skip
-    for k, proj in enumerate(chunks):
-        lo, hi = k * batch_size, k * batch_size + len(proj)
-        rows += write_projection(outdir, G, names[lo:hi], targets.paths[lo:hi], targets.images[lo:hi], proj, meta,
-                                 lpips_metric, video=frames > 0)  # fmt: skip
-        write_summary(outdir, rows, info)
-    return rows
+    found = completed_rows(outdir, names, targets.paths, config, network, frames > 0) if resume else {}
+    todo = [i for i in range(len(names)) if i not in found]
+    if resume:
+        info["resumed"] = len(found)
+    rows = dict(found)
+    if not todo:
+        write_summary(outdir, [rows[i] for i in sorted(rows)], info)
+    else:
+        images = targets.images[todo]
+        chunks = iter_projections(G, images, loss, config, batch_size=batch_size, frames=frames,
+                                  progress=progress)  # fmt: skip
+        for k, proj in enumerate(chunks):
+            lo, hi = k * batch_size, k * batch_size + len(proj)
+            idx = todo[lo:hi]
+            new = write_projection(outdir, G, [names[i] for i in idx], [targets.paths[i] for i in idx],
+                                   images[lo:hi], proj, meta, lpips_metric, video=frames > 0)  # fmt: skip
+            rows.update(zip(idx, new, strict=True))
+            write_summary(outdir, [rows[i] for i in sorted(rows)], info)
+    return [rows[i] for i in range(len(names))]
