@@ -171,8 +171,8 @@ class _Source:
         else:
             size = self._open_zip().getinfo(name).file_size
         if size > MAX_FILE_BYTES:
-            raise DatasetError(f"{self.path}: {name} is {size / 2**20:.0f} MiB, more than the "
-                               f"{MAX_FILE_BYTES // 2**20} MiB latentlab reads for one file")  # fmt: skip
+            raise DatasetError(f"{self.path}: {name} is {size:,} bytes, more than the {MAX_FILE_BYTES:,} latentlab "
+                               f"reads for one file")  # fmt: skip
         if self.kind == "folder":
             return (self.path / name).read_bytes()
         return self._open_zip().read(name)

@@ -74,8 +74,8 @@ def load_target(path: str | os.PathLike, resolution: int, channels: int = 3, cro
         why = why_missing(path)
         raise FileNotFoundError(f"no such file: {str(path)!r}" if why == "no such file" else f"{str(path)!r}: {why}")
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise ValueError(f"{path.stat().st_size / 2**20:.0f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB "
-                         f"latentlab reads for one image")  # fmt: skip
+        raise ValueError(f"{path.stat().st_size:,} bytes, more than the {MAX_FILE_BYTES:,} latentlab reads for one "
+                         f"image")  # fmt: skip
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
