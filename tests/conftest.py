@@ -75,3 +75,13 @@ def _offline(monkeypatch, tmp_path_factory):
     """No test downloads: downloads are switched off and the torch hub cache is an empty folder."""
     monkeypatch.setenv("LATENTLAB_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
+
+
+def pytest_collection_modifyitems(config, items):
+    """``slow`` tests run only when asked for (``-m slow``, or any ``-m`` expression naming them)."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

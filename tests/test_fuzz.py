@@ -502,7 +502,7 @@ def _run_either(ws, args: list[str], valid: bool, outputs: list[Path]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", range(300))
 def test_random_latents_files(ws, seed):
     rng = np.random.default_rng(1000 + seed)
     path = ws["root"] / f"rand{seed}.npz"
