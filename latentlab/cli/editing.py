@@ -89,7 +89,7 @@ def directions() -> None:
               help="Classifier output(s) to fit, comma-separated, e.g. smile,glasses (or a --labels column).")
 @click.option("--condition", "conditions", default=None,
               help="Attribute(s) whose directions are projected out of each fitted one, comma-separated.")
-@click.option("--samples", type=click.IntRange(min=2), default=50_000, show_default=True,
+@click.option("--samples", type=click.IntRange(2, 10**8), default=50_000, show_default=True,
               help="Codes to sample and label.")
 @click.option("--ratio", type=Finite(0, 0.5, low_open=True), default=0.02, show_default=True,
               help="Top and bottom fraction of the scores kept as positives and negatives.")
@@ -110,7 +110,7 @@ def directions() -> None:
               help="CSV with a column per attribute (0/1 labels or scores) and a 'name' column matching the "
                    "codes' file names (or rows in order).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the sampling, the split and the solver.")
-@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Images per forward pass.")
+@click.option("--batch", type=click.IntRange(1, 65536), default=64, show_default=True, help="Images per forward pass.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for NAME.npy + NAME.json per direction.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -174,7 +174,7 @@ def directions_fit(network, attributes, conditions, samples, ratio, split, metho
 
 @directions.command("pca")
 @click.option("--network", default=None, help="Registry name or checkpoint.  [default: the embedded model]")
-@click.option("--samples", type=click.IntRange(min=2), default=1_000_000, show_default=True,
+@click.option("--samples", type=click.IntRange(2, 10**9), default=1_000_000, show_default=True,
               help="Mapped samples (GANSpace used 10^6).")
 @click.option("--components", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--seed", type=SEED, default=0, show_default=True)
@@ -259,7 +259,7 @@ def directions_list(folders):
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The strip (.png); the edited codes go beside it as .npz.")
 @click.option("--video", is_flag=True, help="Also write a video sweeping alpha (same name, .mp4).")
-@click.option("--frames", type=click.IntRange(min=2), default=60, show_default=True, help="Video frames each way.")
+@click.option("--frames", type=click.IntRange(2, 10_000), default=60, show_default=True, help="Video frames each way.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps, ...")
 def edit_cmd(codes, direction, alphas, units, layers, network, out, video, frames, device):
     """Move codes along a direction and render a strip: one row per code, one column per alpha.
@@ -384,7 +384,8 @@ def _endpoint(text: str, G, psi: float):
 @click.command("interpolate")
 @click.argument("a")
 @click.argument("b")
-@click.option("--steps", type=click.IntRange(min=2), default=60, show_default=True, help="Frames, both ends included.")
+@click.option("--steps", type=click.IntRange(2, 10_000), default=60, show_default=True,
+              help="Frames, both ends included.")
 @click.option("--space", type=click.Choice(["auto", "w", "z"]), default="auto", show_default=True,
               help="z = slerp the latents of two seeds; w = lerp the W+ codes; auto = z for two seeds, else w.")
 @click.option("--method", type=click.Choice(["auto", "lerp", "slerp"]), default="auto", show_default=True,
@@ -394,7 +395,7 @@ def _endpoint(text: str, G, psi: float):
 @click.option("--video", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write an .mp4.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a strip of 8 evenly spaced frames (.png).")
-@click.option("--fps", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--fps", type=click.IntRange(1, 240), default=30, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps, ...")
 def interpolate_cmd(a, b, steps, space, method, psi, network, video, out, fps, device):
     """Interpolate between two codes: A and B are .npz files (FILE.npz:K picks code K) or seeds.
@@ -439,8 +440,8 @@ def interpolate_cmd(a, b, steps, space, method, psi, network, video, out, fps, d
 
 @click.command("noise")
 @click.argument("codes", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--draws", type=click.IntRange(min=2), default=32, show_default=True, help="Noise draws per code.")
-@click.option("--shown", type=click.IntRange(min=1), default=4, show_default=True, help="Draws shown per row.")
+@click.option("--draws", type=click.IntRange(2, 10_000), default=32, show_default=True, help="Noise draws per code.")
+@click.option("--shown", type=click.IntRange(1, 1000), default=4, show_default=True, help="Draws shown per row.")
 @click.option("--layers", "layer_sets", multiple=True, default=("all",), show_default=True,
               help="Layers that get noise (the rest get none): all, coarse, middle, fine, indices; repeatable, one "
                    "row each.")

@@ -15,9 +15,9 @@ from ._common import SEED
 @click.option("--metrics", "names", default="ppl_wend,ls_w,ls_z,dci", show_default=True,
               help="Comma-separated: ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend, ls_z, ls_w, dci, mig, "
                    "sap, dci_z, mig_z, sap_z, fid, kid, fd_classifier.")
-@click.option("--num", type=click.IntRange(min=4), default=10_000, show_default=True, help="Samples per metric.")
+@click.option("--num", type=click.IntRange(4, 10**8), default=10_000, show_default=True, help="Samples per metric.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--batch", type=click.IntRange(1, 65536), default=32, show_default=True)
 @click.option("--classifier", default="synthfaces-64", show_default=True,
               help="Labeller for ls_* and dci/mig/sap: an embedded classifier's name or a .safetensors file.")
 @click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,

@@ -28,7 +28,7 @@ from ._common import SEED, Finite, device_option
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for seed%04d.png (or code%04d.png), codes.npz and (with --grid) grid.png.")
 @click.option("--grid/--no-grid", default=False, show_default=True, help="Also write all images as one grid.")
-@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Images per forward pass.")
+@click.option("--batch", type=click.IntRange(1, 65536), default=16, show_default=True, help="Images per forward pass.")
 @device_option
 def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir, grid, batch, device):
     """Render images from seeds, or re-render saved codes, with a generator.

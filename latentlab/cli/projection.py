@@ -16,7 +16,7 @@ from ._common import SEED, Finite, device_option
               help="Folder for <name>.npz, <name>.png, <name>-compare.png, summary.json and summary.csv.")
 @click.option("--space", type=click.Choice(["w", "w+"]), default="w", show_default=True,
               help="W: one code per image (stays on the model's manifold); W+: one per layer (closer fit).")
-@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Optimization steps.")
+@click.option("--steps", type=click.IntRange(1, 10**7), default=1000, show_default=True, help="Optimization steps.")
 @click.option("--loss", type=click.Choice(["auto", "lpips-vgg", "lpips-alex", "mse", "ms-ssim", "d-features"]),
               default="auto", show_default=True,
               help="Image distance; auto = LPIPS-VGG when its weights are present or downloadable, else the "
@@ -35,13 +35,13 @@ from ._common import SEED, Finite, device_option
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the W statistics and the random draws.")
 @click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
               help="Conditional networks: the class whose average W starts the search.")
-@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
+@click.option("--batch", type=click.IntRange(1, 65536), default=8, show_default=True,
               help="Images optimized together (each independently); larger is faster per image.")
 @click.option("--crop", type=click.Choice(["center", "none"]), default="center", show_default=True,
               help="center = largest centred square; none = skip non-square images.")
 @click.option("--video/--no-video", default=False, show_default=True,
               help="Also write <name>.mp4: target | the optimization's progress.")
-@click.option("--frames", type=click.IntRange(min=2), default=100, show_default=True, help="Frames per video.")
+@click.option("--frames", type=click.IntRange(2, 10_000), default=100, show_default=True, help="Frames per video.")
 @click.option("--resume", is_flag=True,
               help="Skip images whose outputs in --outdir are complete (same settings); continue a killed run.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")

@@ -130,7 +130,7 @@ def dataset_prepare(src, out, resolution, crop, channels, background, progress):
 
 @dataset.command("synth")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--count", type=click.IntRange(min=1), required=True, help="Number of images.")
+@click.option("--count", type=click.IntRange(1, 10**8), required=True, help="Number of images.")
 @click.option("--resolution", type=click.Choice(["32", "64", "128", "256"]), default="64", show_default=True,
               help="Image side in pixels.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Dataset seed (image i depends on seed and i).")
@@ -164,7 +164,7 @@ def classifier():
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The .safetensors to write.")
 @click.option("--epochs", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--batch", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--batch", type=click.IntRange(1, 65536), default=128, show_default=True)
 @click.option("--lr", type=Finite(0, 10, low_open=True), default=2e-3, show_default=True,
               help="Adam learning rate (cosine decay).")
 @click.option("--seed", type=SEED, default=0, show_default=True)
