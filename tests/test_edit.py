@@ -134,7 +134,7 @@ def test_parse_alphas():
             parse_alphas(bad)
     for bad, why in [("0:1:0", "number of alphas must be >= 1"), ("-3:3:100000000", "<= 1000, got 100000000"),
                      ("nan:1:3", "alpha must be a finite number, got nan"), ("1,inf", "finite"),
-                     ("1e38,0", "alpha must be >= -10000 and <= 10000")]:  # fmt: skip
+                     ("1e38,0", "alpha must be >= -1000 and <= 1000")]:  # fmt: skip
         with pytest.raises(InvalidInput, match=why):
             parse_alphas(bad)
 

@@ -270,7 +270,7 @@ def _cases(ws) -> dict[str, tuple[list[str], str]]:
         "edit alpha nan": (["edit", g, "--direction", "smile", "--alpha", "nan:1:3", *out], "alpha must be a finite"),
         "edit alpha unbounded": (["edit", g, "--direction", "smile", "--alpha", "-3:3:100000000", *out],
                                  "number of alphas must be >= 1 and <= 1000"),
-        "edit alpha huge": (["edit", g, "--direction", "smile", "--alpha", "1e300", *out], "alpha must be >= -10000"),
+        "edit alpha huge": (["edit", g, "--direction", "smile", "--alpha", "1e300", *out], "alpha must be >= -1000"),
         "generate seeds huge": (["generate", "--network", n, "--seeds", "0-999999", "--outdir", "g"],
                                 "more than 100000 values"),
         "generate seed 2^32": (["generate", "--network", n, "--seeds", "4294967296", "--outdir", "g"],

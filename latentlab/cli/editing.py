@@ -280,6 +280,7 @@ def edit_cmd(codes, direction, alphas, units, layers, network, out, video, frame
     from ..edit.ops import parse_alphas
     from ..io import save_image, save_latents, write_video
     from ..registry import load_generator
+    from ..validate import float_tensor
 
     check_output(out, "--out")
     steps = parse_alphas(alphas)
@@ -293,6 +294,7 @@ def edit_cmd(codes, direction, alphas, units, layers, network, out, video, frame
         steps = [a * d.std for a in steps]
     noise = c.noise if d.space != "z" else None  # a moved z makes a new image: its own noise no longer fits
     ws = edited_codes(G, d, steps, c.ws, c.z, layers)
+    float_tensor(ws, "the edited codes")  # checked before anything is written: they are saved beside the strip
     strip, _ = render_strip(G, ws, noise, progress=True)
     save_image(out, strip)
     meta = {"network": network, "direction": d.name, "direction_space": d.space, "alphas": steps,

@@ -248,17 +248,18 @@ def sweep(ws: Tensor, direction: Tensor | Direction, alphas: Sequence[float], la
 
 
 MAX_ALPHAS = 1000  # columns of one edit strip
+MAX_ALPHA = 1000.0  # |alpha| of a parsed sweep: far beyond any useful edit, and it keeps edited codes savable
 
 
 def parse_alphas(text: str, max_count: int = MAX_ALPHAS) -> list[float]:
     """``"-3:3:7"`` (start:stop:count, both ends included) or ``"-2,0,2"`` -> a list of finite floats.
 
-    Every alpha must satisfy ``|alpha| <= 1e4`` and there may be at most ``max_count`` of them.
+    Every alpha must satisfy ``|alpha| <= 1000`` and there may be at most ``max_count`` of them.
 
     Raises:
-        InvalidInput: a malformed text, NaN or Inf, an alpha beyond +-1e4, or too many alphas.
+        InvalidInput: a malformed text, NaN or Inf, an alpha beyond +-1000, or too many alphas.
     """
-    from ..validate import MAX_CODE_ABS, InvalidInput, number
+    from ..validate import InvalidInput
 
     text = str(text).strip()
     usage = f"alphas must be start:stop:count (e.g. -3:3:7) or a list (e.g. -2,0,2), got {text!r:.60}"
@@ -275,7 +276,7 @@ def parse_alphas(text: str, max_count: int = MAX_ALPHAS) -> list[float]:
     except ValueError:
         raise InvalidInput(usage) from None
     for v in values:
-        number(v, "alpha", low=-MAX_CODE_ABS, high=MAX_CODE_ABS)
+        number(v, "alpha", low=-MAX_ALPHA, high=MAX_ALPHA)
     number(count, "the number of alphas", low=1, high=max_count, integer=True)
     if ":" not in text:
         return values

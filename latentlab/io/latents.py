@@ -80,7 +80,8 @@ def load_latents(path: str | os.PathLike) -> Latents:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such latents file: {str(path)!r} ({why_missing(path)})")
+        why = why_missing(path)
+        raise FileNotFoundError(f"no such latents file: {str(path)!r}" + ("" if why == "no such file" else f" ({why})"))
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
