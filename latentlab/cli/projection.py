@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -93,6 +94,8 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
                              frames=frames if video else 0, lpips_metric=summary_lpips(loss_module, lpips_weights, dev),
                              progress=progress, resume=resume)  # fmt: skip
     mean_psnr = sum(r["psnr"] for r in rows) / len(rows)
+    resumed = json.loads((outdir / "summary.json").read_text()).get("resumed", 0) if resume else 0
     click.echo(f"projected {len(rows)} images into {space.upper()} ({loss_module.name}, {steps} steps), "
                f"mean PSNR {mean_psnr:.2f} dB; wrote {outdir}"
+               + (f" (resumed: {resumed} were already done)" if resume else "")
                + (f"; skipped {len(targets.skipped)}" if targets.skipped else ""))  # fmt: skip

@@ -150,10 +150,13 @@ def completed_rows(
             continue  # unreadable: project it again (the new file replaces it atomically)
         if meta.get("source") != str(source):
             continue  # another input that happens to share the name; it is redone and overwritten
-        if meta.get("network") != str(network) or meta.get("config") != want:
-            raise InvalidInput(f"{files[0]}: made with other settings or another network than this run's "
-                               f"({meta.get('network')!r:.80}, {meta.get('config')!r:.200}); use a new --outdir, or "
-                               f"the same options to resume")  # fmt: skip
+        had = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        differ = [f"network {meta.get('network')!r:.80} (now {str(network)!r:.80})"] \
+            if meta.get("network") != str(network) else []  # fmt: skip
+        differ += [f"{k} {had.get(k)!r:.40} (now {v!r:.40})" for k, v in want.items() if had.get(k) != v]
+        if differ:
+            raise InvalidInput(f"{files[0]}: made with other settings than this run: {', '.join(differ)}; use a new "
+                               f"--outdir, or the same options to resume")  # fmt: skip
         if not all(f.is_file() for f in files):
             continue
         row = {"name": name, "source": str(source), "loss": meta.get("final_loss")}
