@@ -129,6 +129,15 @@ def ws(tmp_path_factory):
         c = {**cfg, "G": {**cfg["G"], **change}}
         f[f"ck_cfg_{k}"] = str(_rewrite_metadata(net, root / f"ck_cfg_{k}.safetensors", config=json.dumps(c)))
 
+    with safe_open(str(net), framework="pt") as fh:
+        meta, tensors = dict(fh.metadata()), {k: fh.get_tensor(k) for k in fh.keys()}
+    key = next(k for k in tensors if k.startswith("G_ema.synthesis") and k.endswith("weight"))
+    tensors[key] = tensors[key].clone().fill_(float("nan"))
+    save_file(tensors, str(root / "ck_nan_weights.safetensors"), metadata=meta)
+    f["ck_nan"], f["ck_nan_key"] = str(root / "ck_nan_weights.safetensors"), key
+    (root / "labels_nan.csv").write_text("name,smile\ngood,nan\n")
+    f["labels_nan"] = str(root / "labels_nan.csv")
+
     # Datasets: a folder of images with a dataset.json each.
     img = np.random.default_rng(2).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     for k, labels in {"huge": 10**9, "overflow": 10**30, "string": "cat", "negative": -1, "nan": float("nan"),
@@ -215,6 +224,11 @@ def _cases(ws) -> dict[str, tuple[list[str], str]]:
         "info channel_base 1": (["info", ws["ck_cfg_base"]], "channel_base must be >= resolution"),
         "info z_dim true": (["info", ws["ck_cfg_bool"]], "z_dim must be an integer, got bool"),
         "info beta nan": (["info", ws["ck_cfg_nan"]], "w_avg_beta must be a finite number"),
+        "generate nan weights": (["generate", "--network", ws["ck_nan"], "--seeds", "0", "--outdir", "g"],
+                                 f"tensor {ws['ck_nan_key']} holds"),
+        "fit nan labels": (["directions", "fit", "--network", n, "--codes", g, "--labels", ws["labels_nan"],
+                            "--attribute", "smile", "--space", "w+", "--layer", "0", "--out", "dirs"],
+                           "column 'smile' is NaN or infinite"),
         "generate huge net": (["generate", "--network", ws["ck_cfg_big"], "--seeds", "0", "--outdir", "g"],
                               "parameters, more than latentlab builds"),
         # 4. counts, file kinds, empty codes
@@ -336,7 +350,8 @@ CASE_NAMES = [
     "edit meta list", "edit meta number", "interpolate meta string", "mix meta list", "noise meta number",
     "edit meta bad json", "edit meta network type", "info meta str", "info meta list", "convert meta source",
     "info z_dim 1e9", "info w_dim 2^17", "info resolution 2^20", "info channel_base 1", "info z_dim true",
-    "info beta nan", "generate huge net", "edit z count", "generate npy", "generate npy named npz",
+    "info beta nan", "generate nan weights", "fit nan labels", "generate huge net", "edit z count", "generate npy",
+    "generate npy named npz",
     "generate garbage npz", "generate empty", "generate flat w", "generate wrong shape", "generate nan",
     "generate inf", "generate 1e38", "edit int", "interpolate bool", "mix complex", "noise nan", "edit z nan",
     "direction list", "direction layers 5", "direction attribute 5", "direction std str", "direction std nan",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,8 @@ def read_labels(path: str | os.PathLike, attribute: str, names: list[str]) -> Te
     Returns:
         ``[len(names)]`` float32.
     Raises:
-        ValueError: a missing column, a missing or non-numeric value, or a row count that does not match.
+        ValueError: a missing column, a missing, non-numeric, NaN or infinite value, or a row count that does not
+            match.
     """
     path = Path(path)
     if not path.is_file():
@@ -110,6 +112,10 @@ def read_labels(path: str | os.PathLike, attribute: str, names: list[str]) -> Te
             raise ValueError(f"{path}: {len(rows)} rows for {len(names)} codes (add a 'name' column to match them)")
         values = [r[attribute] for r in rows]
     try:
-        return torch.tensor([float(v) for v in values], dtype=torch.float32)
-    except ValueError:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
         raise ValueError(f"{path}: column {attribute!r} has a non-numeric value") from None
+    bad = [n for n, v in zip(names, out, strict=True) if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"{path}: column {attribute!r} is NaN or infinite for {len(bad)} code(s), e.g. {bad[0]!r}")
+    return torch.tensor(out, dtype=torch.float32)

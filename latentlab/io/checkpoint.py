@@ -239,8 +239,8 @@ def assign_strict(
 ) -> None:
     """Fill ``net``'s parameters and buffers from ``get(name)`` for exactly the state-dict ``names``.
 
-    A missing, unexpected, mis-shaped or mis-typed tensor raises a :class:`CheckpointError` that names
-    it as ``prefix.name`` and starts with ``where`` (usually the file).
+    A missing, unexpected, mis-shaped, mis-typed or non-finite tensor raises a :class:`CheckpointError` that
+    names it as ``prefix.name`` and starts with ``where`` (usually the file).
     """
     expected = net.state_dict()
     names = set(names)
@@ -261,6 +261,10 @@ def assign_strict(
             )
         if t.dtype != ref.dtype:
             raise CheckpointError(f"{where}: tensor {prefix}.{name} is {t.dtype}, expected {ref.dtype}")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"{where}: tensor {prefix}.{name} holds {bad} NaN or infinite value(s); the "
+                                  f"network would render garbage")  # fmt: skip
         state[name] = t
     net.load_state_dict(state, strict=True)
 
