@@ -471,3 +471,21 @@ def test_wrong_resample_filter_buffer_is_refused(tmp_path, nvidia_writer):
     rec = _with_filters(as_record(G, "Generator", g_kwargs(G)), taps=(1, 2, 1, 1))
     with pytest.raises(UnsupportedModelError, match="resample_filter.*does not match"):
         load_any(nvidia_writer(tmp_path / "f.pkl", {"G_ema": rec}))
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(z_dim=10**9), "z_dim must be >= 0 and <= 16384"),
+    (dict(w_dim=2**17), "w_dim must be >= 1 and <= 16384"),
+    (dict(img_resolution=2**20), "resolution must be >= 4 and <= 16384"),
+    (dict(z_dim="big"), "z_dim must be an integer, got str"),
+    (dict(mapping_kwargs=dict(num_layers=float("nan"))), "mapping_layers must be a finite number"),
+])  # fmt: skip
+def test_nvidia_pickles_with_absurd_sizes_are_refused_before_building(tmp_path, nvidia_writer, change, message):
+    """A pickle's constructor arguments pass the same bounded config checks as a native file's config."""
+    G = tiny_G(0)
+    path = nvidia_writer(tmp_path / "absurd.pkl", {"G_ema": as_record(G, "Generator", {**g_kwargs(G), **change})})
+    with pytest.raises(ValueError, match=message):
+        load_any(path)
+    r = CliRunner().invoke(cli, ["info", str(path)])
+    errors = [line for line in r.output.splitlines() if line.startswith("Error:")]
+    assert r.exit_code == 1 and len(errors) == 1 and message in errors[0], r.output

@@ -259,12 +259,21 @@ _IGNORED = {
 _FIXED = {"activation": "lrelu", "kernel_size": 3}
 
 
+def _taps(value: Any) -> Any:
+    """A pickled ``resample_filter`` as a tuple, integral taps as ints; anything odd is left for the config's
+    checks to name."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return value
+    taps = [v.item() if isinstance(v, np.generic) else v for v in value]
+    return tuple(int(v) if isinstance(v, float) and v.is_integer() else v for v in taps)
+
+
 def _take(opts: dict, mapping: dict[str, str], out: dict, notes: list, what: str, where: str) -> None:
     for key, value in opts.items():
         if isinstance(value, np.generic):
             value = value.item()
         if key in mapping:
-            out[mapping[key]] = tuple(int(v) for v in value) if key == "resample_filter" else value
+            out[mapping[key]] = _taps(value) if key == "resample_filter" else value
         elif key in _IGNORED:
             if value not in (None, 0, False):
                 notes.append(f"{what}.{key}={value!r}: ignored; {_IGNORED[key]}")
@@ -298,7 +307,8 @@ def generator_config(net: ForeignNetwork, where: str = "G") -> tuple[GeneratorCo
            "img_channels": "img_channels"}  # fmt: skip
     for key in list(kw):
         if key in top:
-            out[top[key]] = int(kw.pop(key))
+            value = kw.pop(key)
+            out[top[key]] = value.item() if isinstance(value, np.generic) else value  # the config checks it
     synthesis.update(kw)  # the stylegan3 repository passes synthesis options flat to Generator
     _take(mapping, {"num_layers": "mapping_layers", "embed_features": "embed_features",
                     "layer_features": "mapping_layer_features", "lr_multiplier": "mapping_lr_multiplier",
