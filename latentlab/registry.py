@@ -41,7 +41,7 @@ from .io.checkpoint import (
 from .io.foreign import load_any
 from .nn.generator import Generator
 from .utils import resolve_device
-from .validate import path_text, why_missing
+from .validate import missing_message, path_text
 
 
 class DownloadError(CheckpointError):
@@ -318,8 +318,7 @@ def resolve(name_or_path: str | os.PathLike, models: dict[str, PretrainedModel] 
     models = MODELS if models is None else models
     if text not in models:
         if "/" in text or os.sep in text or p.suffix in _CHECKPOINT_SUFFIXES or os.path.lexists(text):
-            why = why_missing(text)
-            raise FileNotFoundError(f"no such file: {text!r}" if why == "no such file" else f"{text!r}: {why}")
+            raise FileNotFoundError(missing_message(text))
         known = ", ".join(sorted(models)) or "none registered yet"
         raise FileNotFoundError(f"{text!r} is neither a file nor a known model name (known models: {known})")
     return fetch(text, models)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -329,3 +329,39 @@ def image_batch(t: Any, name: str = "images", *, channels: int | None = None, re
         raise InvalidInput(f"{name} must lie in [-1, 1], but reach {peak:g}; were they 0..255 pixels? (use "
                            f"latentlab.io.from_uint8)")  # fmt: skip
     return t
+
+
+class Bound(NamedTuple):
+    """The range of one numeric field: ``[low, high]`` (``low`` excluded with ``low_open``), integral or not."""
+
+    low: float | None
+    high: float | None
+    integer: bool = False
+    low_open: bool = False
+
+
+def number_fields(obj: Any, bounds: Mapping[str, tuple], where: str, *, allow_none: bool = False) -> None:
+    """Check the numeric fields of a (frozen) dataclass instance against ``bounds``, in place.
+
+    Args:
+        obj: the instance; integer fields are stored back as ``int`` (``64.0`` -> ``64``), others as given.
+        bounds: ``{field: (low, high[, integer[, low_open]])}`` (see :class:`Bound`).
+        where: the class name, for the message.
+        allow_none: let None through (for optional fields).
+    Raises:
+        InvalidInput: the first field that is not a finite number in its range.
+    """
+    for name, spec in bounds.items():
+        value = getattr(obj, name)
+        if value is None and allow_none:
+            continue
+        b = Bound(*spec)
+        checked = number(value, name, where=where, low=b.low, high=b.high, integer=b.integer, low_open=b.low_open)
+        if b.integer:
+            object.__setattr__(obj, name, checked)
+
+
+def missing_message(path: Any, what: str = "file") -> str:
+    """``"no such file: 'p'"``, or ``"'p': a symlink loop"`` (and so on) when :func:`why_missing` knows better."""
+    why = why_missing(path)
+    return f"no such {what}: {str(path)!r}" if why == "no such file" else f"{str(path)!r}: {why}"

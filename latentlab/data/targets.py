@@ -19,7 +19,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..io.images import from_uint8
-from ..validate import why_missing
+from ..validate import missing_message
 from .datasets import IMAGE_SUFFIXES, MAX_FILE_BYTES, to_training_pixels
 
 
@@ -71,8 +71,7 @@ def load_target(path: str | os.PathLike, resolution: int, channels: int = 3, cro
     """
     path = Path(path)
     if not path.is_file():
-        why = why_missing(path)
-        raise FileNotFoundError(f"no such file: {str(path)!r}" if why == "no such file" else f"{str(path)!r}: {why}")
+        raise FileNotFoundError(missing_message(path))
     if path.stat().st_size > MAX_FILE_BYTES:
         raise ValueError(f"{path.stat().st_size:,} bytes, more than the {MAX_FILE_BYTES:,} latentlab reads for one "
                          f"image")  # fmt: skip

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..utils import short_error
-from ..validate import InvalidInput, float_array, json_object, why_missing
+from ..validate import InvalidInput, float_array, json_object, missing_message
 from .atomic import atomic_path
 
 if TYPE_CHECKING:
@@ -80,8 +80,7 @@ def load_latents(path: str | os.PathLike) -> Latents:
     """
     path = Path(path)
     if not path.is_file():
-        why = why_missing(path)
-        raise FileNotFoundError(f"no such latents file: {str(path)!r}" + ("" if why == "no such file" else f" ({why})"))
+        raise FileNotFoundError(missing_message(path, "latents file"))
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from ..io.images import to_uint8
 from ..nn.generator import Generator
 from ..render import class_labels, render_codes
-from ..validate import InvalidInput, count, image_batch, number, optional_number, string
+from ..validate import InvalidInput, count, image_batch, number_fields, optional_number, string
 
 SPACES = ("w", "w+")
 
@@ -61,20 +61,18 @@ class ProjectConfig:
 
     def __post_init__(self) -> None:
         string(self.space, "space", where="ProjectConfig", choices=SPACES)
-        for name, (low, high, low_open) in _BOUNDS.items():
-            value = number(getattr(self, name), name, where="ProjectConfig", low=low, high=high, low_open=low_open,
-                           integer=name in ("steps", "w_avg_samples", "seed"))  # fmt: skip
-            object.__setattr__(self, name, value if name in ("steps", "w_avg_samples", "seed") else getattr(self, name))
+        number_fields(self, _BOUNDS, "ProjectConfig")
         if not isinstance(self.optimize_noise, bool):
             raise InvalidInput(f"ProjectConfig: optimize_noise must be True or False, got {self.optimize_noise!r:.40}")
         optional_number(self.class_idx, "class_idx", where="ProjectConfig", integer=True, low=0)
         string(self.loss, "loss", where="ProjectConfig")
 
 
-_BOUNDS = {  # (low, high, low_open) of ProjectConfig's numbers; NaN and Inf are refused
-    "steps": (1, 10_000_000, False), "lr": (0, 10, True), "lr_rampup": (0, 1, True), "lr_rampdown": (0, 1, True),
-    "noise_factor": (0, 100, False), "noise_ramp": (0, 1, True), "noise_weight": (0, 1e12, False),
-    "mse_weight": (0, 1e12, False), "w_avg_samples": (2, 100_000_000, False), "seed": (0, 2**32 - 1, False),
+_BOUNDS = {  # (low, high, integer, low_open) of ProjectConfig's numbers; NaN and Inf are refused
+    "steps": (1, 10_000_000, True), "lr": (0, 10, False, True), "lr_rampup": (0, 1, False, True),
+    "lr_rampdown": (0, 1, False, True), "noise_factor": (0, 100), "noise_ramp": (0, 1, False, True),
+    "noise_weight": (0, 1e12), "mse_weight": (0, 1e12), "w_avg_samples": (2, 100_000_000, True),
+    "seed": (0, 2**32 - 1, True),
 }  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..nn.config import PRESETS, DiscriminatorConfig, GeneratorConfig, get_preset
-from ..validate import InvalidInput, number
+from ..validate import InvalidInput, number, number_fields
 
 # Fields that may change when a run is resumed: they do not change what is computed, only how long, where,
 # how often it is saved and shown. Every other field must match the saved run.
@@ -72,11 +72,7 @@ class TrainConfig:
     progress: bool = True  # show a progress bar (rank 0 only)
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            if f.name in NUMBER_BOUNDS and getattr(self, f.name) is not None:
-                low, high, integer = NUMBER_BOUNDS[f.name]
-                value = number(getattr(self, f.name), f.name, where="TrainConfig", low=low, high=high, integer=integer)
-                object.__setattr__(self, f.name, value if integer else getattr(self, f.name))
+        number_fields(self, NUMBER_BOUNDS, "TrainConfig", allow_none=True)
         if not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2:
             raise InvalidInput(f"TrainConfig: betas must be two numbers in [0, 1), got {self.betas!r:.60}")
         for b in self.betas:
