@@ -98,7 +98,7 @@ def main() -> None:
         ws, noise = torch.load(args.cache)
     else:
         photos = np.stack([render_item(i, G.img_resolution, seed=4242)[0] for i in range(args.images)])
-        loss = build_loss("auto", download=False, log=lambda s: None)
+        loss = build_loss("auto", download=False, log=lambda s: None, resolution=G.img_resolution)
         proj = project(G, from_uint8(photos), space="w", steps=args.steps, loss=loss, progress=False)
         ws, noise = proj.ws.cpu(), proj.noise
         if args.cache:

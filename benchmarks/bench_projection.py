@@ -65,6 +65,32 @@ def _nvidia_projector(ref_dir: str):
     return projector, PixelFeatures
 
 
+def _nvidia_vgg(lp):
+    """NVIDIA's ``vgg16.pt`` interface built from latentlab's LPIPS-VGG weights: ``[N, 3, H, W]`` in [0, 255] ->
+    flat features whose summed squared difference is the LPIPS distance (what their projector minimises).
+
+    Its parameters do not require gradients, which is the cheaper of the two possibilities for their projector
+    (a ``torch.jit.load``-ed module may keep ``requires_grad=True`` and then pays for weight gradients)."""
+    import lpips
+    import torch
+
+    class VGG16LPIPS(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = lp.model
+
+        def forward(self, img, resize_images=False, return_lpips=True):
+            m = self.model
+            feats = m.net(m.scaling_layer(img / 127.5 - 1))
+            out = []
+            for lin, f in zip(m.lins, feats, strict=True):
+                w = lin.model[-1].weight.reshape(1, -1, 1, 1).sqrt()
+                out.append((lpips.normalize_tensor(f) * w / (f.shape[2] * f.shape[3]) ** 0.5).flatten(1))
+            return torch.cat(out, 1)
+
+    return VGG16LPIPS().eval().requires_grad_(False)
+
+
 def speed(args) -> None:
     import torch
 
@@ -95,9 +121,14 @@ def speed(args) -> None:
     mse = build_loss("mse")
     for b in [int(x) for x in args.batch.split(",")]:
         impls[f"latentlab-b{b}"] = (b, lambda b=b: ours(b, mse))
-    lp = LPIPSLoss("vgg", random_backbone=True)
+    from latentlab.perceptual import WeightsUnavailable
+
+    try:
+        lp, lp_name = LPIPSLoss("vgg"), "lpips-vgg"
+    except WeightsUnavailable:
+        lp, lp_name = LPIPSLoss("vgg", random_backbone=True), "lpips-vgg-random"
     for b in [int(x) for x in args.lpips_batch.split(",") if x]:
-        impls[f"latentlab-lpips-vgg-random-b{b}"] = (b, lambda b=b: ours(b, lp))
+        impls[f"latentlab-{lp_name}-b{b}"] = (b, lambda b=b: ours(b, lp))
     if args.reference:
         nv_proj, pixel_features = _nvidia_projector(args.reference)
         from bench_synthesis import _load_reference
@@ -105,10 +136,18 @@ def speed(args) -> None:
         nv, diff = _load_reference(args.reference, G)
         target = (targets(1)[0] + 1) * 127.5
 
-        def nvidia():
+        nv_vgg = _nvidia_vgg(lp)
+        with torch.no_grad():  # the equivalent module's squared feature distance is LPIPS
+            a, b = targets(2)[:1], targets(2)[1:]
+            lp_ab = float(lp(a, lp.prepare(b)))
+            nv_ab = float((nv_vgg((a + 1) * 127.5) - nv_vgg((b + 1) * 127.5)).square().sum())
+            assert abs(lp_ab - nv_ab) <= 1e-4 * max(1.0, lp_ab), (lp_ab, nv_ab)
+
+        def nvidia(features=None):
             stamps = []
             nv_proj.print = lambda *a: stamps.append(time.perf_counter())
-            jit_load, torch.jit.load = torch.jit.load, lambda f: pixel_features()
+            make = pixel_features if features is None else (lambda: features)
+            jit_load, torch.jit.load = torch.jit.load, lambda f: make()
             try:
                 nv_proj.project(nv, target, num_steps=steps, verbose=True, device=torch.device("cpu"))
             finally:
@@ -117,11 +156,15 @@ def speed(args) -> None:
             return (len(stamps) - args.warmup - 1) / (stamps[-1] - stamps[args.warmup])
 
         impls["nvidia-b1"] = (1, nvidia)
+        if args.lpips_batch:
+            impls[f"nvidia-{lp_name}-b1"] = (1, lambda: nvidia(nv_vgg))
     rates = {k: [] for k in impls}
     for _ in range(args.rounds):
         for name, (_, fn) in impls.items():
             rates[name].append(fn())
     base = statistics.median(rates["nvidia-b1"]) if "nvidia-b1" in rates else None
+    nv_lp = [v for k, v in rates.items() if k.startswith("nvidia-lpips")]
+    base_lp = statistics.median(nv_lp[0]) if nv_lp else None
     for name, r in rates.items():
         batch = impls[name][0]
         sps = statistics.median(r)
@@ -130,8 +173,9 @@ def speed(args) -> None:
                "image_steps_per_s": round(sps * batch, 2), "rounds": args.rounds,
                "all": [round(x, 2) for x in r], "torch": torch.__version__,
                "machine": platform.processor() or platform.machine()}  # fmt: skip
-        if base:
-            rec["image_steps_vs_nvidia_b1"] = round(sps * batch / base, 2)
+        same = base_lp if "lpips" in name else base  # against NVIDIA with the same distance
+        if same:
+            rec["image_steps_vs_nvidia_b1"] = round(sps * batch / same, 2)
         print(json.dumps(rec), flush=True)
 
 
@@ -142,7 +186,7 @@ def quality(args) -> None:
     from latentlab import generate_images, load_checkpoint
     from latentlab.data.synthfaces import ATTRIBUTES, BINARY, FACTORS, RANGES, render_item
     from latentlab.io.images import from_uint8, to_uint8
-    from latentlab.perceptual import psnr, ssim
+    from latentlab.perceptual import LPIPSLoss, psnr, ssim
     from latentlab.pretrained import load_classifier, resolve
     from latentlab.projection import build_loss, project
 
@@ -156,6 +200,8 @@ def quality(args) -> None:
     renders = from_uint8(np.stack([render_item(i, G.img_resolution, seed=7)[0] for i in range(n)]))
     groups = {"generated": gen.images, "renders": from_uint8(to_uint8(renders))}
     cont = [f for f in FACTORS if f not in BINARY]
+    scorer = LPIPSLoss("vgg")  # every loss is also scored with LPIPS-VGG on the 8-bit images
+
 
     def factor_error(a, b):
         va, vb = clf.predict(a), clf.predict(b)
@@ -168,19 +214,24 @@ def quality(args) -> None:
         agree = {k: float(((va[f] > thr) == (vb[f] > thr)).float().mean()) for k, (f, thr) in ATTRIBUTES.items()}
         return err, agree
 
-    for loss_name in args.losses.split(","):
+    for spec in args.losses.split(","):
+        loss_name, _, extra = spec.partition("+")  # "lpips-vgg+mse": the loss plus a pixel MSE term of weight 1
+        mse_weight = 1.0 if extra == "mse" else 0.0
         for space in args.spaces.split(","):
             for group, images in groups.items():
+                if group not in args.groups.split(","):
+                    continue
                 t0 = time.perf_counter()
-                loss = build_loss(loss_name, D=ck.D, download=False, log=None)
+                loss = build_loss(loss_name, D=ck.D, download=False, log=None, resolution=G.img_resolution)
                 p = project(G, images, space=space, steps=args.steps, loss=loss, batch_size=args.batch,
-                            progress=args.progress, seed=0)  # fmt: skip
+                            progress=args.progress, seed=0, mse_weight=mse_weight)  # fmt: skip
                 wall = time.perf_counter() - t0
                 t = from_uint8(to_uint8(images))
                 x = from_uint8(to_uint8(p.images))
                 err, agree = factor_error(t, x)
                 rec = {"bench": "projection-quality", "network": args.network, "group": group, "space": space,
-                       "loss": p.loss_name, "count": n, "steps": args.steps,
+                       "loss": p.loss_name + ("+mse" if mse_weight else ""), "count": n, "steps": args.steps,
+                       "lpips": round(float(scorer(x, scorer.prepare(t)).mean()), 4),
                        "psnr": round(float(psnr(t, x).mean()), 2), "ssim": round(float(ssim(t, x).mean()), 4),
                        "factor_error": round(float(np.mean(list(err.values()))), 4),
                        "factor_error_each": {k: round(v, 4) for k, v in err.items()},
@@ -207,6 +258,7 @@ def main() -> None:
     p.add_argument("--count", type=int, default=32, help="quality: images per group")
     p.add_argument("--losses", default="auto", help="quality: comma-separated loss names")
     p.add_argument("--spaces", default="w,w+", help="quality: comma-separated spaces")
+    p.add_argument("--groups", default="generated,renders", help="quality: which target groups")
     p.add_argument("--progress", action="store_true", help="quality: show progress bars")
     args = p.parse_args()
     if args.mode == "speed":

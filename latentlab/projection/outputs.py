@@ -99,12 +99,18 @@ def write_summary(outdir: Path, rows: list[dict[str, Any]], info: dict[str, Any]
 def summary_lpips(loss: torch.nn.Module, weights: str | os.PathLike | None = None,
                   device: torch.device | str | None = None) -> torch.nn.Module | None:  # fmt: skip
     """The LPIPS that scores a projection's summary: ``loss`` itself when it is LPIPS, else LPIPS-VGG when its
-    backbone file is on disk (``weights`` or the torch hub cache; never downloaded), else None (no LPIPS column).
+    weights can be had without a download (``weights``, the torch hub cache or an installed package's file), else
+    None (no LPIPS column).
+
+    Raises:
+        WeightsUnavailable: ``weights`` given and unusable (a file the user named is never silently dropped).
     """
     from ..perceptual import LPIPSLoss, WeightsUnavailable
 
-    if isinstance(loss, LPIPSLoss):
-        return loss
+    if isinstance(loss, LPIPSLoss) and loss.min_side is None and "alex" not in loss.name:
+        return loss  # the column is LPIPS-VGG on the images as they are
+    if weights is not None:
+        return LPIPSLoss("vgg", weights=weights).to(device)
     try:
         return LPIPSLoss("vgg", weights=weights).to(device)
     except WeightsUnavailable:

@@ -349,7 +349,7 @@ def project(
 
     if isinstance(loss, str):
         loss_name = loss
-        loss = build_loss(loss, D=D, download=download).to(G.w_avg.device)
+        loss = build_loss(loss, D=D, download=download, resolution=G.img_resolution).to(G.w_avg.device)
     else:
         loss_name = getattr(loss, "name", type(loss).__name__)
     config = ProjectConfig(space=space, steps=steps, loss=loss_name, **options)
