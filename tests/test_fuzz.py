@@ -333,7 +333,7 @@ CASES: dict[str, tuple[list[str], str]] = {  # {key} = a path of the work folder
     "noise network url in file": (["noise", "{meta_url}", "--out", "o.png"], "fetches nothing"),
     # 12. smaller ones
     "project bad lpips weights": (["project", "{photo}", "--network", n, "--outdir", "p", "--lpips-weights",
-                                   "{badweights}"], "not a readable torchvision weight file"),
+                                   "{badweights}"], "neither a torch.save file, a TorchScript archive nor a pickle"),
     "project missing lpips weights": (["project", "{photo}", "--network", n, "--outdir", "p", "--lpips-weights",
                                        "nope.pth"], "lpips-vgg weights file 'nope.pth': no such file"),
     "edit unknown extension": (["edit", g, "--direction", "smile", "--out", "e.xyz"], "--out must be a"),
