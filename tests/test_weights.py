@@ -466,3 +466,16 @@ def test_the_kernels_keep_their_orientation(real_weights, net):
             p.data = p.data.transpose(2, 3).contiguous()
     h2, v2 = _flip_errors(swapped, loss.model.scaling_layer, x.clamp(-1, 1))
     assert v2 < 0.95 * h2, (h2, v2)  # the check can tell the two apart
+
+
+def test_the_summary_column_with_a_named_alexnet_file(tmp_path, fake_package):
+    """`--loss lpips-alex --lpips-weights alexnet.ckpt`: the file is the loss's; the LPIPS-VGG column comes from the
+    search (here the fake package), and a named VGG file for `lpips-vgg-256` is reused as is."""
+    from latentlab.projection.outputs import summary_lpips
+
+    alex = write_pickle(tmp_path / "alexnet.ckpt", flax_tree("alex"))
+    column = summary_lpips(LPIPSLoss("alex", weights=alex), weights=alex)
+    assert column.name == "lpips-vgg" and column.source.source == "package"
+    vgg = write_pickle(tmp_path / "vgg16.ckpt", flax_tree("vgg", seed=2))
+    column = summary_lpips(LPIPSLoss("vgg", weights=vgg, min_side=256), weights=vgg)
+    assert column.name == "lpips-vgg" and column.min_side is None and column.source.path == vgg

@@ -107,8 +107,11 @@ def summary_lpips(loss: torch.nn.Module, weights: str | os.PathLike | None = Non
     """
     from ..perceptual import LPIPSLoss, WeightsUnavailable
 
-    if isinstance(loss, LPIPSLoss) and loss.min_side is None and "alex" not in loss.name:
-        return loss  # the column is LPIPS-VGG on the images as they are
+    if isinstance(loss, LPIPSLoss):
+        if loss.min_side is None and "alex" not in loss.name:
+            return loss  # the column is LPIPS-VGG on the images as they are
+        # a file named for the loss is that loss's backbone: VGG's is reused, AlexNet's is not the column's
+        weights = None if "alex" in loss.name else loss.source
     if weights is not None:
         return LPIPSLoss("vgg", weights=weights).to(device)
     try:
