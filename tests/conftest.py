@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import http.server
 import os
+import threading
 
 import pytest
 import torch
@@ -103,3 +106,41 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+class FileHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``files`` (URL path -> bytes) and records each request in ``hits``. A path in ``truncated`` names
+    another file whose full size it announces, sending only half before hanging up."""
+
+    files: dict[str, bytes] = {}
+    truncated: dict[str, str] = {}
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.hits.append(self.path)
+        half = self.path in self.truncated
+        body = self.files.get(self.truncated.get(self.path, self.path))
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2] if half else body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve_files(files: dict[str, bytes], truncated: dict[str, str] | None = None):
+    """An HTTP server on 127.0.0.1 for the test's duration: yields ``(base_url, handler class)``; the handler's
+    ``files`` may be filled in afterwards."""
+    handler = type("H", (FileHandler,), {"files": dict(files), "truncated": dict(truncated or {}), "hits": []})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

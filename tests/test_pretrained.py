@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,48 +14,19 @@ from latentlab.cli import cli
 from latentlab.io.foreign import load_any
 from latentlab.pretrained import DownloadError, PretrainedModel
 
+from conftest import serve_files
+
 FIXTURES = Path(__file__).parent / "fixtures"
 NV_PKL = FIXTURES / "nvidia_tiny.pkl"
 SHA = hashlib.sha256(NV_PKL.read_bytes()).hexdigest()
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-    hits: list[str] = []
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        self.hits.append(self.path)
-        if self.path == "/short.pkl":  # announces the full size, sends half, hangs up
-            body = self.files["/model.pkl"]
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            return
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def server(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENTLAB_HOME", str(tmp_path / "home"))
-    handler = type("H", (_Handler,), {"files": {"/model.pkl": NV_PKL.read_bytes(), "/junk.pkl": b"\x80junk"},
-                                      "hits": []})  # fmt: skip
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
-    httpd.shutdown()
-    httpd.server_close()
+    files = {"/model.pkl": NV_PKL.read_bytes(), "/junk.pkl": b"\x80junk"}
+    with serve_files(files, truncated={"/short.pkl": "/model.pkl"}) as (base, handler):
+        yield base, handler
 
 
 def entry(url: str, sha256: str | None = SHA, size: int | None = None) -> dict[str, PretrainedModel]:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import http.server
 import io
 import os
 import pickle
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -27,6 +25,8 @@ from latentlab.perceptual import LPIPSLoss, WeightsUnavailable, build_loss
 from latentlab.perceptual.inception import FIDInception, inception_state, torchvision_name
 from latentlab.perceptual.lpips import CONV_INDICES, lpips_state
 from latentlab.perceptual.weights import WEIGHTS, cache_path, find_weights, weights_table
+
+from conftest import serve_files
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*:FutureWarning")  # the tests make and read archives
 
@@ -284,32 +284,11 @@ def test_wrong_tensors_in_the_right_format(tmp_path):
         LPIPSLoss("vgg", weights=path)
 
 
-class _Files(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def loopback(monkeypatch):
     monkeypatch.delenv("LATENTLAB_OFFLINE")
-    handler = type("H", (_Files,), {"files": {}})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", handler.files
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_files({}) as (base, handler):
+        yield base, handler.files
 
 
 def test_the_official_file_is_downloaded_checked_and_cached(loopback, monkeypatch):
