@@ -10,12 +10,15 @@ The public API, re-exported here:
   :func:`save_rosinality`, the registry :mod:`latentlab.registry` (names, URLs, downloads) and
   :mod:`latentlab.pretrained` (``pretrained.load(name)``, ``load_direction``, ``load_classifier``);
 * rendering: :func:`generate_images`;
+* photos: :func:`align` (FFHQ's alignment of every face in some photos, :func:`latentlab.faces.align_photos`);
+  alignment of arrays, landmarks and paste-back live in :mod:`latentlab.faces`;
 * projection: :func:`project` and :class:`Projection`; the rest lives in :mod:`latentlab.projection`
   (``from latentlab.projection import load_targets, build_loss, ProjectConfig``).
 """
 
 from . import pretrained, registry
 from ._version import __version__
+from .faces import align_photos as align
 from .io import (
     Checkpoint,
     CheckpointError,
@@ -51,6 +54,7 @@ from .utils import resolve_device
 
 __all__ = [
     "__version__",
+    "align",
     "PRESETS",
     "Checkpoint",
     "CheckpointError",

@@ -3,6 +3,7 @@
 * :mod:`.models`: ``generate``, ``info``, ``convert``, ``init``, ``models``, ``download``, ``presets``;
 * :mod:`.training`: ``train``, ``dataset prepare|synth|info``, ``classifier train``;
 * :mod:`.projection`: ``project``;
+* :mod:`.photos`: ``align``;
 * :mod:`.editing`: ``directions fit|pca|sefa|list``, ``edit``, ``mix``, ``interpolate``, ``noise``;
 * :mod:`.metrics`: ``metrics``;
 * :mod:`.demo`: ``demo``.
@@ -17,7 +18,7 @@ import os
 
 import click
 
-from . import demo, editing, metrics, models, projection, training
+from . import demo, editing, metrics, models, photos, projection, training
 
 
 class _Group(click.Group):
@@ -25,6 +26,7 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         """Run the subcommand; ``LATENTLAB_DEBUG=1`` lets errors through with their traceback."""
+        from ..faces import LandmarksUnavailable
         from ..io.checkpoint import CheckpointError
         from ..perceptual import WeightsUnavailable
 
@@ -32,7 +34,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         try:
             return super().invoke(ctx)
-        except (CheckpointError, ValueError, KeyError, FileNotFoundError, IsADirectoryError, WeightsUnavailable) as e:
+        except (CheckpointError, ValueError, KeyError, FileNotFoundError, IsADirectoryError, WeightsUnavailable,
+                LandmarksUnavailable) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
             raise click.ClickException(str(msg)) from None
         except OSError as e:
@@ -60,6 +63,6 @@ for _command in (
     models.generate, projection.project, models.info, models.convert, models.init, models.models, models.download,
     models.presets, models.weights, training.train, training.dataset, training.classifier, demo.demo,
     editing.directions, editing.edit_cmd, editing.mix_cmd, editing.interpolate_cmd, editing.noise_cmd,
-    metrics.metrics_cmd,
+    metrics.metrics_cmd, photos.align_cmd,
 ):  # fmt: skip
     cli.add_command(_command)

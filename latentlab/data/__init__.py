@@ -17,7 +17,7 @@ from .datasets import (
     prepare_dataset,
     to_training_pixels,
 )
-from .synthfaces import ATTRIBUTES, BINARY, FACTORS, RANGES, Face, render, sample_factors
+from .synthfaces import ATTRIBUTES, BINARY, FACTORS, RANGES, Face, keypoints, render, sample_factors
 
 __all__ = [
     "ATTRIBUTES",
@@ -30,6 +30,7 @@ __all__ = [
     "ImageDataset",
     "PrepareReport",
     "archive_name",
+    "keypoints",
     "prepare_dataset",
     "render",
     "sample_factors",

@@ -344,6 +344,34 @@ def render(face: Face, resolution: int = 64, seed: int = 0) -> np.ndarray:
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
+def keypoints(face: Face, resolution: int = 64) -> np.ndarray:
+    """Where :func:`render` draws the eye centres and the mouth corners, FFHQ's four alignment keypoints.
+
+    The same geometry as :func:`render` (features turned with yaw, rolled about the neck), in the index
+    coordinates of the ``resolution``-pixel image (pixel ``(i, j)`` centred at ``(i, j)``): the answer a
+    landmark detector should give, for alignment tests with ground truth.
+
+    Returns:
+        float64 ``[4, 2]`` (x, y): eye_left (on the image's left), eye_right, mouth_left, mouth_right.
+    """
+    f = face
+    cx, cy = 0.5, 0.47
+    fw = 0.19 + 0.06 * f.face_width
+    fh = 0.27 - 0.03 * f.face_width
+    face_cx = cx + 0.03 * f.yaw
+    feat = lambda dx: face_cx + dx * (1 - 0.25 * abs(f.yaw)) + 0.09 * f.yaw  # noqa: E731  (as in render)
+    eye_y = cy - 0.015
+    mx, my = feat(0.0) + 0.01 * f.yaw, cy + 0.145
+    half = 0.055 + 0.02 * f.smile
+    pts = np.array([[feat(-0.42 * fw), eye_y], [feat(0.42 * fw), eye_y], [mx - half, my], [mx + half, my]])
+    a = math.radians(18.0 * f.roll)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    pivot = np.array([cx, cy + fh])
+    pts = pivot + (pts - pivot) @ rot.T
+    # Unit coordinates -> the super-sampled canvas's pixels -> INTER_AREA's reduction by _SUPERSAMPLE.
+    return (pts * resolution * _SUPERSAMPLE + 0.5) / _SUPERSAMPLE - 0.5
+
+
 # --------------------------------------------------------------------------------------------------
 # Datasets.
 
