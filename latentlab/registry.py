@@ -284,7 +284,8 @@ def load_generator(
     Args:
         name_or_path: a latentlab ``.safetensors`` checkpoint, an NVIDIA ``.pkl``, a rosinality ``.pt``
             (converted on the fly, nothing in them is executed), a registry name (downloaded and converted once
-            if it is a remote model) or an ``http(s)://`` URL.
+            if it is a remote model), an ``http(s)://`` URL, or a tuned generator from ``latentlab tune``
+            (its base model is loaded by the name or path it records and must have the recorded fingerprint).
         device: ``"auto"`` (cuda, mps, cpu), or a device.
         network: ``"G_ema"``, ``"G"``, or ``"auto"`` (G_ema when present, else G).
     Returns:
@@ -294,9 +295,14 @@ def load_generator(
         FileNotFoundError: neither a file nor a known name (the message lists the known names).
         CheckpointError: the file cannot be read as a generator checkpoint.
     """
+    from .io.tuned import apply_tuned, base_reference, is_tuned
+
     check_generator_choice(network)
     dev = resolve_device(device)  # a bad device fails before anything is downloaded
-    return load_generator_file(resolve(name_or_path), device=dev, network=network)
+    path = resolve(name_or_path)
+    if is_tuned(path):  # pivotal tuning's compact file: the base model plus the tuned synthesis tensors
+        return apply_tuned(load_generator(base_reference(path), device=dev, network=network), path)
+    return load_generator_file(path, device=dev, network=network)
 
 
 def resolve(name_or_path: str | os.PathLike, models: dict[str, PretrainedModel] | None = None) -> Path:

@@ -342,7 +342,7 @@ def test_dlib_aligns_the_astronaut_as_ffhq(dlib_landmarks, astronaut):
     img = load_photo(astronaut)
     faces, rejected = dlib_landmarks.detect(img)
     assert len(faces) == 1 and faces[0].score > 0.8
-    assert [round(s, 2) for _, s in rejected] == [0.12]  # the badge on her suit, under min_score 0.3
+    assert [round(s, 2) for _, s in rejected] == [0.12]  # the mission patch on her suit, under min_score 0.3
     d = faces[0]
     assert 40 < d.eye_distance < 60 and d.box[0] < d.keypoints[0, 0] < d.box[2]
     crop, tr = align_image(img, d.keypoints, 256, landmarks=d.landmarks)

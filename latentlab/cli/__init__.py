@@ -2,7 +2,7 @@
 
 * :mod:`.models`: ``generate``, ``info``, ``convert``, ``init``, ``models``, ``download``, ``presets``;
 * :mod:`.training`: ``train``, ``dataset prepare|synth|info``, ``classifier train``;
-* :mod:`.projection`: ``project``;
+* :mod:`.projection`: ``project``, ``tune``;
 * :mod:`.photos`: ``align``;
 * :mod:`.editing`: ``directions fit|pca|sefa|list``, ``edit``, ``mix``, ``interpolate``, ``noise``;
 * :mod:`.metrics`: ``metrics``;
@@ -63,6 +63,6 @@ for _command in (
     models.generate, projection.project, models.info, models.convert, models.init, models.models, models.download,
     models.presets, models.weights, training.train, training.dataset, training.classifier, demo.demo,
     editing.directions, editing.edit_cmd, editing.mix_cmd, editing.interpolate_cmd, editing.noise_cmd,
-    metrics.metrics_cmd, photos.align_cmd,
+    metrics.metrics_cmd, photos.align_cmd, projection.tune_cmd,
 ):  # fmt: skip
     cli.add_command(_command)

@@ -100,3 +100,67 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
                f"mean PSNR {mean_psnr:.2f} dB; wrote {outdir}"
                + (f" (resumed: {resumed} were already done)" if resume else "")
                + (f"; skipped {len(targets.skipped)}" if targets.skipped else ""))  # fmt: skip
+
+
+@click.command("tune")
+@click.argument("images", nargs=-1, required=True)
+@click.option("--network", required=True, help="Registry name or checkpoint of the base generator.")
+@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for <name>.safetensors (the tuned model), <name>.npz (the pivot), <name>.png, "
+                   "<name>-compare.png and summary.json.")
+@click.option("--steps", type=click.IntRange(0, 10**6), default=350, show_default=True,
+              help="Most tuning steps (PTI's max_pti_steps).")
+@click.option("--lr", type=Finite(0, 1, low_open=True), default=3e-4, show_default=True, help="Adam learning rate.")
+@click.option("--lpips-threshold", type=Finite(0, 10), default=0.06, show_default=True,
+              help="Stop when the pivot's LPIPS is at or under this.")
+@click.option("--locality/--no-locality", default=False, show_default=True,
+              help="PTI's locality regularization (codes at radius 30 around the pivot keep their images).")
+@click.option("--pivot-steps", type=click.IntRange(1, 10**6), default=450, show_default=True,
+              help="Projector steps for the W pivot (PTI's first_inv_steps).")
+@click.option("--pivot-lr", type=Finite(0, 10, low_open=True), default=5e-3, show_default=True,
+              help="The pivot projector's peak learning rate (PTI's first_inv_lr).")
+@click.option("--pivot-loss", type=click.Choice(list(LOSSES)), default="auto", show_default=True,
+              help="The pivot projector's distance (auto: as `latentlab project`).")
+@click.option("--lpips-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The tuning's AlexNet LPIPS backbone file instead of the search (latentlab weights).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the projector and the locality samples.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@device_option
+def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivot_steps, pivot_lr, pivot_loss,
+             lpips_weights, seed, progress, device):  # fmt: skip
+    """Pivotal tuning (PTI, Roich et al. 2022): a W pivot per image, then the synthesis tuned around it.
+
+    For each image: the projector finds a W code (the pivot), then the generator's synthesis weights
+    are tuned with MSE + LPIPS-AlexNet (Adam 3e-4, up to 350 steps, stopping at LPIPS 0.06) until the
+    pivot renders the image. The tuned model is saved compactly: only the synthesis tensors that
+    changed, the pivot and the base model's fingerprint. Every --network option takes it: edit, mix and
+    generate the pivot on it as on the base.
+
+    Examples:
+
+    \b
+        latentlab tune aligned/me_0.png --network synthfaces-64 --outdir tuned/
+        latentlab edit tuned/me_0.npz --network tuned/me_0.safetensors --direction smile --out smile.png
+    """
+    from ..perceptual import LPIPSLoss, build_loss
+    from ..projection import load_targets
+    from ..projection.tune import TuneConfig, tune_to_folder
+    from ..registry import load_generator
+    from ..utils import resolve_device
+
+    dev = resolve_device(device)
+    G = load_generator(network, device=dev)
+    targets = load_targets(list(images), G.img_resolution, G.img_channels)
+    for p, why in targets.skipped:
+        click.echo(f"skipped {p}: {why}", err=True)
+    if not targets.paths:
+        raise click.ClickException("no readable images to tune on")
+    # AlexNet pools 64 px down to 1 px; smaller models are seen upsampled to 64.
+    lpips = LPIPSLoss("alex", weights=lpips_weights, min_side=64 if G.img_resolution < 64 else None).to(dev)
+    pivot = build_loss(pivot_loss, resolution=G.img_resolution, log=lambda m: click.echo(m, err=True)).to(dev)
+    config = TuneConfig(steps=steps, lr=lr, lpips_threshold=lpips_threshold, locality=locality, seed=seed)
+    rows = tune_to_folder(G, targets, outdir, str(network), lpips=lpips, pivot_loss=pivot, config=config,
+                          pivot_steps=pivot_steps, pivot_lr=pivot_lr, seed=seed, progress=progress)  # fmt: skip
+    for r in rows:
+        click.echo(f"{r['image']}: LPIPS {r['pivot_lpips']:.4f} (pivot) -> {r['lpips']:.4f} (tuned, {r['steps']} "
+                   f"steps); wrote {outdir / r['tuned']}")  # fmt: skip

@@ -127,7 +127,7 @@ class DlibLandmarks:
             finds more turned and small faces).
         predictor: a ``shape_predictor_68_face_landmarks.dat`` to use instead of the installed one.
         min_score: faces the detector scores below this are reported as skipped (HOG default 0.3: dlib's own
-            threshold is 0, which lets through patterns such as the badge on scikit-image's astronaut).
+            threshold is 0, which lets through patterns such as the mission patch on scikit-image's astronaut's suit).
         upsample: times the detector doubles the reduced photo (None: once when its long side is under 1000 px).
         detect_side: the long side, in pixels, the photo is reduced to for detection.
 

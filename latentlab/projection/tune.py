@@ -1,0 +1,273 @@
+"""Pivotal tuning (Roich et al. 2022, "Pivotal Tuning for Latent-based Editing of Real Images", PTI).
+
+A W code found by the projector is the *pivot*; the synthesis network's weights are then tuned so that the
+pivot renders the target exactly, while codes around it keep meaning what they meant, so edits of the pivot
+keep working. PTI's defaults (its ``configs/hyperparameters.py``):
+
+* Adam, learning rate 3e-4, at most 350 steps, on every synthesis weight;
+* the loss ``1.0 * MSE + 1.0 * LPIPS-AlexNet`` between the pivot's rendering (constant noise) and the target,
+  both in [-1, 1]; it stops as soon as LPIPS is at or under 0.06 (checked before each step, as PTI does);
+* the locality regularization, off by default in PTI: each step, ``samples`` codes ``w_s`` mapped at psi 0.5
+  are moved to radius 30 from the pivot (``pivot + 30 (w_s - pivot) / ||w_s - pivot||``) and the tuned
+  synthesis must render them as the original did (no noise), weighted 0.1 MSE + 0.1 LPIPS.
+
+PTI tunes ``G.parameters()``, the mapping network included, but nothing in its loss reaches the mapping
+network (the pivot is a W code and the locality samples come from the original G), so tuning the synthesis
+alone is the same optimization; only the synthesis is saved (:mod:`latentlab.io.tuned`).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..nn.generator import Generator
+from ..validate import InvalidInput, image_batch, number_fields
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """PTI's hyperparameters (defaults = the paper's code)."""
+
+    steps: int = 350  # max_pti_steps
+    lr: float = 3e-4  # pti_learning_rate
+    lpips_threshold: float = 0.06  # LPIPS_value_threshold: stop when the pivot's LPIPS is at or under it
+    l2_weight: float = 1.0  # pt_l2_lambda
+    lpips_weight: float = 1.0  # pt_lpips_lambda
+    locality: bool = False  # use_locality_regularization
+    locality_l2: float = 0.1  # regulizer_l2_lambda
+    locality_lpips: float = 0.1  # regulizer_lpips_lambda
+    locality_radius: float = 30.0  # regulizer_alpha
+    locality_psi: float = 0.5  # the truncation of the sampled codes
+    locality_samples: int = 1  # latent_ball_num_of_samples
+    locality_interval: int = 1  # locality_regularization_interval
+    seed: int = 0  # seeds the locality samples
+    loss: str = "lpips-alex"  # the LPIPS network's name (PTI: AlexNet)
+
+    def __post_init__(self) -> None:
+        from ..validate import Bound
+
+        number_fields(self, {
+            "steps": Bound(0, 10**6, integer=True), "lr": Bound(0, 1, low_open=True),
+            "lpips_threshold": Bound(0, 10), "l2_weight": Bound(0, 1e6), "lpips_weight": Bound(0, 1e6),
+            "locality_l2": Bound(0, 1e6), "locality_lpips": Bound(0, 1e6), "locality_radius": Bound(0, 1e4),
+            "locality_psi": Bound(-2, 2), "locality_samples": Bound(1, 1024, integer=True),
+            "locality_interval": Bound(1, 10**6, integer=True), "seed": Bound(0, 2**63 - 1, integer=True),
+        }, "TuneConfig")  # fmt: skip
+
+
+@dataclass
+class Tuned:
+    """One image's pivotal tuning.
+
+    Attributes:
+        G: the tuned generator (a copy; the base is unchanged), eval mode, gradients off.
+        pivot: ``[1, num_ws, w_dim]`` the code it was tuned around.
+        steps: the steps taken (fewer than ``config.steps`` when the LPIPS threshold stopped it).
+        lpips, l2: the pivot's final distances to the target (LPIPS with the tuning's network; MSE on [-1, 1]).
+        history: ``(step, lpips, l2)`` before each step taken, and the final state.
+        seconds: wall time of the tuning.
+    """
+
+    G: Generator
+    pivot: Tensor
+    steps: int
+    lpips: float
+    l2: float
+    config: TuneConfig
+    history: list[tuple[int, float, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def meta(self) -> dict[str, Any]:
+        """JSON-ready: the config, steps, final distances and time."""
+        return {"config": asdict(self.config), "steps": self.steps, "lpips": self.lpips, "l2": self.l2,
+                "seconds": round(self.seconds, 3)}  # fmt: skip
+
+
+def _pivot_ws(G: Generator, pivot: Tensor) -> Tensor:
+    p = torch.as_tensor(pivot, dtype=torch.float32)
+    if p.ndim == 1:
+        p = p[None]
+    if p.ndim == 2 and p.shape[-1] == G.w_dim and p.shape[0] in (1, G.num_ws):
+        p = p[None] if p.shape[0] == G.num_ws else p[:, None].expand(1, G.num_ws, G.w_dim)
+    if p.shape != (1, G.num_ws, G.w_dim):
+        raise InvalidInput(f"the pivot must be one W code [w_dim] / [1, w_dim] or W+ code [num_ws, w_dim] / "
+                           f"[1, num_ws, w_dim] with w_dim {G.w_dim}, num_ws {G.num_ws}; "
+                           f"got {list(p.shape)}")  # fmt: skip
+    if not torch.isfinite(p).all():
+        raise InvalidInput("the pivot holds NaN or Inf values")
+    return p.to(G.w_avg.device).contiguous()
+
+
+def tune(
+    G: Generator,
+    target: Tensor,
+    pivot: Tensor,
+    lpips: nn.Module,
+    config: TuneConfig = TuneConfig(),
+    progress: bool = False,
+    on_step: Callable[[int, float, float], None] | None = None,
+) -> Tuned:
+    """Tune a copy of ``G``'s synthesis network around ``pivot`` until it renders ``target`` (PTI).
+
+    Args:
+        G: the base generator (not changed).
+        target: ``[1, C, R, R]`` in [-1, 1] at G's resolution.
+        pivot: the W (``[1, w_dim]``) or W+ (``[1, num_ws, w_dim]``) code from the projector.
+        lpips: an :class:`~latentlab.perceptual.LPIPSLoss` (PTI: ``LPIPSLoss("alex")``), on G's device.
+        config: :class:`TuneConfig` (PTI's defaults).
+        progress: show a progress bar.
+        on_step: called with ``(step, lpips, l2)`` before each step.
+    Returns:
+        :class:`Tuned`.
+    """
+    image_batch(target, "target", channels=G.img_channels, resolution=G.img_resolution)
+    if target.shape[0] != 1:
+        raise InvalidInput(f"tune takes one target image [1, C, R, R], got {list(target.shape)}; tune each image")
+    device = G.w_avg.device
+    target = target.to(device, torch.float32)
+    ws = _pivot_ws(G, pivot)
+    t0 = time.perf_counter()
+    base = G
+    Gt = copy.deepcopy(G).eval()
+    Gt.requires_grad_(False)
+    params = [p for p in Gt.synthesis.parameters() if p.dtype.is_floating_point]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=config.lr)
+    prepared = lpips.prepare(target)
+    gen = torch.Generator().manual_seed(int(config.seed))
+    history: list[tuple[int, float, float]] = []
+    steps = 0
+    bar = tqdm(total=config.steps, desc="tune", unit="step", disable=not progress)
+    d_lpips = d_l2 = float("nan")
+    for step in range(config.steps + 1):
+        img = Gt.synthesis(ws, noise_mode="const")
+        l2 = F.mse_loss(img, target)
+        dist = lpips(img, prepared).mean()
+        d_lpips, d_l2 = float(dist.detach()), float(l2.detach())
+        history.append((step, d_lpips, d_l2))
+        if on_step is not None:
+            on_step(step, d_lpips, d_l2)
+        if step == config.steps or d_lpips <= config.lpips_threshold:
+            break
+        loss = config.l2_weight * l2 + config.lpips_weight * dist
+        if config.locality and step % config.locality_interval == 0:
+            loss = loss + _locality(base, Gt, ws, lpips, config, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        steps += 1
+        bar.update(1)
+        bar.set_postfix(lpips=f"{d_lpips:.4f}", refresh=False)
+    bar.close()
+    Gt.requires_grad_(False)
+    return Tuned(Gt, ws.detach().cpu(), steps, d_lpips, d_l2, config, history, time.perf_counter() - t0)
+
+
+def _locality(base: Generator, Gt: Generator, ws: Tensor, lpips: nn.Module, config: TuneConfig,
+              gen: torch.Generator) -> Tensor:  # fmt: skip
+    """PTI's ``Space_Regulizer``: codes at ``radius`` from the pivot must render as the base G rendered them."""
+    device = ws.device
+    z = torch.randn([config.locality_samples, base.z_dim], generator=gen).to(device)
+    with torch.no_grad():
+        w = base.mapping(z, None, truncation_psi=config.locality_psi)  # [S, num_ws, w_dim]
+        d = w - ws
+        norm = d.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None]
+        w_r = ws + config.locality_radius * d / norm
+        old = base.synthesis(w_r, noise_mode="none")
+    new = Gt.synthesis(w_r, noise_mode="none")
+    loss = 0.0
+    if config.locality_l2 > 0:
+        loss = loss + config.locality_l2 * F.mse_loss(new, old)
+    if config.locality_lpips > 0:
+        loss = loss + config.locality_lpips * lpips(new, lpips.prepare(old)).mean()
+    return loss
+
+
+def tune_to_folder(
+    G: Generator,
+    targets: Any,
+    outdir: Any,
+    base_ref: str,
+    *,
+    lpips: nn.Module,
+    pivot_loss: nn.Module,
+    config: TuneConfig = TuneConfig(),
+    pivot_steps: int = 450,
+    pivot_lr: float = 5e-3,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """``latentlab tune``: per image, a W pivot from the projector, then :func:`tune`; files written per image.
+
+    Per target ``<name>``: ``<name>.safetensors`` (the tuned generator, :func:`latentlab.io.tuned.save_tuned`),
+    ``<name>.npz`` (the pivot, NVIDIA's ``--projected-w`` layout), ``<name>.png`` (the tuned model's rendering of
+    the pivot) and ``<name>-compare.png`` (target | pivot before tuning | after); ``summary.json`` lists, per image,
+    the pivot's and the tuned model's LPIPS and MSE, the steps and the seconds.
+
+    Args:
+        G: the base generator.
+        targets: :class:`~latentlab.data.targets.Targets` (from :func:`~latentlab.data.targets.load_targets`).
+        outdir: the output folder.
+        base_ref: the base model's registry name or path, recorded in every tuned file.
+        lpips: the tuning's LPIPS module (PTI: AlexNet).
+        pivot_loss: the projector's distance for the pivot.
+        config: :class:`TuneConfig`.
+        pivot_steps, pivot_lr: the projector's steps and peak learning rate for the W pivot (PTI: 450, 5e-3),
+            with G's constant noise, as the tuning renders it.
+        seed: the projector's seed.
+    Returns:
+        The summary rows.
+    """
+    import json
+    from pathlib import Path
+
+    from ..io.atomic import atomic_path
+    from ..io.images import make_grid, save_image, to_uint8
+    from ..io.latents import save_latents
+    from ..io.tuned import save_tuned
+    from .projector import ProjectConfig, project_batch
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    device = G.w_avg.device
+    rows = []
+    pconfig = ProjectConfig(space="w", steps=pivot_steps, lr=pivot_lr, optimize_noise=False, seed=seed,
+                            loss=getattr(pivot_loss, "name", "loss"))  # fmt: skip
+    for path, image in zip(targets.paths, targets.images, strict=True):
+        name = Path(path).stem
+        target = image[None].to(device, torch.float32)
+        t0 = time.perf_counter()
+        proj = project_batch(G, target, pivot_loss, pconfig)
+        pivot = proj.ws[:1].to(device)
+        with torch.no_grad():
+            before = G.synthesis(pivot, noise_mode="const")
+            lp_before = float(lpips(before, lpips.prepare(target)).mean())
+            l2_before = float(F.mse_loss(before, target))
+        result = tune(G, target, pivot, lpips, config, progress=progress)
+        with torch.no_grad():
+            after = result.G.synthesis(pivot, noise_mode="const")
+        meta = {**result.meta(), "pivot": {"steps": pivot_steps, "lr": pivot_lr, "lpips": lp_before, "l2": l2_before,
+                                           "loss": pconfig.loss}}  # fmt: skip
+        save_tuned(outdir / f"{name}.safetensors", result.G, G, base_ref, pivot, meta, image=str(path))
+        save_latents(outdir / f"{name}.npz", pivot[0].cpu(), meta={"network": base_ref, "space": "w", "pivot": True,
+                                                                   "tuned": f"{name}.safetensors"})  # fmt: skip
+        save_image(outdir / f"{name}.png", to_uint8(after)[0])
+        strip = np.concatenate([to_uint8(target), to_uint8(before), to_uint8(after)])
+        save_image(outdir / f"{name}-compare.png", make_grid(strip, cols=3))
+        rows.append({"image": str(path), "tuned": f"{name}.safetensors", "pivot_lpips": lp_before,
+                     "pivot_l2": l2_before, "lpips": result.lpips, "l2": result.l2, "steps": result.steps,
+                     "seconds": round(time.perf_counter() - t0, 3)})  # fmt: skip
+    with atomic_path(outdir / "summary.json") as tmp:
+        tmp.write_text(json.dumps({"network": base_ref, "config": asdict(config), "rows": rows}, indent=1) + "\n")
+    return rows
