@@ -12,7 +12,8 @@ from PIL import Image
 
 from latentlab.cli import cli
 from latentlab.io import CheckpointError, save_checkpoint
-from latentlab.io.tuned import apply_tuned, generator_fingerprint, read_tuned, save_tuned
+from latentlab.io.tuned import apply_tuned, read_tuned, save_tuned
+from latentlab.nn.generator import model_fingerprint
 from latentlab.perceptual import LPIPSLoss
 from latentlab.projection.tune import TuneConfig, tune
 from latentlab.registry import load_generator
@@ -100,7 +101,7 @@ def test_tuned_file_is_compact_and_loads_anywhere(lpips_alex, tmp_path):
     r = tune(G, target, pivot, lpips_alex, TuneConfig(steps=5, lr=3e-3, lpips_threshold=0.0))
     path = save_tuned(tmp_path / "t.safetensors", r.G, G, "base.safetensors", r.pivot, r.meta(), image="x.png")
     info, tensors = read_tuned(path)
-    assert info["base"]["fingerprint"] == generator_fingerprint(G) and info["image"] == "x.png"
+    assert info["base"]["fingerprint"] == model_fingerprint(G) and info["image"] == "x.png"
     assert info["tune"]["steps"] == 5 and info["tune"]["config"]["lr"] == 3e-3
     assert "pivot" in tensors and not any("mapping" in k for k in tensors)
     changed = [k for k in tensors if k != "pivot"]
@@ -111,7 +112,14 @@ def test_tuned_file_is_compact_and_loads_anywhere(lpips_alex, tmp_path):
     with torch.no_grad():
         np.testing.assert_array_equal(G2.synthesis(r.pivot, noise_mode="const").numpy(),
                                       r.G.synthesis(r.pivot, noise_mode="const").numpy())  # fmt: skip
-    assert generator_fingerprint(load_generator(base_path, device="cpu")) == generator_fingerprint(G)
+    assert model_fingerprint(load_generator(base_path, device="cpu")) == model_fingerprint(G)
+    # Directions fitted on the base edit the tuned model too; those of another model are still refused.
+    from latentlab.edit.directions import Direction
+
+    vec = torch.ones(G.w_dim)
+    Direction(vec, "smile", "w", "svm", model="base", model_hash=model_fingerprint(G)).check_model(G2)
+    with pytest.raises(ValueError, match="was fitted on model other"):
+        Direction(vec, "smile", "w", "svm", model="other", model_hash="0" * 16).check_model(G2)
     # Another base: refused by fingerprint.
     with pytest.raises(CheckpointError, match="fingerprint"):
         apply_tuned(tiny_G(seed=3), path)

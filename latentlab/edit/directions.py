@@ -22,7 +22,6 @@ A :class:`Direction` is saved as ``NAME.npy`` (``[1, dim]`` float32, InterFaceGA
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -37,7 +36,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..io.atomic import atomic_path
-from ..nn.generator import Generator
+from ..nn.generator import Generator, model_fingerprint
 from ..utils import short_error
 from ..validate import MAX_CODE_ABS, InvalidInput, float_array, int_list, json_object, optional_number, str_list, string
 from .ops import LayerSpec, layer_indices
@@ -141,7 +140,8 @@ class Direction:
         if self.dim != want:
             raise ValueError(f"direction {self.name!r} has {self.dim} dimensions; this generator's "
                              f"{(self.space or 'w').upper()} has {want}")  # fmt: skip
-        if self.model_hash is not None and self.model_hash != model_fingerprint(G):
+        tuned_from = (getattr(G, "tuned_from", None) or {}).get("fingerprint")  # a PTI model: its base's directions
+        if self.model_hash is not None and self.model_hash not in (model_fingerprint(G), tuned_from):
             raise ValueError(f"direction {self.name!r} was fitted on model {self.model or '?'} (fingerprint "
                              f"{self.model_hash}), not on {name or 'this generator'} (fingerprint "
                              f"{model_fingerprint(G)})")  # fmt: skip
@@ -170,17 +170,6 @@ def _ranges(idx: Sequence[int]) -> str:
             start = prev = i
     return ",".join(out)
 
-
-def model_fingerprint(G: Generator) -> str:
-    """A short hash of a generator's configuration and of every parameter and buffer (16 hex digits).
-
-    The same weights give the same fingerprint on every device; any retraining changes it.
-    """
-    h = hashlib.sha256(json.dumps(G.config.to_dict(), sort_keys=True).encode())
-    for name, t in sorted(G.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 # ----------------------------------------------------------------------------------------------- files

@@ -5,8 +5,9 @@ A tuned file is a ``.safetensors`` file whose metadata says ``format = "latentla
 * ``G.synthesis.<name>``: every synthesis tensor whose values differ from the base model's (the mapping
   network and unchanged buffers are not stored);
 * ``pivot``: ``[1, num_ws, w_dim]``, the code the model was tuned around;
-* metadata ``base``: the base model's name or path as given, its *fingerprint* (:func:`generator_fingerprint`)
-  and its config; ``tune``: the tuning's settings and results; ``image``: the target's name.
+* metadata ``base``: the base model's name or path as given, its *fingerprint*
+  (:func:`~latentlab.nn.generator.model_fingerprint`, as directions record it) and its config; ``tune``:
+  the tuning's settings and results; ``image``: the target's name.
 
 :func:`apply_tuned` rebuilds the tuned generator from a base generator and refuses a base with another
 fingerprint. :func:`latentlab.load_generator` (and so every ``--network`` option) reads tuned files, loading
@@ -16,7 +17,6 @@ the base by its recorded name or path (a relative path is taken relative to the 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -27,26 +27,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .._version import __version__
-from ..nn.generator import Generator
+from ..nn.generator import Generator, model_fingerprint
 from .atomic import atomic_path
 from .checkpoint import CheckpointError
 
 FORMAT = "latentlab-tuned"
 FORMAT_VERSION = 1
-
-
-def generator_fingerprint(G: Generator) -> str:
-    """SHA-256 (hex) over every tensor of ``G``'s state dict: names, dtypes, shapes and float32 CPU bytes, sorted.
-
-    The same weights give the same fingerprint whichever file format they were loaded from.
-    """
-    h = hashlib.sha256()
-    for name, t in sorted(G.state_dict().items()):
-        t = t.detach().to("cpu")
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
-        h.update(t.to(torch.float32).contiguous().numpy().tobytes() if t.is_floating_point() else
-                 t.contiguous().numpy().tobytes())  # fmt: skip
-    return h.hexdigest()
 
 
 def save_tuned(path: str | os.PathLike, tuned: Generator, base: Generator, base_ref: str, pivot: torch.Tensor,
@@ -76,7 +62,7 @@ def save_tuned(path: str | os.PathLike, tuned: Generator, base: Generator, base_
     tensors["pivot"] = pivot.detach().to("cpu", torch.float32).contiguous().clone()
     metadata = {
         "format": FORMAT, "format_version": str(FORMAT_VERSION), "latentlab_version": __version__,
-        "base": json.dumps({"network": str(base_ref), "fingerprint": generator_fingerprint(base),
+        "base": json.dumps({"network": str(base_ref), "fingerprint": model_fingerprint(base),
                             "config": base.config.to_dict()}),
         "tune": json.dumps(meta or {}), "image": image,
     }  # fmt: skip
@@ -141,7 +127,7 @@ def apply_tuned(base: Generator, path: str | os.PathLike) -> Generator:
     """
     p = Path(path)
     info, tensors = read_tuned(p)
-    fp = generator_fingerprint(base)
+    fp = model_fingerprint(base)
     want = info["base"]["fingerprint"]
     if fp != want:
         raise CheckpointError(f"{p}: tuned from a base model with fingerprint {want[:16]}..., but the base given "
@@ -159,6 +145,8 @@ def apply_tuned(base: Generator, path: str | os.PathLike) -> Generator:
                                   f"(or non-finite values)")  # fmt: skip
         sd[name] = t.to(sd[name].dtype)
     G.synthesis.load_state_dict(sd, strict=True)
+    # Directions fitted on the base apply to its tuned copies (edit.Direction.check_model reads this).
+    G.tuned_from = {"network": info["base"]["network"], "fingerprint": want, "file": str(p)}
     device = base.w_avg.device
     return G.to(device).eval().requires_grad_(False)
 

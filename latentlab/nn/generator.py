@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -111,3 +114,15 @@ def seed_to_z(z_dim: int, seed: int, device: torch.device | str = "cpu") -> Tens
         raise ValueError(f"a seed must be an integer in 0..{2**32 - 1}, got {seed!r:.40}")
     z = np.random.RandomState(seed).randn(1, z_dim)
     return torch.from_numpy(z).to(torch.float32).to(device)
+
+
+def model_fingerprint(G: Generator) -> str:
+    """A short hash of a generator's configuration and of every parameter and buffer (16 hex digits).
+
+    The same weights give the same fingerprint on every device; any retraining changes it.
+    """
+    h = hashlib.sha256(json.dumps(G.config.to_dict(), sort_keys=True).encode())
+    for name, t in sorted(G.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
