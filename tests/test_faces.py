@@ -192,6 +192,25 @@ def test_synthfaces_photo_aligns_back_to_the_canonical_crop():
         assert psnr > 30, (k, psnr)
 
 
+def test_synthfaces_template_recovers_the_render_frame():
+    """The synthfaces template cuts the average face's render out of a photo as the renderer framed it."""
+    from latentlab.faces import SYNTHFACES
+
+    face = sf.Face(eyes_open=1.0)
+    render = sf.render(face, 256, 2)
+    kp = sf.keypoints(face, 256)
+    crop, tr = align_image(render, kp, 256, transform_size=1024, template=SYNTHFACES)
+    # The renderer draws 1/8 px (at 256: 0.125) off its frame's grid, hence the tolerance.
+    np.testing.assert_allclose(tr.quad, [[-0.5, -0.5], [-0.5, 255.5], [255.5, 255.5], [255.5, -0.5]], atol=0.2)
+    m = similarity(-25, 1.8, (300, 120))
+    photo = np.full((800, 900, 3), 90, np.uint8)
+    photo = cv2.warpAffine(render, m, (900, 800), dst=photo, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_TRANSPARENT)
+    back, _ = align_image(photo, apply(m, kp), 256, transform_size=1024, template=SYNTHFACES)
+    inner = (slice(16, 240), slice(16, 240))
+    mse = ((back[inner].astype(float) - render[inner].astype(float)) ** 2).mean()
+    assert 10 * math.log10(255**2 / mse) > 30
+
+
 def test_transform_file_round_trip_and_refusals(tmp_path):
     img = _dots_photo(300, 400, [])
     kp = np.array([[150.0, 120], [210, 125], [155, 190], [205, 193]])

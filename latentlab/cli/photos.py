@@ -16,6 +16,8 @@ from ._common import Finite
 @click.option("--size", type=click.IntRange(8, 16384), default=1024, show_default=True,
               help="Crop side in pixels (FFHQ: 1024; use the model's resolution).")
 @click.option("--largest", is_flag=True, help="Keep only the largest face of each photo.")
+@click.option("--template", type=click.Choice(["ffhq", "synthfaces"]), default="ffhq", show_default=True,
+              help="The framing: ffhq (every FFHQ model) or synthfaces (the embedded SynthFaces models).")
 @click.option("--detector", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True,
               help="dlib's face detector: hog (fast, frontal) or cnn (slower, finds turned and small faces).")
 @click.option("--min-score", type=Finite(-10, 10), default=None,
@@ -32,7 +34,7 @@ from ._common import Finite
 @click.option("--max-pixels", type=click.IntRange(1, 10**10), default=150_000_000, show_default=True,
               help="Skip photos with more pixels than this, unread.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def align_cmd(photos, outdir, size, largest, detector, min_score, min_face, landmarks_file, predictor,
+def align_cmd(photos, outdir, size, largest, template, detector, min_score, min_face, landmarks_file, predictor,
               transform_size, max_pixels, progress):  # fmt: skip
     """Align the faces in PHOTOS as NVIDIA aligned FFHQ (NVlabs/ffhq-dataset), one crop per face.
 
@@ -53,7 +55,7 @@ def align_cmd(photos, outdir, size, largest, detector, min_score, min_face, land
     from tqdm.auto import tqdm
 
     from ..data.targets import expand_inputs
-    from ..faces import DlibLandmarks, align_photos, read_landmarks_file
+    from ..faces import TEMPLATES, DlibLandmarks, align_photos, read_landmarks_file
 
     paths = expand_inputs(photos)
     if not paths:
@@ -61,7 +63,7 @@ def align_cmd(photos, outdir, size, largest, detector, min_score, min_face, land
     lms = read_landmarks_file(landmarks_file) if landmarks_file is not None else None
     det = None if lms is not None else DlibLandmarks(detector, predictor, min_score=min_score)
     report = align_photos(paths, outdir, size=size, largest=largest, detector=det, landmarks=lms, min_face=min_face,
-                          transform_size=transform_size, max_pixels=max_pixels,
+                          transform_size=transform_size, max_pixels=max_pixels, template=TEMPLATES[template],
                           progress=(lambda xs: tqdm(xs, desc="align", unit="photo")) if progress else None)  # fmt: skip
     for src, why in report.skipped:
         click.echo(f"skipped {src}: {why}", err=True)

@@ -9,13 +9,13 @@
 """
 
 from .ffhq import TRANSFORM_SIZE, align_image
-from .geometry import FFHQ, TEMPLATES, AlignError, AlignTransform, Template, ffhq_quad, keypoints_from_68
+from .geometry import FFHQ, SYNTHFACES, TEMPLATES, AlignError, AlignTransform, Template, ffhq_quad, keypoints_from_68
 from .landmarks import Detection, DlibLandmarks, LandmarksUnavailable
 from .paste import face_mask, paste_back
 from .photos import AlignReport, align_photos, load_photo, read_landmarks_file
 
 __all__ = [
-    "FFHQ", "TEMPLATES", "TRANSFORM_SIZE", "AlignError", "AlignReport", "AlignTransform", "Detection", "DlibLandmarks",
-    "LandmarksUnavailable", "Template", "align_image", "align_photos", "face_mask", "ffhq_quad", "keypoints_from_68",
-    "load_photo", "paste_back", "read_landmarks_file",
+    "FFHQ", "SYNTHFACES", "TEMPLATES", "TRANSFORM_SIZE", "AlignError", "AlignReport", "AlignTransform", "Detection",
+    "DlibLandmarks", "LandmarksUnavailable", "Template", "align_image", "align_photos", "face_mask", "ffhq_quad",
+    "keypoints_from_68", "load_photo", "paste_back", "read_landmarks_file",
 ]  # fmt: skip

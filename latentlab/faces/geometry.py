@@ -67,7 +67,14 @@ class Template:
 
 
 FFHQ = Template("ffhq", 1.0, 0.1)
-TEMPLATES: dict[str, Template] = {"ffhq": FFHQ}
+# SynthFaces renders (the embedded models' data) frame the head more loosely than FFHQ: with the renderer's own
+# keypoints of the average face (face_width 0.5, upright, frontal), this template's square is the whole
+# render, to the renderer's 1/8-pixel drawing offset (scale 1.3528 = (1/2) / (2 |eye_to_eye|) = 0.5 / 0.3696,
+# shift 0.28125 = the eyes' height above the centre over |eye_to_mouth| = 0.045 / 0.16, in the renderer's unit
+# coordinates). As with FFHQ, the eye distance is normalised: a wide face (face_width 1) comes out 12% smaller
+# than drawn, a narrow one (0) 16% larger.
+SYNTHFACES = Template("synthfaces", 1.3528, 0.28125)
+TEMPLATES: dict[str, Template] = {"ffhq": FFHQ, "synthfaces": SYNTHFACES}
 
 
 def coords(points: Any, name: str, where: str | None = None) -> np.ndarray:
