@@ -384,6 +384,19 @@ def test_dlib_aligns_the_astronaut_as_ffhq(dlib_landmarks, astronaut):
     assert err < 4.0, err
 
 
+def test_cnn_detector_finds_the_same_face(dlib_landmarks, astronaut):
+    from latentlab.faces import DlibLandmarks
+
+    img = load_photo(astronaut)
+    hog, _ = dlib_landmarks.detect(img)
+    cnn, rejected = DlibLandmarks("cnn", upsample=0).detect(img)
+    assert len(cnn) == 1 and cnn[0].score > 0.5 and not rejected
+    # The same face, so nearly the same FFHQ square (the predictor starts from a different box).
+    assert np.abs(ffhq_quad(cnn[0].keypoints)[0] - ffhq_quad(hog[0].keypoints)[0]).max() < 6
+    with pytest.raises(InvalidInput, match="unknown face detector"):
+        DlibLandmarks("haar")
+
+
 def test_align_cli_on_the_astronaut(dlib_landmarks, astronaut, tmp_path):
     grey = tmp_path / "grey.png"
     Image.new("RGB", (200, 160), (128, 128, 128)).save(grey)
