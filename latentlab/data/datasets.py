@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from ..io.atomic import atomic_path
+from ..io.images import to_8bit_mode
 from ..utils import short_error
 from ..validate import InvalidInput, number
 
@@ -85,15 +86,7 @@ def to_training_pixels(
         raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
-    image = ImageOps.exif_transpose(image)
-    image = _to_8bit(image)
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA", "RGBa", "La", "PA"):
-        rgba = image.convert("RGBA")
-        bg = Image.new("RGBA", rgba.size, tuple(int(v) for v in background) + (255,))
-        image = Image.alpha_composite(bg, rgba)
-    image = image.convert("RGB" if channels == 3 else "L")
+    image = to_8bit_mode(image, channels, background)
 
     w, h = image.size
     min_side = 1 if resolution is None else min(MIN_SIDE, resolution)  # only resizing needs a minimum
@@ -109,20 +102,6 @@ def to_training_pixels(
         image = image.resize((resolution, resolution), Image.Resampling.LANCZOS)
     a = np.asarray(image, dtype=np.uint8)
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy()
-
-
-def _to_8bit(image: Image.Image) -> Image.Image:
-    """16-bit and float grey images -> 8-bit ``L`` (other modes unchanged)."""
-    if image.mode.startswith("I;16") or image.mode == "I":
-        a = np.asarray(image).astype(np.float64)
-        return Image.fromarray(np.clip(np.rint(a * 255 / 65535), 0, 255).astype(np.uint8), "L")
-    if image.mode == "F":
-        a = np.asarray(image)
-        bad = int((~np.isfinite(a)).sum())
-        if bad:
-            raise ValueError(f"a float image with {bad} of {a.size} pixels NaN or infinite")
-        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
-    return image
 
 
 def decode(data: bytes, **rule: Any) -> np.ndarray:

@@ -21,7 +21,6 @@ along the quad. It is stored as JSON beside each crop so that an edited crop can
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -302,11 +301,3 @@ def _points(value: Any, name: str, n: int, where: str, width: int = 2) -> np.nda
     except (TypeError, ValueError) as e:
         raise AlignError(f"{where}: {name!r}: {e}") from None
 
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -18,7 +18,6 @@ predicted on the full-resolution photo inside the detector's box scaled back up.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io.foreign import file_sha256
 from ..validate import InvalidInput, number
 from .geometry import keypoints_from_68
 
@@ -101,12 +101,9 @@ def model_file(name: str, path: str | os.PathLike | None = None, verify: bool = 
         if p.stat().st_size != size:
             raise LandmarksUnavailable(f"{p}: {p.stat().st_size} bytes, expected {size} (truncated or replaced); "
                                        f"reinstall {MODELS_DIST}")  # fmt: skip
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        if h.hexdigest() != sha:
-            raise LandmarksUnavailable(f"{p}: SHA-256 {h.hexdigest()[:16]}... is not the published file's "
+        digest = file_sha256(p)
+        if digest != sha:
+            raise LandmarksUnavailable(f"{p}: SHA-256 {digest[:16]}... is not the published file's "
                                        f"{sha[:16]}... (altered); reinstall {MODELS_DIST}")  # fmt: skip
     return p
 

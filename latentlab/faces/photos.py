@@ -17,20 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from ..io.atomic import atomic_path
-from ..io.images import save_image
+from ..io.foreign import file_sha256
+from ..io.images import save_image, to_8bit_mode
 from ..validate import InvalidInput, count, number
 from .ffhq import TRANSFORM_SIZE, align_image
-from .geometry import FFHQ, AlignError, Template, check_keypoints, ffhq_quad, file_sha256, keypoints_from_68
+from .geometry import FFHQ, AlignError, Template, check_keypoints, ffhq_quad, keypoints_from_68
 
 MAX_PIXELS = 150_000_000  # about 450 MB as RGB; Pillow's own bomb limit is 179 M
 MIN_FACE = 64  # the smallest crop square, in photo pixels, worth aligning
 
 
 def load_photo(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Read a photo as uint8 RGB ``[H, W, 3]``: EXIF orientation applied; grey, palette, CMYK and 16-bit converted.
+    """Read a photo as uint8 RGB ``[H, W, 3]`` by :func:`~latentlab.io.images.to_8bit_mode` (EXIF orientation,
+    16-bit and float grey, transparency over white, CMYK), the rule training images follow too.
 
     The size is checked from the header before any pixel is decoded, so a huge file is refused without
     being read.
@@ -47,16 +49,7 @@ def load_photo(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
             if w * h > max_pixels:
                 raise AlignError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than the limit of "
                                  f"{max_pixels / 1e6:.0f} (max_pixels; --max-pixels on the command line)")  # fmt: skip
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                a = np.asarray(im, np.float64)
-                top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
-                im = Image.fromarray(np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8), "L")
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(bg, im)
-            return np.asarray(im.convert("RGB"))
+            return np.asarray(to_8bit_mode(im))
     except AlignError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:

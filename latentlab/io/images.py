@@ -7,11 +7,12 @@ uint8 ``[H, W, C]`` RGB. These two helpers are the only places that convert betw
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_path
 
@@ -47,6 +48,36 @@ def from_uint8(images: np.ndarray) -> torch.Tensor:
     if not a.flags.writeable:  # e.g. np.asarray(PIL image); torch wants writable memory
         a = a.copy()
     return torch.from_numpy(a).permute(0, 3, 1, 2).to(torch.float32) / 127.5 - 1
+
+
+def to_8bit_mode(image: Image.Image, channels: int = 3, background: Sequence[int] = (255, 255, 255)) -> Image.Image:
+    """Any PIL image -> 8-bit ``RGB`` (``channels=3``) or ``L`` (``channels=1``), upright.
+
+    The EXIF orientation is applied; 16-bit grey (modes ``I;16*`` and ``I``) is scaled as
+    ``round(v * 255 / 65535)``; float images (mode ``F``) are taken as 0..255 and clipped; transparency
+    (RGBA, LA, palette images with a transparent colour) is composited over ``background``; CMYK and the rest
+    are converted by Pillow.
+
+    Raises:
+        ValueError: a float image with NaN or infinite pixels.
+    """
+    image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I;16") or image.mode == "I":
+        a = np.asarray(image).astype(np.float64)
+        image = Image.fromarray(np.clip(np.rint(a * 255 / 65535), 0, 255).astype(np.uint8), "L")
+    elif image.mode == "F":
+        a = np.asarray(image)
+        bad = int((~np.isfinite(a)).sum())
+        if bad:
+            raise ValueError(f"a float image with {bad} of {a.size} pixels NaN or infinite")
+        image = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "RGBa", "La", "PA"):
+        rgba = image.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, tuple(int(v) for v in background) + (255,))
+        image = Image.alpha_composite(bg, rgba)
+    return image.convert("RGB" if channels == 3 else "L")
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> Path:
