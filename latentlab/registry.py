@@ -295,13 +295,15 @@ def load_generator(
         FileNotFoundError: neither a file nor a known name (the message lists the known names).
         CheckpointError: the file cannot be read as a generator checkpoint.
     """
-    from .io.tuned import apply_tuned, base_reference, is_tuned
+    from .io.tuned import apply_tuned, base_reference, is_tuned, read_tuned
 
     check_generator_choice(network)
     dev = resolve_device(device)  # a bad device fails before anything is downloaded
     path = resolve(name_or_path)
     if is_tuned(path):  # pivotal tuning's compact file: the base model plus the tuned synthesis tensors
-        return apply_tuned(load_generator(base_reference(path), device=dev, network=network), path)
+        loaded = read_tuned(path)
+        base = load_generator(base_reference(path, loaded[0]), device=dev, network=network)
+        return apply_tuned(base, path, loaded)
     return load_generator_file(path, device=dev, network=network)
 
 

@@ -118,15 +118,18 @@ def read_tuned(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch
     return {"base": base, "tune": tune, "image": md.get("image", "")}, tensors
 
 
-def apply_tuned(base: Generator, path: str | os.PathLike) -> Generator:
+def apply_tuned(base: Generator, path: str | os.PathLike,
+                loaded: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None) -> Generator:  # fmt: skip
     """The tuned generator: a copy of ``base`` with the file's synthesis tensors (eval mode, gradients off).
+
+    ``loaded`` is :func:`read_tuned`'s result when the caller has it already (the file is then not read again).
 
     Raises:
         CheckpointError: ``base`` is not the model the file was tuned from (another fingerprint), or a tensor
             that does not exist in ``base`` or has another shape.
     """
     p = Path(path)
-    info, tensors = read_tuned(p)
+    info, tensors = loaded if loaded is not None else read_tuned(p)
     fp = model_fingerprint(base)
     want = info["base"]["fingerprint"]
     if fp != want:
@@ -151,12 +154,11 @@ def apply_tuned(base: Generator, path: str | os.PathLike) -> Generator:
     return G.to(device).eval().requires_grad_(False)
 
 
-def base_reference(path: str | os.PathLike) -> str:
+def base_reference(path: str | os.PathLike, info: dict[str, Any] | None = None) -> str:
     """The base model to load for a tuned file: its recorded name, or its recorded path (relative paths are tried
-    beside the tuned file first)."""
+    beside the tuned file first). ``info`` is :func:`read_tuned`'s first item, when the caller has it."""
     p = Path(path)
-    info, _ = read_tuned(p)
-    ref = info["base"]["network"]
+    ref = (info if info is not None else read_tuned(p)[0])["base"]["network"]
     beside = p.parent / ref
     if not Path(ref).is_absolute() and beside.is_file():
         return str(beside)
