@@ -62,6 +62,7 @@ class PretrainedModel:
     url: str | None = None  # where a remote model is downloaded from; None = embedded
     size: int | None = None  # bytes at `url`, when known
     networks: tuple[str, ...] = ("G_ema",)  # what the cached conversion keeps
+    alignment: str = "ffhq"  # the face framing its training images had (latentlab.faces.TEMPLATES)
 
 
 _NGC = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
@@ -95,7 +96,7 @@ MODELS: dict[str, PretrainedModel] = {
         _nvidia("stylegan2-lsundog-256", "stylegan2-lsundog-256x256.pkl", 256, "LSUN Dog at 256x256"),
         _nvidia("stylegan2-cifar10-32", "stylegan2-cifar10-32x32.pkl", 32, "CIFAR-10, class-conditional (c_dim=10)"),
         PretrainedModel("synthfaces-64", "latentlab's embedded StyleGAN2, trained on SynthFaces at 64x64.",
-                        "synthfaces-64.safetensors", 64, networks=("G_ema", "D")),
+                        "synthfaces-64.safetensors", 64, networks=("G_ema", "D"), alignment="synthfaces"),
     ]
 }
 
@@ -355,6 +356,22 @@ def classifier_path(name_or_path: str | os.PathLike = "synthfaces-64") -> Path:
     raise FileNotFoundError(f"the embedded classifier {text!r} ({CLASSIFIERS[text]}) is in none of "
                             f"{', '.join(str(d) for d in pretrained_dirs())}; train one with "
                             "`latentlab classifier train`")  # fmt: skip
+
+
+def alignment_of(name_or_path: str | os.PathLike) -> str:
+    """The face framing a model expects (a key of :data:`latentlab.faces.TEMPLATES`): the registry's entry for
+    a name, the base model's for a tuned file, else ``"ffhq"``."""
+    from .io.tuned import base_reference, is_tuned
+
+    text = str(name_or_path)
+    if text in MODELS:
+        return MODELS[text].alignment
+    path = Path(text)
+    if path.is_file() and is_tuned(path):
+        base = base_reference(path)
+        if str(base) != text:
+            return alignment_of(base)
+    return "ffhq"
 
 
 def available_locally(name_or_path: str) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import Finite
+from ._common import SEED, Finite, check_output, device_option
 
 
 @click.command("align")
@@ -71,3 +71,124 @@ def align_cmd(photos, outdir, size, largest, template, detector, min_score, min_
         raise click.ClickException(f"no face aligned in {len(paths)} photo(s); see {outdir / 'align.json'}")
     click.echo(f"aligned {len(report.crops)} face(s) from {len({c.source for c in report.crops})} of {len(paths)} "
                f"photo(s) at {size}x{size}; wrote {outdir}")  # fmt: skip
+
+
+@click.command("edit-photo")
+@click.argument("photo", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--direction", required=True,
+              help="A shipped direction's name (e.g. smile; see `latentlab directions list`) or a .npy file.")
+@click.option("--alpha", type=Finite(-1e4, 1e4), default=2.0, show_default=True,
+              help="The step along the direction, in --units.")
+@click.option("--units", type=click.Choice(["std", "raw"]), default="std", show_default=True,
+              help="std = multiples of the direction's spread over the model's codes; raw = distance in W.")
+@click.option("--layers", default=None,
+              help="W+ layers to move: all, coarse, middle, fine (join with +), or indices like 0-3.  "
+                   "[default: the direction's own layers, else all]")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The edited photo (.png, .jpg, .webp), the input's size.")
+@click.option("--network", default=None, help="Registry name or checkpoint (default: the embedded model).")
+@click.option("--space", type=click.Choice(["w", "w+"]), default="w", show_default=True,
+              help="Where the face is projected (without --tune).")
+@click.option("--tune", "tune_flag", is_flag=True,
+              help="Pivotal tuning (PTI): a W pivot, then the generator tuned to render the face (keeps identity).")
+@click.option("--steps", type=click.IntRange(1, 10**6), default=None,
+              help="Projector steps [default: 1000; the PTI pivot 450].")
+@click.option("--tune-steps", type=click.IntRange(0, 10**6), default=350, show_default=True,
+              help="With --tune: the most tuning steps.")
+@click.option("--tune-lpips-threshold", type=Finite(0, 10), default=0.06, show_default=True,
+              help="With --tune: stop at this LPIPS-AlexNet (PTI's 0.06; 0 = run every step).")
+@click.option("--locality/--no-locality", default=False, show_default=True,
+              help="With --tune: PTI's locality regularization.")
+@click.option("--loss", type=click.Choice(["auto", "lpips-vgg", "lpips-alex", "lpips-vgg-256", "ms-ssim", "mse"]),
+              default="auto", show_default=True, help="The projector's distance (auto: as `latentlab project`).")
+@click.option("--blend", type=click.Choice(["replace", "delta"]), default="replace", show_default=True,
+              help="replace = paste the edited rendering; delta = add only the edit's change to the photo's own "
+                   "face (keeps its detail when the photo is sharper than the model).")
+@click.option("--feather", type=Finite(0, 0.5), default=0.06, show_default=True,
+              help="The face mask's soft edge, as a fraction of the crop's side.")
+@click.option("--face", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="Which face, largest first.")
+@click.option("--template", type=click.Choice(["auto", "ffhq", "synthfaces"]), default="auto", show_default=True,
+              help="The framing the model was trained with (auto: the registry's, FFHQ for files).")
+@click.option("--detector", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True,
+              help="dlib's face detector (cnn finds turned and small faces).")
+@click.option("--landmarks", "landmarks_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON of the face's 68 or 4 points (as `latentlab align --landmarks`) instead of the detector.")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write the crop, its transform, the renderings, the codes (and the tuned model) here.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the projector.")
+@click.option("--max-pixels", type=click.IntRange(1, 10**10), default=150_000_000, show_default=True,
+              help="Refuse photos with more pixels than this, unread.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@device_option
+def edit_photo_cmd(photo, direction, alpha, units, layers, out, network, space, tune_flag, steps, tune_steps,
+                   tune_lpips_threshold, locality, loss, blend, feather, face, template, detector, landmarks_file,
+                   keep, seed, max_pixels, progress, device):  # fmt: skip
+    """Edit the face in a photo and put it back: align, project (or --tune), move, paste.
+
+    The face is found (dlib, or --landmarks), aligned as the model's training faces were, inverted
+    (W or W+ projection, or pivotal tuning with --tune), moved --alpha along --direction, rendered,
+    and warped back into the photo through a feathered face mask. The result has the input's size;
+    every pixel outside the mask is the input's, bit for bit. A photo without a face is an error that
+    says so; nothing is written then.
+
+    Examples:
+
+    \b
+        latentlab edit-photo me.jpg --direction smile --alpha 2 --tune --out me-smile.jpg
+        latentlab edit-photo me.jpg --direction age --alpha -1.5 --blend delta --keep work/ --out younger.png
+    """
+    import json
+
+    from ..edit.photo import edit_photo
+    from ..faces import TEMPLATES, DlibLandmarks, read_landmarks_file
+    from ..io import save_image, save_latents
+    from ..io.atomic import atomic_path
+    from ..projection.tune import TuneConfig
+    from ..registry import alignment_of, load_generator
+    from ..utils import resolve_device
+    from .editing import _load_direction, _network_name
+
+    check_output(out, "--out")
+    if tune_flag and space != "w":
+        raise click.UsageError("--tune tunes around a W pivot (PTI); leave --space at w")
+    network = _network_name(network)
+    dev = resolve_device(device)
+    G = load_generator(network, device=dev)
+    d = _load_direction(direction, network, G)
+    keypoints = None
+    if landmarks_file is not None:
+        lms = read_landmarks_file(landmarks_file)
+        keypoints = lms.get(photo.name, lms.get(str(photo)))
+        if keypoints is None:
+            raise click.ClickException(f"{landmarks_file} has no entry for {photo.name!r}")
+    tmpl = TEMPLATES[alignment_of(network) if template == "auto" else template]
+    tune_config = TuneConfig(steps=tune_steps, lpips_threshold=tune_lpips_threshold, locality=locality, seed=seed)
+    r = edit_photo(photo, G, d, alpha, units=units, layers=layers, method="tune" if tune_flag else space,
+                   steps=steps, loss=loss, tune_config=tune_config, keypoints=keypoints,
+                   detector=None if keypoints is not None else DlibLandmarks(detector),
+                   face=face, template=tmpl, blend=blend, feather=feather, seed=seed, max_pixels=max_pixels,
+                   progress=progress)  # fmt: skip
+    if keep is not None:
+        import numpy as np
+
+        from ..io.latents import noise_arrays
+        from ..io.tuned import save_tuned
+
+        keep.mkdir(parents=True, exist_ok=True)
+        save_image(keep / "crop.png", r.crop)
+        r.transform.save(keep / "crop.json")
+        save_image(keep / "compare.png", np.concatenate([r.crop, r.reconstruction, r.edited], axis=1))
+        meta = {"network": network, "space": "w" if tune_flag else space, **r.meta}
+        if tune_flag:
+            save_tuned(keep / "tuned.safetensors", r.G, G, network, r.ws.to(dev), r.meta, image=str(photo))
+            meta["network"] = str(keep / "tuned.safetensors")
+        extras = noise_arrays(G, r.noise, 0) if r.noise is not None else {}
+        save_latents(keep / "codes.npz", r.ws[0], meta=meta, **extras)
+        save_latents(keep / "edited.npz", r.edited_ws[0], meta=meta, **extras)
+        with atomic_path(keep / "edit.json") as tmp:
+            tmp.write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    save_image(out, r.photo)
+    how = "tuned (PTI)" if tune_flag else f"projected into {space.upper()}"
+    click.echo(f"{photo}: face {face} of {r.faces} {how}, moved {alpha:g} {units} along {d.name}; wrote {out}"
+               + (f" and {keep}/" if keep is not None else ""))  # fmt: skip

@@ -46,10 +46,20 @@ from ._common import SEED, Finite, device_option
 @click.option("--frames", type=click.IntRange(2, 10_000), default=100, show_default=True, help="Frames per video.")
 @click.option("--resume", is_flag=True,
               help="Skip images whose outputs in --outdir are complete (same settings); continue a killed run.")
+@click.option("--tune", "tune_after", is_flag=True,
+              help="Pivotal tuning (PTI) after the projection: its result is the pivot (with G's constant noise: "
+                   "--noise is ignored); writes what `latentlab tune` writes.")
+@click.option("--tune-steps", type=click.IntRange(0, 10**6), default=350, show_default=True,
+              help="With --tune: the most tuning steps.")
+@click.option("--tune-lpips-threshold", type=Finite(0, 10), default=0.06, show_default=True,
+              help="With --tune: stop when the pivot's LPIPS-AlexNet is at or under this.")
+@click.option("--locality/--no-locality", default=False, show_default=True,
+              help="With --tune: PTI's locality regularization.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
 def project(images, network, outdir, space, steps, loss, lpips_weights, download, mse_weight, lr, optimize_noise,
-            noise_weight, seed, class_idx, batch, crop, video, frames, resume, progress, device):
+            noise_weight, seed, class_idx, batch, crop, video, frames, resume, tune_after, tune_steps,
+            tune_lpips_threshold, locality, progress, device):  # fmt: skip
     """Project images into a generator's W or W+ space (StyleGAN2 paper, appendix D).
 
     IMAGES are files or folders (searched recursively). Any image Pillow reads works: RGB, RGBA
@@ -63,11 +73,15 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
     With --resume a re-run skips the images whose files are all there (a killed run of 100k images
     continues where it stopped) and writes what an uninterrupted run would have.
 
+    With --tune each projection becomes the pivot of a pivotal tuning (as `latentlab tune`, with this
+    command's projector settings instead of PTI's 450 steps at lr 5e-3).
+
     Examples:
 
     \b
         latentlab project --network synthfaces-64 --space w+ photos/ --outdir proj/ --video
         latentlab project --network synthfaces-64 photos/ --outdir proj/ --resume
+        latentlab project --network synthfaces-64 aligned/ --outdir tuned/ --tune
     """
     from ..io import load_any
     from ..perceptual import build_loss
@@ -87,10 +101,24 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
         click.echo(f"warning: {p}: {note}", err=True)
     if not targets.paths:
         raise click.ClickException("no readable images to project")
+    if tune_after and (resume or video):
+        raise click.UsageError("--tune writes tuned models: --resume and --video apply to projections only")
     loss_module = build_loss(loss, D=ck.D, download=download, lpips_weights=lpips_weights,
                              log=lambda m: click.echo(m, err=True), resolution=G.img_resolution).to(dev)  # fmt: skip
     config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
                            mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name)  # fmt: skip
+    if tune_after:
+        import dataclasses
+
+        from ..projection.tune import TuneConfig, tune_to_folder
+
+        rows = tune_to_folder(G, targets, outdir, str(network), lpips=_tune_lpips(G, lpips_weights, dev),
+                              pivot_loss=loss_module, pivot=dataclasses.replace(config, optimize_noise=False),
+                              config=TuneConfig(steps=tune_steps, lpips_threshold=tune_lpips_threshold,
+                                                locality=locality, seed=seed),
+                              batch_size=batch, progress=progress)  # fmt: skip
+        _report_tuned(rows, outdir)
+        return
     rows = project_to_folder(G, targets, outdir, loss_module, config, network=str(network), batch_size=batch,
                              frames=frames if video else 0, lpips_metric=summary_lpips(loss_module, lpips_weights, dev),
                              progress=progress, resume=resume)  # fmt: skip
@@ -124,10 +152,12 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
 @click.option("--lpips-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The tuning's AlexNet LPIPS backbone file instead of the search (latentlab weights).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the projector and the locality samples.")
+@click.option("--batch", type=click.IntRange(1, 65536), default=8, show_default=True,
+              help="Pivots projected together (the tunings run one after another).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @device_option
 def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivot_steps, pivot_lr, pivot_loss,
-             lpips_weights, seed, progress, device):  # fmt: skip
+             lpips_weights, seed, batch, progress, device):  # fmt: skip
     """Pivotal tuning (PTI, Roich et al. 2022): a W pivot per image, then the synthesis tuned around it.
 
     IMAGES are files or folders (searched recursively), read as `latentlab project` reads them.
@@ -136,7 +166,7 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
     pivot renders the image. Images are tuned one after another, each its own copy. The tuned model
     is saved compactly: only the synthesis tensors that changed, the pivot and the base model's
     fingerprint. Every --network option takes it: edit, mix and generate the pivot on it as on the
-    base, with the base's directions.
+    base, with the base's directions. Two inputs with the same file name get <name>, <name>-1, ...
 
     At 64 px PTI's stop at LPIPS 0.06 can come after one step (AlexNet sees the image upsampled);
     --lpips-threshold 0 runs all the steps.
@@ -147,9 +177,9 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
         latentlab tune aligned/me_0.png --network synthfaces-64 --outdir tuned/
         latentlab edit tuned/me_0.npz --network tuned/me_0.safetensors --direction smile --out smile.png
     """
-    from ..perceptual import LPIPSLoss, build_loss
+    from ..perceptual import build_loss
     from ..projection import expand_inputs, load_targets
-    from ..projection.tune import TuneConfig, tune_to_folder
+    from ..projection.tune import TuneConfig, pivot_config, tune_to_folder
     from ..registry import load_generator
     from ..utils import resolve_device
 
@@ -160,12 +190,23 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
         click.echo(f"skipped {p}: {why}", err=True)
     if not targets.paths:
         raise click.ClickException("no readable images to tune on")
-    # AlexNet pools 64 px down to 1 px; smaller models are seen upsampled to 64.
-    lpips = LPIPSLoss("alex", weights=lpips_weights, min_side=64 if G.img_resolution < 64 else None).to(dev)
+    lpips = _tune_lpips(G, lpips_weights, dev)
     pivot = build_loss(pivot_loss, resolution=G.img_resolution, log=lambda m: click.echo(m, err=True)).to(dev)
     config = TuneConfig(steps=steps, lr=lr, lpips_threshold=lpips_threshold, locality=locality, seed=seed)
     rows = tune_to_folder(G, targets, outdir, str(network), lpips=lpips, pivot_loss=pivot, config=config,
-                          pivot_steps=pivot_steps, pivot_lr=pivot_lr, seed=seed, progress=progress)  # fmt: skip
+                          pivot=pivot_config(seed, pivot_steps, pivot_lr, pivot.name), batch_size=batch,
+                          progress=progress)  # fmt: skip
+    _report_tuned(rows, outdir)
+
+
+def _tune_lpips(G, weights, device):
+    """PTI's LPIPS-AlexNet; AlexNet pools 64 px down to 1 px, so smaller models are seen upsampled to 64."""
+    from ..perceptual import LPIPSLoss
+
+    return LPIPSLoss("alex", weights=weights, min_side=64 if G.img_resolution < 64 else None).to(device)
+
+
+def _report_tuned(rows, outdir):
     for r in rows:
         click.echo(f"{r['image']}: LPIPS {r['pivot_lpips']:.4f} (pivot) -> {r['lpips']:.4f} (tuned, {r['steps']} "
                    f"steps); wrote {outdir / r['tuned']}")  # fmt: skip

@@ -194,6 +194,39 @@ def _locality(base: Generator, Gt: Generator, ws: Tensor, lpips: nn.Module, conf
     return loss
 
 
+def pivot_config(seed: int = 0, steps: int = 450, lr: float = 5e-3, loss: str = "auto") -> Any:
+    """PTI's first inversion as a :class:`~latentlab.projection.ProjectConfig`: W, 450 steps, peak lr 5e-3, and
+    G's constant noise kept (not optimized), as the tuning renders the pivot."""
+    from .projector import ProjectConfig
+
+    return ProjectConfig(space="w", steps=steps, lr=lr, optimize_noise=False, seed=seed, loss=loss)
+
+
+def project_pivots(G: Generator, targets: Tensor, pivot_loss: nn.Module, config: Any = None,
+                   batch_size: int = 8) -> Tensor:  # fmt: skip
+    """The pivots of several images, projected ``batch_size`` at a time (each image is independent).
+
+    Args:
+        G: the base generator.
+        targets: ``[N, C, R, R]`` in [-1, 1].
+        pivot_loss: the projector's distance.
+        config: a :class:`~latentlab.projection.ProjectConfig` (default :func:`pivot_config`); with
+            ``optimize_noise`` the optimized noise is dropped, since the tuning renders with G's constant noise.
+    Returns:
+        ``[N, num_ws, w_dim]`` on G's device.
+    """
+    from .projector import project_batch, w_statistics
+
+    config = pivot_config() if config is None else config
+    device = G.w_avg.device
+    stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
+    out = []
+    for i in range(0, targets.shape[0], batch_size):
+        proj = project_batch(G, targets[i : i + batch_size].to(device, torch.float32), pivot_loss, config, stats)
+        out.append(proj.ws.to(device))
+    return torch.cat(out)
+
+
 def tune_to_folder(
     G: Generator,
     targets: Any,
@@ -203,12 +236,11 @@ def tune_to_folder(
     lpips: nn.Module,
     pivot_loss: nn.Module,
     config: TuneConfig = TuneConfig(),
-    pivot_steps: int = 450,
-    pivot_lr: float = 5e-3,
-    seed: int = 0,
+    pivot: Any = None,
+    batch_size: int = 8,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """``latentlab tune``: per image, a W pivot from the projector, then :func:`tune`; files written per image.
+    """``latentlab tune`` (and ``project --tune``): pivots from the projector, then :func:`tune` per image.
 
     Per target ``<name>``: ``<name>.safetensors`` (the tuned generator, :func:`latentlab.io.tuned.save_tuned`),
     ``<name>.npz`` (the pivot, NVIDIA's ``--projected-w`` layout), ``<name>.png`` (the tuned model's rendering of
@@ -223,9 +255,9 @@ def tune_to_folder(
         lpips: the tuning's LPIPS module (PTI: AlexNet).
         pivot_loss: the projector's distance for the pivot.
         config: :class:`TuneConfig`.
-        pivot_steps, pivot_lr: the projector's steps and peak learning rate for the W pivot (PTI: 450, 5e-3),
-            with G's constant noise, as the tuning renders it.
-        seed: the projector's seed.
+        pivot: the pivots' :class:`~latentlab.projection.ProjectConfig` (default :func:`pivot_config`: PTI's
+            450 W steps at lr 5e-3 with G's constant noise); a W+ config makes W+ pivots.
+        batch_size: pivots projected together (the tunings run one after another: each is its own copy of G).
     Returns:
         The summary rows.
     """
@@ -236,38 +268,53 @@ def tune_to_folder(
     from ..io.images import make_grid, save_image, to_uint8
     from ..io.latents import save_latents
     from ..io.tuned import save_tuned
-    from .projector import ProjectConfig, project_batch
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     device = G.w_avg.device
+    pconfig = pivot_config(loss=getattr(pivot_loss, "name", "loss")) if pivot is None else pivot
+    t0 = time.perf_counter()
+    pivots = project_pivots(G, targets.images, pivot_loss, pconfig, batch_size)
+    pivot_seconds = (time.perf_counter() - t0) / len(targets.paths)
+    names = _unique_stems(targets.paths)
     rows = []
-    pconfig = ProjectConfig(space="w", steps=pivot_steps, lr=pivot_lr, optimize_noise=False, seed=seed,
-                            loss=getattr(pivot_loss, "name", "loss"))  # fmt: skip
-    for path, image in zip(targets.paths, targets.images, strict=True):
-        name = Path(path).stem
+    for path, name, image, ws in zip(targets.paths, names, targets.images, pivots, strict=True):
         target = image[None].to(device, torch.float32)
         t0 = time.perf_counter()
-        proj = project_batch(G, target, pivot_loss, pconfig)
-        pivot = proj.ws[:1].to(device)
+        ws = ws[None]
         with torch.no_grad():
-            before = G.synthesis(pivot, noise_mode="const")
+            before = G.synthesis(ws, noise_mode="const")
             lp_before = float(lpips(before, lpips.prepare(target)).mean())
             l2_before = float(F.mse_loss(before, target))
-        result = tune(G, target, pivot, lpips, config, progress=progress)
+        result = tune(G, target, ws, lpips, config, progress=progress)
         with torch.no_grad():
-            after = result.G.synthesis(pivot, noise_mode="const")
-        meta = {**result.meta(), "pivot": {"steps": pivot_steps, "lr": pivot_lr, "lpips": lp_before, "l2": l2_before,
-                                           "loss": pconfig.loss}}  # fmt: skip
-        save_tuned(outdir / f"{name}.safetensors", result.G, G, base_ref, pivot, meta, image=str(path))
-        save_latents(outdir / f"{name}.npz", pivot[0].cpu(), meta={"network": base_ref, "space": "w", "pivot": True,
-                                                                   "tuned": f"{name}.safetensors"})  # fmt: skip
+            after = result.G.synthesis(ws, noise_mode="const")
+        meta = {**result.meta(), "pivot": {"space": pconfig.space, "steps": pconfig.steps, "lr": pconfig.lr,
+                                           "lpips": lp_before, "l2": l2_before, "loss": pconfig.loss}}  # fmt: skip
+        save_tuned(outdir / f"{name}.safetensors", result.G, G, base_ref, ws, meta, image=str(path))
+        code_meta = {"network": base_ref, "space": pconfig.space, "pivot": True, "tuned": f"{name}.safetensors"}
+        save_latents(outdir / f"{name}.npz", ws[0].cpu(), meta=code_meta)
         save_image(outdir / f"{name}.png", to_uint8(after)[0])
         strip = np.concatenate([to_uint8(target), to_uint8(before), to_uint8(after)])
         save_image(outdir / f"{name}-compare.png", make_grid(strip, cols=3))
         rows.append({"image": str(path), "tuned": f"{name}.safetensors", "pivot_lpips": lp_before,
                      "pivot_l2": l2_before, "lpips": result.lpips, "l2": result.l2, "steps": result.steps,
-                     "seconds": round(time.perf_counter() - t0, 3)})  # fmt: skip
+                     "seconds": round(time.perf_counter() - t0 + pivot_seconds, 3)})  # fmt: skip
     with atomic_path(outdir / "summary.json") as tmp:
-        tmp.write_text(json.dumps({"network": base_ref, "config": asdict(config), "rows": rows}, indent=1) + "\n")
+        tmp.write_text(json.dumps({"network": base_ref, "config": asdict(config), "pivot": asdict(pconfig),
+                                   "rows": rows}, indent=1) + "\n")  # fmt: skip
     return rows
+
+
+def _unique_stems(paths: list[Any]) -> list[str]:
+    """Output names per input: the file's stem, with ``-1``, ``-2``, ... for repeated stems (a/x.png, b/x.png)."""
+    from pathlib import Path
+
+    used: dict[str, int] = {}
+    out = []
+    for p in paths:
+        stem = Path(p).stem
+        n = used.get(stem, 0)
+        used[stem] = n + 1
+        out.append(stem if n == 0 else f"{stem}-{n}")
+    return out
