@@ -167,7 +167,7 @@ def invert(
     lpips = lpips.to(device)
     config = TuneConfig(seed=seed) if tune_config is None else tune_config
     result = tune(G, target, proj.ws, lpips, config, progress=progress)
-    meta["tune"] = {**result.meta(), "pivot_lpips": result.history[0][1]}
+    meta["tune"] = {**result.meta(), "pivot_lpips": result.history[0][1], "pivot_l2": result.history[0][2]}
     return result.pivot, None, result.G, meta
 
 
