@@ -239,3 +239,37 @@ def test_tune_names_repeated_stems_apart(real_weights, model, tmp_path):
 def test_edit_photo_help_has_an_example():
     r = CliRunner().invoke(cli, ["edit-photo", "--help"])
     assert r.exit_code == 0 and "latentlab edit-photo me.jpg --direction smile --alpha 2 --tune" in r.output
+
+
+def test_paste_cli_puts_a_crop_back_and_refuses_a_bad_transform(photo, tmp_path):
+    img, kp = photo
+    Image.fromarray(img).save(tmp_path / "me.png")
+    (tmp_path / "lm.json").write_text(json.dumps({"me.png": [kp.tolist()]}))
+    r = CliRunner().invoke(cli, ["align", str(tmp_path / "me.png"), "--landmarks", str(tmp_path / "lm.json"),
+                                 "--outdir", str(tmp_path / "al"), "--size", "64", "--no-progress"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    crop = np.asarray(Image.open(tmp_path / "al" / "me_0.png"))
+    Image.fromarray(255 - crop).save(tmp_path / "edited.png")  # an "edit" that changes every pixel of the crop
+    out_path = tmp_path / "o.png"
+    args = ["paste", str(tmp_path / "edited.png"), "--photo", str(tmp_path / "me.png"), "--out", str(out_path)]
+    r = CliRunner().invoke(cli, [*args, "--transform", str(tmp_path / "al" / "me_0.json")])
+    assert r.exit_code == 0, r.output
+    from latentlab.faces import AlignTransform
+
+    out = np.asarray(Image.open(tmp_path / "o.png"))
+    inside = _footprint(img, AlignTransform.load(tmp_path / "al" / "me_0.json"))
+    np.testing.assert_array_equal(out[~inside], img[~inside])
+    assert (out != img).any(-1).sum() > 0.5 * inside.sum()
+    for bad, message in [(tmp_path / "nope.json", "no alignment file"), (tmp_path / "lm.json", "lm.json: ")]:
+        (tmp_path / "o.png").unlink(missing_ok=True)
+        r = CliRunner().invoke(cli, [*args, "--transform", str(bad)])
+        assert r.exit_code == 1 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+        assert not (tmp_path / "o.png").exists()
+    Image.fromarray(img[:-1]).save(tmp_path / "smaller.png")
+    r = CliRunner().invoke(cli, ["paste", str(tmp_path / "edited.png"), "--photo", str(tmp_path / "smaller.png"),
+                                 "--out", str(tmp_path / "o.png"), "--transform", str(tmp_path / "al" / "me_0.json")])
+    assert r.exit_code == 1 and "not its photo" in r.output
+    Image.fromarray(img).save(tmp_path / "resaved.png", compress_level=1)  # same pixels, other bytes
+    r = CliRunner().invoke(cli, ["paste", str(tmp_path / "edited.png"), "--photo", str(tmp_path / "resaved.png"),
+                                 "--out", str(tmp_path / "o.png"), "--transform", str(tmp_path / "al" / "me_0.json")])
+    assert r.exit_code == 0 and "not byte for byte" in r.output

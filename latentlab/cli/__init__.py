@@ -63,6 +63,6 @@ for _command in (
     models.generate, projection.project, models.info, models.convert, models.init, models.models, models.download,
     models.presets, models.weights, training.train, training.dataset, training.classifier, demo.demo,
     editing.directions, editing.edit_cmd, editing.mix_cmd, editing.interpolate_cmd, editing.noise_cmd,
-    metrics.metrics_cmd, photos.align_cmd, projection.tune_cmd, photos.edit_photo_cmd,
+    metrics.metrics_cmd, photos.align_cmd, projection.tune_cmd, photos.edit_photo_cmd, photos.paste_cmd,
 ):  # fmt: skip
     cli.add_command(_command)

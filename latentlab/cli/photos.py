@@ -192,3 +192,47 @@ def edit_photo_cmd(photo, direction, alpha, units, layers, out, network, space, 
     how = "tuned (PTI)" if tune_flag else f"projected into {space.upper()}"
     click.echo(f"{photo}: face {face} of {r.faces} {how}, moved {alpha:g} {units} along {d.name}; wrote {out}"
                + (f" and {keep}/" if keep is not None else ""))  # fmt: skip
+
+
+@click.command("paste")
+@click.argument("crop", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--transform", "transform_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The crop's transform, <stem>_<k>.json from `latentlab align`.")
+@click.option("--photo", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The photo the crop was cut from.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The photo with the face put back (.png, .jpg, .webp).")
+@click.option("--feather", type=Finite(0, 0.5), default=0.06, show_default=True,
+              help="The face mask's soft edge, as a fraction of the crop's side.")
+@click.option("--max-pixels", type=click.IntRange(1, 10**10), default=150_000_000, show_default=True,
+              help="Refuse photos with more pixels than this, unread.")
+def paste_cmd(crop, transform_file, photo, out, feather, max_pixels):
+    """Put an edited crop back into its photo through the crop's transform and a feathered face mask.
+
+    CROP is any square image: the aligned crop after editing, at any size (the model's resolution,
+    say). The result has the photo's size; pixels outside the face mask are the photo's, bit for bit.
+    A missing or corrupt transform, or a photo of another size than the one it was made from, is
+    refused with one line. A photo whose bytes differ from the aligned one (re-saved, say) gets a
+    warning.
+
+    Examples:
+
+    \b
+        latentlab align me.jpg --outdir aligned/ --size 256
+        latentlab paste edited.png --transform aligned/me_0.json --photo me.jpg --out me-edited.jpg
+    """
+    from ..faces import AlignTransform, load_photo, paste_back
+    from ..io import save_image
+    from ..io.foreign import file_sha256
+
+    check_output(out, "--out")
+    tr = AlignTransform.load(transform_file)
+    image = load_photo(photo, max_pixels)
+    edited = load_photo(crop, max_pixels)
+    if edited.shape[0] != edited.shape[1]:
+        raise click.ClickException(f"{crop}: the crop must be square, got {edited.shape[1]}x{edited.shape[0]}")
+    if tr.source_sha256 and file_sha256(photo) != tr.source_sha256:
+        click.echo(f"warning: {photo} is not byte for byte the file {tr.source_file or 'the transform'} was made "
+                   f"from (same size, so it is pasted)", err=True)  # fmt: skip
+    save_image(out, paste_back(image, edited, tr, feather=feather))
+    click.echo(f"pasted {crop} ({edited.shape[0]} px) into {photo} ({image.shape[1]}x{image.shape[0]}); wrote {out}")
