@@ -188,3 +188,30 @@ def test_demo_without_the_embedded_model_says_so(tmp_path, monkeypatch):
     r = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d"), "--device", "cpu"])
     assert r.exit_code == 0, r.output
     assert "UNTRAINED" in r.output and "UNTRAINED" in (tmp_path / "d" / "report.html").read_text()
+
+
+def _commands(group, prefix=()):
+    import click
+
+    for name, cmd in sorted(group.commands.items()):
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
+def test_every_command_has_help_with_an_example_and_a_docs_section():
+    from pathlib import Path
+
+    from latentlab.cli import cli
+
+    docs = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
+    missing = []
+    for path in _commands(cli):
+        r = CliRunner().invoke(cli, [*path, "--help"])
+        assert r.exit_code == 0, (path, r.output)
+        if "Example" not in r.output or f"latentlab {' '.join(path)}" not in r.output:
+            missing.append(" ".join(path) + " (help)")
+        if f"latentlab {' '.join(path)}" not in docs:
+            missing.append(" ".join(path) + " (docs/cli.md)")
+    assert not missing, missing
