@@ -126,6 +126,14 @@ def test_tuned_file_is_compact_and_loads_anywhere(lpips_alex, tmp_path):
     save_checkpoint(base_path, G_ema=tiny_G(seed=3))  # the base file replaced by other weights
     with pytest.raises(CheckpointError, match="not the same weights"):
         load_generator(path, device="cpu")
+    # `latentlab info` describes it: the base it needs, what changed, the tuning's record.
+    r_info = CliRunner().invoke(cli, ["info", str(path), "--json"])
+    assert r_info.exit_code == 0, r_info.output
+    d = json.loads(r_info.output)
+    assert d["format"] == "latentlab-tuned" and d["base"]["fingerprint"] == model_fingerprint(G)
+    assert d["tensors"] == len(changed) and d["pivot"] == [1, G.num_ws, G.w_dim] and d["tune"]["steps"] == 5
+    text = CliRunner().invoke(cli, ["info", str(path)]).output
+    assert "base:      base.safetensors" in text and "tuning:    5 steps" in text
     (tmp_path / "junk.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}" + b" " * 14)
     with pytest.raises(CheckpointError):
         read_tuned(tmp_path / "junk.safetensors")

@@ -181,7 +181,8 @@ def edit_photo_cmd(photo, direction, alpha, units, layers, out, network, space, 
         save_image(keep / "compare.png", np.concatenate([r.crop, r.reconstruction, r.edited], axis=1))
         meta = {"network": network, "space": "w" if tune_flag else space, **r.meta}
         if tune_flag:
-            save_tuned(keep / "tuned.safetensors", r.G, G, network, r.ws.to(dev), r.meta, image=str(photo))
+            record = {**r.meta["tune"], "pivot": r.meta["projector"]}  # as `latentlab tune` records it
+            save_tuned(keep / "tuned.safetensors", r.G, G, network, r.ws.to(dev), record, image=str(photo))
             meta["network"] = str(keep / "tuned.safetensors")
         extras = noise_arrays(G, r.noise, 0) if r.noise is not None else {}
         save_latents(keep / "codes.npz", r.ws[0], meta=meta, **extras)

@@ -30,7 +30,18 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         FileNotFoundError, IsADirectoryError: ``path`` is not a file.
         CheckpointError: the file cannot be read.
     """
+    from .tuned import FORMAT as TUNED
+    from .tuned import is_tuned, read_tuned
+
     path = refuse_directory(path)
+    if is_tuned(path):  # pivotal tuning's compact file: what changed, the pivot, and the base it needs
+        info, tensors = read_tuned(path)
+        weights = {k: v for k, v in tensors.items() if k != "pivot"}
+        return {"file": str(path), "size_mb": round(path.stat().st_size / 2**20, 2), "format": TUNED,
+                "base": {k: info["base"][k] for k in ("network", "fingerprint")}, "image": info.get("image", ""),
+                "tune": info.get("tune", {}), "tensors": len(weights),
+                "params": sum(v.numel() for v in weights.values()),
+                "pivot": list(tensors["pivot"].shape) if "pivot" in tensors else None}  # fmt: skip
     fmt = detect_format(path)
     ckpt = load_any(path, device="cpu")
     meta = dict(ckpt.meta)
@@ -56,6 +67,16 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
 
 def format_description(d: dict[str, Any]) -> str:
     """Human-readable text for :func:`describe`'s dict."""
+    if d.get("format") == "latentlab-tuned":
+        t = d.get("tune", {})
+        lines = [f"file:      {d['file']} ({d['size_mb']} MB)", "format:    latentlab-tuned (pivotal tuning, PTI)",
+                 f"base:      {d['base']['network']} (fingerprint {d['base']['fingerprint']})",
+                 f"image:     {d['image'] or '?'}", f"pivot:     {d['pivot']}",
+                 f"tuned:     {d['tensors']} synthesis tensors, {d['params']:,} values"]  # fmt: skip
+        if t:
+            lines.append(f"tuning:    {t.get('steps')} steps, LPIPS {t.get('lpips', float('nan')):.4f}, "
+                         f"{t.get('seconds', '?')} s")  # fmt: skip
+        return "\n".join(lines)
     lines = [f"file:      {d['file']} ({d['size_mb']} MB)", f"format:    {d.get('format', 'latentlab')}",
              f"networks:  {', '.join(d['networks'])}"]
     if d.get("versions"):
