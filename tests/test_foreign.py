@@ -212,14 +212,6 @@ def test_unsupported_nvidia_networks_say_what(tmp_path, nvidia_writer):
         load_any(path)
 
 
-def test_tensorflow_pickle_is_explained(tmp_path):
-    # A pickle naming dnnlib.tflib.network.Network, as the TF-era StyleGAN2 files do (protocol 2 GLOBAL).
-    data = b"\x80\x02cdnnlib.tflib.network\nNetwork\nq\x00)\x81q\x01."
-    (tmp_path / "tf.pkl").write_bytes(data)
-    with pytest.raises(UnsupportedModelError, match="TensorFlow.*legacy.py"):
-        load_any(tmp_path / "tf.pkl")
-
-
 @pytest.mark.parametrize("src", [NV_PKL, ROS_PT])
 def test_truncated_and_corrupt_files(tmp_path, src):
     raw = src.read_bytes()

@@ -108,6 +108,9 @@ def _allowed_globals() -> dict[tuple[str, str], Callable[..., Any] | type]:
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):  # NumPy 1.x and 2.x spellings
         allowed[(mod, "scalar")] = _numpy_scalar
         allowed[(mod, "_reconstruct")] = _numpy_reconstruct
+    from .tfpickle import allowed_globals  # TensorFlow-era pickles: Network records (imports this module)
+
+    allowed.update(allowed_globals())
     return allowed
 
 
@@ -122,11 +125,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
         found = self._allowed.get((module, name))
         if found is not None:
             return found
-        if module.startswith("dnnlib.tflib"):
-            raise UnsupportedModelError(
-                "this is a TensorFlow-era StyleGAN/StyleGAN2 pickle; convert it to a PyTorch pickle first with "
-                "NVIDIA's stylegan2-ada-pytorch: python legacy.py --source=IN.pkl --dest=OUT.pkl"
-            )
         raise UnsafePickleError(
             f"refused to load global {module}.{name}: latentlab reads network pickles without executing "
             "them and only rebuilds tensors, dicts and network records (nothing was run)"
@@ -152,7 +150,7 @@ def read_pickle_data(path: str | os.PathLike) -> Any:
 
     Raises:
         UnsafePickleError: the file names a global outside the allow-list (nothing is executed).
-        UnsupportedModelError: a TensorFlow-era pickle.
+        UnsupportedModelError: a pickle of something other than networks.
         CheckpointError: truncated or corrupt file.
     """
     path = Path(path)
@@ -218,6 +216,13 @@ def read_nvidia_pickle(path: str | os.PathLike) -> tuple[dict[str, ForeignNetwor
     """
     path = Path(path)
     data = read_pickle_data(path)
+    from .tfpickle import TFNetwork, is_tf_pickle, tf_networks
+
+    if isinstance(data, TFNetwork):
+        raise UnsupportedModelError(f"{path}: a single TensorFlow Network; NVIDIA's TensorFlow-era pickles hold the "
+                                    f"tuple (G, D, Gs)")  # fmt: skip
+    if is_tf_pickle(data):  # (G, D, Gs) of the TensorFlow code: converted by legacy.py's rules
+        return tf_networks(data, str(path)), {"format": "nvidia-tf-pkl", "tf_version": data[0].version}
     if not isinstance(data, dict):
         raise UnsupportedModelError(f"{path}: top level is a {type(data).__name__}, expected NVIDIA's dict of networks")
     nets = {k: _network(data[k], f"{path}: {k}") for k in PICKLE_NETWORKS if data.get(k) is not None}

@@ -1,0 +1,137 @@
+"""NVIDIA's TensorFlow-era pickles: StyleGAN2 (configs E/F) converted without TensorFlow or running anything;
+StyleGAN v1 and configs A-D named and refused; malicious, truncated and odd pickles refused."""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from tf_layout import Network, tf_discriminator, tf_generator, write_tf_pickle
+
+from latentlab.cli import cli
+from latentlab.io import CheckpointError, UnsafePickleError, UnsupportedModelError, load_any
+
+from conftest import tiny_D, tiny_G
+
+
+@pytest.fixture
+def nets():
+    return tiny_G(0), tiny_D(1), tiny_G(5)  # G, D, Gs (the EMA copy has other weights)
+
+
+def _write(tmp_path, nets, name="tf.pkl", **kw):
+    G, D, Gs = nets
+    data = (tf_generator(G, "G", **kw), tf_discriminator(D), tf_generator(Gs, "Gs", **kw))
+    return write_tf_pickle(tmp_path / name, data)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_stylegan2_tf_pickle_converts_exactly(tmp_path, nets, protocol):
+    G, D, Gs = nets
+    path = write_tf_pickle(tmp_path / "tf.pkl", (tf_generator(G, "G"), tf_discriminator(D), tf_generator(Gs, "Gs")),
+                           protocol=protocol)  # fmt: skip
+    ck = load_any(path)
+    assert ck.meta["source"]["format"] == "nvidia-tf-pkl" and ck.meta["source"]["tf_version"] == 4
+    for got, want in ((ck.G, G), (ck.G_ema, Gs), (ck.D, D)):
+        assert got.config == want.config
+        for k, v in want.state_dict().items():
+            # Exact but for the modulation biases, stored as b - 1 and read back as (b - 1) + 1 in float32.
+            torch.testing.assert_close(got.state_dict()[k], v, rtol=0, atol=1e-6 if "affine.bias" in k else 0, msg=k)
+    z = torch.randn(3, G.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got, want = ck.G_ema(z, None, noise_mode="const"), Gs(z, None, noise_mode="const")
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+        torch.testing.assert_close(ck.D(want, None), D(want, None), rtol=0, atol=0)  # D has no modulation
+
+
+def test_tf_pickle_through_info_convert_and_network(tmp_path, nets):
+    path = _write(tmp_path, nets)
+    r = CliRunner().invoke(cli, ["info", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["format"] == "nvidia-pkl" and d["source"]["format"] == "nvidia-tf-pkl"
+    assert set(d["networks"]) == {"G_ema", "G", "D"}
+    r = CliRunner().invoke(cli, ["convert", str(path), str(tmp_path / "g.safetensors"), "--what", "g_ema"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["generate", "--network", str(path), "--seeds", "0", "--outdir", str(tmp_path / "o"),
+                                 "--device", "cpu"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+
+
+def test_other_architectures_are_named_and_refused(tmp_path, nets):
+    G, D, Gs = nets
+    v1 = Network("G", "training.networks_stylegan.G_style", {"resolution": 16}, [],
+                 {"synthesis": Network("G_synthesis", "training.networks_stylegan.G_synthesis", {}, [], version=3)},
+                 version=3)  # fmt: skip
+    cases = [
+        ((v1, tf_discriminator(D), v1), r"a StyleGAN \(v1\) generator \(TensorFlow pickle version 3"),
+        ((tf_generator(G, extra_kwargs={"architecture": "orig"}), tf_discriminator(D), tf_generator(Gs)),
+         "config B, C or D generator"),
+        ((tf_generator(G, extra_kwargs={"synthesis_func": "G_synthesis_stylegan_revised"}), tf_discriminator(D),
+          tf_generator(Gs)), "synthesis_func='G_synthesis_stylegan_revised'"),
+        ((tf_generator(G, extra_kwargs={"fmap_decay": 0.5}), tf_discriminator(D), tf_generator(Gs)),
+         "TensorFlow option fmap_decay=0.5 is not supported"),
+        ((tf_generator(G),), r"a tuple of 1 TensorFlow Networks, expected \(G, D, Gs\)"),
+    ]
+    revised = tf_generator(G)
+    revised.state["components"]["synthesis"].state["build_func_name"] = "G_synthesis_stylegan_revised"
+    cases.append(((revised, tf_discriminator(D), tf_generator(Gs)), "a StyleGAN2 config A generator"))
+    extra = tf_generator(G)
+    extra.state["components"]["synthesis"].state["variables"].append(("64x64/Conv1/weight", np.zeros((3, 3, 4, 4))))
+    cases.append(((extra, tf_discriminator(D), tf_generator(Gs)), "'synthesis/64x64/Conv1/weight' has no place"))
+    missing = tf_generator(G)
+    missing.state["components"]["synthesis"].state["variables"].pop()
+    cases.append(((missing, tf_discriminator(D), tf_generator(Gs)), "the pickle has no variable"))
+    for data, message in cases:
+        path = write_tf_pickle(tmp_path / "bad.pkl", data)
+        with pytest.raises(UnsupportedModelError, match=message):
+            load_any(path)
+
+
+class Evil:
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return (self.func, self.args)
+
+
+@pytest.mark.parametrize("where", ["kwargs", "variables", "top"])
+def test_a_malicious_global_anywhere_is_refused_and_nothing_runs(tmp_path, nets, where):
+    G, D, Gs = nets
+    marker = tmp_path / "pwned"
+    g = tf_generator(G)
+    payload = Evil(os.system, f"touch {marker}")
+    if where == "kwargs":
+        g.state["components"]["synthesis"].state["static_kwargs"]["x"] = payload
+        data = (g, tf_discriminator(D), tf_generator(Gs))
+    elif where == "variables":
+        g.state["components"]["mapping"].state["variables"].append(("Dense9/weight", Evil(builtins.exec, "1")))
+        data = (g, tf_discriminator(D), tf_generator(Gs))
+    else:
+        data = (g, tf_discriminator(D), payload)
+    path = write_tf_pickle(tmp_path / "evil.pkl", data)
+    with pytest.raises(UnsafePickleError, match=r"refused to load global (posix|os|builtins)\.(system|exec)"):
+        load_any(path)
+    assert not marker.exists()
+
+
+def test_truncated_and_single_network_pickles(tmp_path, nets):
+    raw = _write(tmp_path, nets).read_bytes()
+    (tmp_path / "cut.pkl").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_any(tmp_path / "cut.pkl")
+    # A bare Network object (no state): named, not a traceback.
+    (tmp_path / "one.pkl").write_bytes(b"\x80\x02cdnnlib.tflib.network\nNetwork\nq\x00)\x81q\x01.")
+    with pytest.raises(UnsupportedModelError, match="a single TensorFlow Network"):
+        load_any(tmp_path / "one.pkl")
+    bad = tf_generator(nets[0])
+    bad.state["version"] = "4"
+    with pytest.raises(UnsupportedModelError, match="without an integer version"):
+        load_any(write_tf_pickle(tmp_path / "v.pkl", (bad, tf_discriminator(nets[1]), copy.deepcopy(bad))))
