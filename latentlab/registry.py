@@ -75,6 +75,16 @@ def _nvidia(name: str, file: str, resolution: int, what: str) -> PretrainedModel
                            url=_NGC + file)  # fmt: skip
 
 
+_TF_CDN = "https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/"
+
+
+def _nvidia_tf(name: str, file: str, resolution: int, what: str) -> PretrainedModel:
+    return PretrainedModel(name, f"NVIDIA's StyleGAN2 (config F, the TensorFlow release) trained on {what}.",
+                           f"{name}.safetensors", resolution, license=_NVIDIA_LICENSE,
+                           source="NVIDIA, stylegan2 repository (TensorFlow pickle, read without TensorFlow)",
+                           url=_TF_CDN + file, networks=("G_ema", "G", "D"))  # fmt: skip
+
+
 # NVIDIA's StyleGAN2 pickles as listed by the stylegan3 repository. NVIDIA publishes no checksums for
 # them; the hash of each first download is recorded in the converted file (see the module docstring).
 MODELS: dict[str, PretrainedModel] = {
@@ -95,6 +105,12 @@ MODELS: dict[str, PretrainedModel] = {
         _nvidia("stylegan2-celebahq-256", "stylegan2-celebahq-256x256.pkl", 256, "CelebA-HQ at 256x256"),
         _nvidia("stylegan2-lsundog-256", "stylegan2-lsundog-256x256.pkl", 256, "LSUN Dog at 256x256"),
         _nvidia("stylegan2-cifar10-32", "stylegan2-cifar10-32x32.pkl", 32, "CIFAR-10, class-conditional (c_dim=10)"),
+        # The TensorFlow originals (stylegan2 README, pretrained_networks.py): read as TensorFlow pickles.
+        _nvidia_tf("stylegan2-tf-ffhq-1024", "stylegan2-ffhq-config-f.pkl", 1024, "FFHQ at 1024x1024"),
+        _nvidia_tf("stylegan2-tf-car-512", "stylegan2-car-config-f.pkl", 512, "LSUN Car (512x384 in a 512 frame)"),
+        _nvidia_tf("stylegan2-tf-cat-256", "stylegan2-cat-config-f.pkl", 256, "LSUN Cat at 256x256"),
+        _nvidia_tf("stylegan2-tf-church-256", "stylegan2-church-config-f.pkl", 256, "LSUN Church at 256x256"),
+        _nvidia_tf("stylegan2-tf-horse-256", "stylegan2-horse-config-f.pkl", 256, "LSUN Horse at 256x256"),
         PretrainedModel("synthfaces-64", "latentlab's embedded StyleGAN2, trained on SynthFaces at 64x64.",
                         "synthfaces-64.safetensors", 64, networks=("G_ema", "D"), alignment="synthfaces"),
     ]

@@ -114,7 +114,7 @@ def test_registry_entries_are_well_formed():
             assert name == pretrained.DEFAULT_MODEL and m.license == "MIT"
             continue
         assert m.url.startswith("https://") and m.url.endswith(".pkl")
-        assert m.resolution in (32, 256, 512, 1024) and str(m.resolution) in m.url
+        assert m.resolution in (32, 256, 512, 1024) and (str(m.resolution) in m.url or m.url.endswith("-config-f.pkl"))
         assert "non-commercial" in m.license
 
 

@@ -135,3 +135,27 @@ def test_truncated_and_single_network_pickles(tmp_path, nets):
     bad.state["version"] = "4"
     with pytest.raises(UnsupportedModelError, match="without an integer version"):
         load_any(write_tf_pickle(tmp_path / "v.pkl", (bad, tf_discriminator(nets[1]), copy.deepcopy(bad))))
+
+
+def test_a_registry_tf_model_downloads_over_loopback_and_converts(tmp_path, nets, monkeypatch):
+    from latentlab import pretrained
+    from latentlab.pretrained import PretrainedModel
+    from latentlab.registry import MODELS
+
+    from conftest import serve_files
+
+    monkeypatch.setenv("LATENTLAB_HOME", str(tmp_path / "home"))
+    raw = _write(tmp_path, nets).read_bytes()
+    shipped = MODELS["stylegan2-tf-ffhq-1024"]
+    assert shipped.url == "https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-ffhq-config-f.pkl"
+    with serve_files({"/stylegan2-ffhq-config-f.pkl": raw}) as (base, _):
+        models = {"toy-tf": PretrainedModel("toy-tf", "a toy", "toy-tf.safetensors", 16,
+                                            url=base + "/stylegan2-ffhq-config-f.pkl", networks=shipped.networks)}
+        with pytest.warns(UserWarning, match="no published checksum"):
+            path = pretrained.fetch("toy-tf", models, progress=False)
+    ck = load_any(path)
+    assert ck.meta["source"]["format"] == "nvidia-tf-pkl" and {ck.G is None, ck.D is None} == {False}
+    z = torch.randn(2, nets[2].z_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ck.G_ema(z, None, noise_mode="const"), nets[2](z, None, noise_mode="const"),
+                                   rtol=0, atol=1e-5)  # fmt: skip
