@@ -184,12 +184,14 @@ def test_edit_photo_cli_tune_keeps_a_tuned_model(real_weights, photo, model, tmp
     work = tmp_path / "work"
     r = CliRunner().invoke(cli, ["edit-photo", str(tmp_path / "me.png"), "--network", str(ckpt), "--direction",
                                  str(dpath), "--landmarks", str(tmp_path / "lm.json"), "--steps", "5", "--loss", "mse",
-                                 "--tune", "--tune-steps", "4", "--tune-lpips-threshold", "0", "--keep", str(work),
+                                 "--tune", "--tune-steps", "4", "--keep", str(work),
                                  "--out", str(tmp_path / "e.jpg"), "--no-progress", "--device", "cpu"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "tuned (PTI)" in r.output and Image.open(tmp_path / "e.jpg").size == (330, 300)
     meta = json.loads((work / "edit.json").read_text())
-    assert meta["tune"]["steps"] == 4 and meta["network"].endswith("tuned.safetensors")
+    # Below 256 px the early stop is off by default (auto_lpips_threshold): all 4 steps ran.
+    assert meta["tune"]["steps"] == 4 and meta["tune"]["config"]["lpips_threshold"] == 0.0
+    assert meta["network"].endswith("tuned.safetensors")
     # The kept codes render on the kept tuned model with the base's direction.
     r = CliRunner().invoke(cli, ["edit", str(work / "codes.npz"), "--network", str(work / "tuned.safetensors"),
                                  "--direction", str(dpath), "--alpha", "0,1", "--out", str(tmp_path / "strip.png"),

@@ -83,6 +83,13 @@ def test_locality_regularization_keeps_the_neighbourhood(lpips_alex):
     assert local.lpips < 0.5 * local.history[0][1]  # and it still fits the target
 
 
+def test_the_early_stop_follows_the_resolution():
+    from latentlab.projection.tune import PTI_THRESHOLD, auto_lpips_threshold
+
+    assert PTI_THRESHOLD == TuneConfig().lpips_threshold == 0.06  # the paper's code
+    assert [auto_lpips_threshold(r) for r in (16, 64, 128, 256, 1024)] == [0.0, 0.0, 0.0, 0.06, 0.06]
+
+
 def test_tune_refuses_bad_input(lpips_alex):
     G, target, pivot = _setup()
     with pytest.raises(InvalidInput, match="one target image"):

@@ -95,8 +95,9 @@ def align_cmd(photos, outdir, size, largest, template, detector, min_score, min_
               help="Projector steps [default: 1000; the PTI pivot 450].")
 @click.option("--tune-steps", type=click.IntRange(0, 10**6), default=350, show_default=True,
               help="With --tune: the most tuning steps.")
-@click.option("--tune-lpips-threshold", type=Finite(0, 10), default=0.06, show_default=True,
-              help="With --tune: stop at this LPIPS-AlexNet (PTI's 0.06; 0 = run every step).")
+@click.option("--tune-lpips-threshold", type=Finite(0, 10), default=None,
+              help="Stop when the pivot's LPIPS-AlexNet is at or under this; 0 runs every step.  [default: PTI's "
+              "0.06 for models of 256 px and more, 0 below (measured: docs/photos.md)]")
 @click.option("--locality/--no-locality", default=False, show_default=True,
               help="With --tune: PTI's locality regularization.")
 @click.option("--loss", type=click.Choice(["auto", "lpips-vgg", "lpips-alex", "lpips-vgg-256", "ms-ssim", "mse"]),
@@ -144,7 +145,7 @@ def edit_photo_cmd(photo, direction, alpha, units, layers, out, network, space, 
     from ..faces import TEMPLATES, DlibLandmarks, read_landmarks_file
     from ..io import save_image, save_latents
     from ..io.atomic import atomic_path
-    from ..projection.tune import TuneConfig
+    from ..projection.tune import TuneConfig, auto_lpips_threshold
     from ..registry import alignment_of, load_generator
     from ..utils import resolve_device
     from .editing import _load_direction, _network_name
@@ -163,7 +164,8 @@ def edit_photo_cmd(photo, direction, alpha, units, layers, out, network, space, 
         if keypoints is None:
             raise click.ClickException(f"{landmarks_file} has no entry for {photo.name!r}")
     tmpl = TEMPLATES[alignment_of(network) if template == "auto" else template]
-    tune_config = TuneConfig(steps=tune_steps, lpips_threshold=tune_lpips_threshold, locality=locality, seed=seed)
+    threshold = auto_lpips_threshold(G.img_resolution) if tune_lpips_threshold is None else tune_lpips_threshold
+    tune_config = TuneConfig(steps=tune_steps, lpips_threshold=threshold, locality=locality, seed=seed)
     r = edit_photo(photo, G, d, alpha, units=units, layers=layers, method="tune" if tune_flag else space,
                    steps=steps, loss=loss, tune_config=tune_config, keypoints=keypoints,
                    detector=None if keypoints is not None else DlibLandmarks(detector),

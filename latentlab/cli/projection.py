@@ -51,8 +51,9 @@ from ._common import SEED, Finite, device_option
                    "--noise is ignored); writes what `latentlab tune` writes.")
 @click.option("--tune-steps", type=click.IntRange(0, 10**6), default=350, show_default=True,
               help="With --tune: the most tuning steps.")
-@click.option("--tune-lpips-threshold", type=Finite(0, 10), default=0.06, show_default=True,
-              help="With --tune: stop when the pivot's LPIPS-AlexNet is at or under this.")
+@click.option("--tune-lpips-threshold", type=Finite(0, 10), default=None,
+              help="Stop when the pivot's LPIPS-AlexNet is at or under this; 0 runs every step.  [default: PTI's "
+              "0.06 for models of 256 px and more, 0 below (measured: docs/photos.md)]")
 @click.option("--locality/--no-locality", default=False, show_default=True,
               help="With --tune: PTI's locality regularization.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
@@ -110,8 +111,10 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
     if tune_after:
         import dataclasses
 
-        from ..projection.tune import TuneConfig, tune_to_folder
+        from ..projection.tune import TuneConfig, auto_lpips_threshold, tune_to_folder
 
+        if tune_lpips_threshold is None:
+            tune_lpips_threshold = auto_lpips_threshold(G.img_resolution)
         rows = tune_to_folder(G, targets, outdir, str(network), lpips=_tune_lpips(G, lpips_weights, dev),
                               pivot_loss=loss_module, pivot=dataclasses.replace(config, optimize_noise=False),
                               config=TuneConfig(steps=tune_steps, lpips_threshold=tune_lpips_threshold,
@@ -139,8 +142,9 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
 @click.option("--steps", type=click.IntRange(0, 10**6), default=350, show_default=True,
               help="Most tuning steps (PTI's max_pti_steps).")
 @click.option("--lr", type=Finite(0, 1, low_open=True), default=3e-4, show_default=True, help="Adam learning rate.")
-@click.option("--lpips-threshold", type=Finite(0, 10), default=0.06, show_default=True,
-              help="Stop when the pivot's LPIPS is at or under this.")
+@click.option("--lpips-threshold", type=Finite(0, 10), default=None,
+              help="Stop when the pivot's LPIPS-AlexNet is at or under this; 0 runs every step.  [default: PTI's "
+              "0.06 for models of 256 px and more, 0 below (measured: docs/photos.md)]")
 @click.option("--locality/--no-locality", default=False, show_default=True,
               help="PTI's locality regularization (codes at radius 30 around the pivot keep their images).")
 @click.option("--pivot-steps", type=click.IntRange(1, 10**6), default=450, show_default=True,
@@ -168,8 +172,8 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
     fingerprint. Every --network option takes it: edit, mix and generate the pivot on it as on the
     base, with the base's directions. Two inputs with the same file name get <name>, <name>-1, ...
 
-    At 64 px PTI's stop at LPIPS 0.06 can come after one step (AlexNet sees the image upsampled);
-    --lpips-threshold 0 runs all the steps.
+    PTI's stop at LPIPS 0.06 is kept from 256 px; below, every step runs (at 64 px AlexNet, seeing
+    the image enlarged, reaches 0.06 long before the face does: docs/photos.md).
 
     Examples:
 
@@ -179,7 +183,7 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
     """
     from ..perceptual import build_loss
     from ..projection import expand_inputs, load_targets
-    from ..projection.tune import TuneConfig, pivot_config, tune_to_folder
+    from ..projection.tune import TuneConfig, auto_lpips_threshold, pivot_config, tune_to_folder
     from ..registry import load_generator
     from ..utils import resolve_device
 
@@ -192,6 +196,8 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
         raise click.ClickException("no readable images to tune on")
     lpips = _tune_lpips(G, lpips_weights, dev)
     pivot = build_loss(pivot_loss, resolution=G.img_resolution, log=lambda m: click.echo(m, err=True)).to(dev)
+    if lpips_threshold is None:
+        lpips_threshold = auto_lpips_threshold(G.img_resolution)
     config = TuneConfig(steps=steps, lr=lr, lpips_threshold=lpips_threshold, locality=locality, seed=seed)
     rows = tune_to_folder(G, targets, outdir, str(network), lpips=lpips, pivot_loss=pivot, config=config,
                           pivot=pivot_config(seed, pivot_steps, pivot_lr, pivot.name), batch_size=batch,

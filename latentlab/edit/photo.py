@@ -139,12 +139,13 @@ def invert(
         steps: the projector's steps (default 1000, PTI's pivot 450).
         loss: the projector's distance (a name of :data:`~latentlab.perceptual.LOSSES` or a module).
         lpips: PTI's LPIPS module (default LPIPS-AlexNet, seen at 64 px or more).
-        tune_config: a :class:`~latentlab.projection.tune.TuneConfig` (PTI's defaults).
+        tune_config: a :class:`~latentlab.projection.tune.TuneConfig` (default: PTI's, with the early stop of
+            :func:`~latentlab.projection.tune.auto_lpips_threshold` for G's resolution).
         seed: seeds the projector (and the locality samples unless ``tune_config`` says otherwise).
     """
     from ..perceptual import LPIPSLoss, build_loss
     from ..projection import ProjectConfig, project_batch
-    from ..projection.tune import TuneConfig, pivot_config, tune
+    from ..projection.tune import TuneConfig, auto_lpips_threshold, pivot_config, tune
 
     string(method, "method", choices=METHODS)
     device = G.w_avg.device
@@ -165,7 +166,10 @@ def invert(
     if lpips is None:
         lpips = LPIPSLoss("alex", min_side=64 if G.img_resolution < 64 else None)
     lpips = lpips.to(device)
-    config = TuneConfig(seed=seed) if tune_config is None else tune_config
+    if tune_config is None:
+        config = TuneConfig(seed=seed, lpips_threshold=auto_lpips_threshold(G.img_resolution))
+    else:
+        config = tune_config
     result = tune(G, target, proj.ws, lpips, config, progress=progress)
     meta["tune"] = {**result.meta(), "pivot_lpips": result.history[0][1], "pivot_l2": result.history[0][2]}
     return result.pivot, None, result.G, meta

@@ -33,6 +33,19 @@ from tqdm.auto import tqdm
 from ..nn.generator import Generator
 from ..validate import InvalidInput, image_batch, number_fields
 
+PTI_THRESHOLD = 0.06  # PTI's LPIPS_value_threshold, set for 1024-px FFHQ
+
+
+def auto_lpips_threshold(resolution: int) -> float:
+    """The early-stopping LPIPS for a model of this resolution: PTI's 0.06 from 256 px, 0 (every step) below.
+
+    Measured on the embedded 64-px model (``benchmarks/bench_photos.py``, RESULTS.md): AlexNet sees a small image
+    enlarged, its LPIPS falls under 0.06 after about 30 steps while PSNR and LPIPS-VGG are still worse than the W
+    projection's, and all 350 steps give 4.7 dB more and edits as strong as W's. At 256 px and above PTI's own
+    value is kept (not measured here).
+    """
+    return PTI_THRESHOLD if int(resolution) >= 256 else 0.0
+
 
 @dataclass(frozen=True)
 class TuneConfig:
@@ -40,7 +53,7 @@ class TuneConfig:
 
     steps: int = 350  # max_pti_steps
     lr: float = 3e-4  # pti_learning_rate
-    lpips_threshold: float = 0.06  # LPIPS_value_threshold: stop when the pivot's LPIPS is at or under it
+    lpips_threshold: float = PTI_THRESHOLD  # stop when the pivot's LPIPS is at or under it (auto_lpips_threshold)
     l2_weight: float = 1.0  # pt_l2_lambda
     lpips_weight: float = 1.0  # pt_lpips_lambda
     locality: bool = False  # use_locality_regularization
