@@ -119,8 +119,8 @@ def render_codes(
     Args:
         G: the generator (its device is used).
         ws: ``[N, num_ws, w_dim]`` codes.
-        noise: per-layer maps (``num_ws - 1`` entries, each ``[N, 1, r, r]`` or None), e.g. a projection's
-            optimized noise; None = ``noise_mode``.
+        noise: per-layer maps (one per ``G.synthesis.noise_layers()``, each ``[N, 1, r, r]`` or None), e.g. a
+            projection's optimized noise; None = ``noise_mode``.
         noise_mode: ``"const"`` or ``"none"`` for layers without a given map.
         progress: show a progress bar.
     Returns:
@@ -129,8 +129,9 @@ def render_codes(
     float_tensor(ws, "codes", ndim=3)
     if ws.shape[1:] != (G.num_ws, G.w_dim):
         raise ValueError(f"codes must be [N, {G.num_ws}, {G.w_dim}] for this generator, got {tuple(ws.shape)}")
-    if noise is not None and len(noise) != G.num_ws - 1:
-        raise ValueError(f"noise must list {G.num_ws - 1} per-layer maps, got {len(noise)}")
+    layers = len(G.synthesis.noise_layers())  # num_ws - 1 for StyleGAN2, num_ws for v1
+    if noise is not None and len(noise) != layers:
+        raise ValueError(f"noise must list {layers} per-layer maps, got {len(noise)}")
     device = G.w_avg.device
     out = []
     for i in tqdm(range(ws.shape[0]), desc="render", unit="img", disable=not progress):

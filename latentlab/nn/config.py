@@ -15,6 +15,7 @@ from typing import Any
 from ..validate import InvalidInput, number
 
 ARCHITECTURES = ("orig", "skip", "resnet")
+GENERATOR_ARCHS = ("stylegan2", "stylegan1")  # the generator families (StyleGAN2; StyleGAN v1, nn/stylegan1.py)
 MAX_PARAMS = 2_000_000_000  # 8 GB of float32 weights: far above any StyleGAN, far below an accidental 1e9-wide layer
 MAX_WIDTH = 16_384  # latent, feature and channel widths
 LIMITS: dict[str, tuple[float, float]] = {  # (low, high) of each numeric config field; checked before building
@@ -124,9 +125,12 @@ class _Config:
         return min(self.channel_base // res, self.channel_max)
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a JSON-able dict (what checkpoints store)."""
+        """The fields as a JSON-able dict (what checkpoints store). A StyleGAN2 generator's has no ``arch``, as
+        before v1 existed, so its files and fingerprints are unchanged."""
         d = dataclasses.asdict(self)
         d["resample_filter"] = list(self.resample_filter)
+        if d.get("arch") == "stylegan2":
+            del d["arch"]
         return d
 
     @classmethod
@@ -161,9 +165,16 @@ class GeneratorConfig(_Config):
     conv_clamp: float | None = None  # clamp conv outputs to +-conv_clamp; None = no clamping
     use_noise: bool = True  # per-pixel noise inputs with learned strength
     resample_filter: tuple[int, ...] = (1, 3, 3, 1)  # taps of the separable low-pass FIR filter
+    arch: str = "stylegan2"  # "stylegan2", or "stylegan1" (AdaIN, blur, a ToRGB per level; see nn/stylegan1.py)
 
     def __post_init__(self) -> None:
         self._check_common()
+        if self.arch not in GENERATOR_ARCHS:
+            raise ValueError(f"arch must be one of {GENERATOR_ARCHS}, got {self.arch!r}")
+        if self.arch == "stylegan1" and (self.architecture != "skip" or self.conv_clamp is not None
+                                         or self.resample_filter != (1, 3, 3, 1)):  # fmt: skip
+            raise ValueError("a StyleGAN v1 generator has no architecture, conv_clamp or resample_filter option "
+                             "(its blur is fixed); leave them at their defaults")  # fmt: skip
         for name in ("z_dim", "c_dim"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -282,6 +293,22 @@ PRESETS: dict[str, Preset] = {
             "tiny",
             "A tiny 16x16 test network (w=32, 2 mapping layers, 16-32 channels); fast on any CPU.",
             resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
+        ),
+        _preset(
+            "stylegan1-1024",
+            "StyleGAN v1 as NVIDIA trained it on FFHQ (AdaIN, 1024x1024): 512 channels up to 32x32, 16 at 1024x1024.",
+            resolution=1024, z_dim=512, w_dim=512, channel_base=16384, channel_max=512, arch="stylegan1",
+        ),
+        _preset(
+            "stylegan1-64",
+            "A small 64x64 StyleGAN v1 for CPU: as small-64 (w=256, 4 mapping layers, at most 128 channels).",
+            resolution=64, z_dim=256, w_dim=256, mapping_layers=4, channel_base=4096, channel_max=128,
+            arch="stylegan1",
+        ),
+        _preset(
+            "stylegan1-tiny",
+            "A tiny 16x16 StyleGAN v1 test network (w=32, 2 mapping layers, 16-32 channels).",
+            resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32, arch="stylegan1",
         ),
         _preset(
             "tiny-32",

@@ -1,4 +1,4 @@
-"""The StyleGAN2 generator: ``G(z) = synthesis(mapping(z))``."""
+"""The generator: ``G(z) = synthesis(mapping(z))``, StyleGAN2's, or StyleGAN v1's with ``config.arch="stylegan1"``."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from torch import Tensor, nn
 
 from .config import GeneratorConfig
 from .mapping import MappingNetwork
+from .stylegan1 import SynthesisNetworkV1
 from .synthesis import SynthesisNetwork
 
 
 class Generator(nn.Module):
-    """A StyleGAN2 generator built from a :class:`GeneratorConfig`.
+    """A StyleGAN2 (or, with ``config.arch="stylegan1"``, StyleGAN v1) generator built from a :class:`GeneratorConfig`.
 
     ``G.mapping(z) -> ws [N, num_ws, w_dim]`` and ``G.synthesis(ws) -> img [N, C, R, R]`` are separate
     modules, so W/W+ codes can be edited between them. Parameter names and values match NVIDIA's
@@ -27,12 +28,18 @@ class Generator(nn.Module):
         if not isinstance(config, GeneratorConfig):
             raise TypeError(f"Generator wants a GeneratorConfig, got {type(config).__name__}")
         self.config = config
-        self.synthesis = SynthesisNetwork(
-            w_dim=config.w_dim, img_resolution=config.resolution, img_channels=config.img_channels,
-            channel_base=config.channel_base, channel_max=config.channel_max,
-            architecture=config.architecture, resample_filter=config.resample_filter,
-            conv_clamp=config.conv_clamp, use_noise=config.use_noise,
-        )  # fmt: skip
+        if config.arch == "stylegan1":
+            self.synthesis = SynthesisNetworkV1(
+                w_dim=config.w_dim, img_resolution=config.resolution, img_channels=config.img_channels,
+                channel_base=config.channel_base, channel_max=config.channel_max, use_noise=config.use_noise,
+            )  # fmt: skip
+        else:
+            self.synthesis = SynthesisNetwork(
+                w_dim=config.w_dim, img_resolution=config.resolution, img_channels=config.img_channels,
+                channel_base=config.channel_base, channel_max=config.channel_max,
+                architecture=config.architecture, resample_filter=config.resample_filter,
+                conv_clamp=config.conv_clamp, use_noise=config.use_noise,
+            )  # fmt: skip
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(
             z_dim=config.z_dim, c_dim=config.c_dim, w_dim=config.w_dim, num_ws=self.num_ws,

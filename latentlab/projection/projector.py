@@ -176,7 +176,7 @@ def _noise_groups(G: Generator) -> list[tuple[int, list[int]]]:
 
 
 def _layer_noise(G: Generator, params: list[Tensor], groups) -> list[Tensor | None]:
-    out: list[Tensor | None] = [None] * (G.num_ws - 1)
+    out: list[Tensor | None] = [None] * len(G.synthesis.noise_layers())
     for p, (_, idx) in zip(params, groups, strict=True):
         for j, i in enumerate(idx):
             out[i] = p[:, j : j + 1]

@@ -1,0 +1,240 @@
+"""The StyleGAN (v1) synthesis network (Karras et al., CVPR 2019, Fig. 1b), with NVIDIA's choices.
+
+A learned 4x4 constant (initialized to ones) goes through two layers per resolution. Every layer ends with
+the same *epilogue*: per-pixel noise times a learned per-channel weight, a bias, leaky ReLU (0.2), instance
+normalization (eps 1e-8), and the style: ``x * (s[:, :C] + 1) + s[:, C:]`` with ``s = A(w_i)`` a dense layer
+of gain 1 (AdaIN). The first layer at 4x4 is the constant itself; every other is a 3x3 convolution with gain
+sqrt(2) (equalized learning rate), the first of each resolution up-sampling by nearest neighbour and blurring
+with ``[1, 2, 1] x [1, 2, 1] / 16`` after the convolution. NVIDIA fuses the up-sampling and the convolution
+into one transposed convolution from 128 px (``fused_scale``): the same function, so latentlab computes one
+form and the tests check that the other gives the same output.
+
+One ToRGB (1x1, gain 1, no style) per resolution; the output is the last one's, blended with the up-sampled
+image of the previous resolution by the level of detail ``lod`` during progressive growing:
+``img = lerp(img_r, upsample(img_{r/2}), clip(lod - (log2 R - log2 r), 0, 1))``, so ``lod = 0`` is the full
+network.
+
+W+ layout as StyleGAN2's: code ``i`` drives layer ``i``, two per resolution from 4x4, ``num_ws = 2 log2(R) - 2``.
+Unlike StyleGAN2 the ToRGB layers take no code, and every layer (the constant's too) has its own noise input,
+so ``noise_layers()`` lists ``num_ws`` layers.
+
+The mapping network is StyleGAN2's :class:`~latentlab.nn.mapping.MappingNetwork` (pixel norm, 8 dense layers
+with lrmul 0.01 and leaky ReLU): v1 adds each dense bias *before* the sqrt(2) gain, v2 after, so a v1 bias ``b``
+is stored as ``b / sqrt(2)`` (the converter does this); the function is the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .layers import LRELU_SLOPE, FullyConnectedLayer
+
+NOISE_MODES = ("random", "const", "none")
+FUSED_FROM = 128  # NVIDIA's fused_scale="auto": the transposed-convolution form from this resolution
+BLUR = (1.0, 2.0, 1.0)
+IN_EPS = 1e-8
+
+
+def blur_filter(device=None) -> Tensor:
+    """``[3, 3]`` the normalized ``[1, 2, 1] x [1, 2, 1]`` blur."""
+    f = torch.tensor(BLUR, device=device)
+    f = f[:, None] * f[None, :]
+    return f / f.sum()
+
+
+def blur2d(x: Tensor, f: Tensor) -> Tensor:
+    """Depthwise 3x3 blur of ``x [N, C, H, W]`` with zero padding ("SAME")."""
+    c = x.shape[1]
+    return F.conv2d(x, f.to(x.dtype)[None, None].expand(c, 1, 3, 3), padding=1, groups=c)
+
+
+def upscale_conv_fused(x: Tensor, weight: Tensor) -> Tensor:
+    """NVIDIA's fused ``upscale2d_conv2d``: a stride-2 transposed convolution with the 3x3 kernel padded to 5x5 and
+    summed over its four 4x4 shifts (no x0.25). Equals ``conv2d(upsample_nearest(x), weight, padding=1)``.
+
+    Args:
+        x: ``[N, I, H, W]``; weight: ``[O, I, 3, 3]`` already scaled.
+    Returns:
+        ``[N, O, 2H, 2W]``.
+    """
+    w = F.pad(weight, (1, 1, 1, 1))
+    w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]  # [O, I, 4, 4]
+    return F.conv_transpose2d(x, w.transpose(0, 1).flip(2, 3), stride=2, padding=1)
+
+
+class StyleLayer(nn.Module):
+    """[constant | (up-sampling) 3x3 conv (+ blur)] -> noise -> bias -> lrelu -> instance norm -> AdaIN style."""
+
+    def __init__(
+        self,
+        in_channels: int,  # 0 = the 4x4 constant
+        out_channels: int,
+        w_dim: int,
+        resolution: int,  # output resolution (the noise map's side)
+        up: bool = False,  # nearest x2 before the conv, blur after it
+        use_noise: bool = True,
+    ):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.resolution, self.up, self.use_noise = resolution, up, use_noise
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.ones([out_channels, resolution, resolution]))
+        else:
+            self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 3, 3]))
+            self.weight_gain = math.sqrt(2) / math.sqrt(in_channels * 9)
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.affine = FullyConnectedLayer(w_dim, 2 * out_channels, bias_init=0)
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.noise_strength = nn.Parameter(torch.zeros([out_channels]))
+        self.register_buffer("blur", blur_filter(), persistent=False)
+
+    def scaled_noise(self, batch: int, device: torch.device, noise_mode: str, noise: Tensor | None = None,
+                     generator: torch.Generator | None = None) -> Tensor | None:  # fmt: skip
+        """The noise this layer adds, ``[N or 1, C, R, R]`` (the map times the per-channel weight), or None."""
+        if not self.use_noise:
+            return None
+        r = self.resolution
+        if noise is not None:
+            ok = noise.ndim == 2 or (noise.ndim == 4 and noise.shape[0] in (1, batch) and noise.shape[1] == 1)
+            if not ok or noise.shape[-2:] != (r, r):
+                raise ValueError(f"noise for a {r}x{r} layer must be [{batch} or 1, 1, {r}, {r}] or [{r}, {r}], "
+                                 f"got {tuple(noise.shape)}")  # fmt: skip
+            n = noise.reshape(-1, 1, r, r)
+        elif noise_mode == "random":
+            n = torch.randn([batch, 1, r, r], device=device, generator=generator)
+        elif noise_mode == "const":
+            n = self.noise_const.reshape(1, 1, r, r)
+        elif noise_mode == "none":
+            return None
+        else:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        return n * self.noise_strength.reshape(1, -1, 1, 1)
+
+    def conv(self, x: Tensor, fused: bool = False) -> Tensor:
+        """The layer's convolution (with the up-sampling and blur of the first layer of a resolution)."""
+        w = self.weight * self.weight_gain
+        if not self.up:
+            return F.conv2d(x, w, padding=1)
+        if fused:
+            x = upscale_conv_fused(x, w)
+        else:
+            x = F.conv2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), w, padding=1)
+        return blur2d(x, self.blur)
+
+    def forward(self, x: Tensor | None, w: Tensor, noise_mode: str = "random", noise: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+        """``x [N, I, r, r]`` (None for the constant), ``w [N, w_dim]`` -> ``[N, O, R, R]``."""
+        if self.in_channels == 0:
+            x = self.const.unsqueeze(0).expand(w.shape[0], -1, -1, -1)
+        else:
+            x = self.conv(x, fused=self.up and self.resolution >= FUSED_FROM)
+        n = self.scaled_noise(x.shape[0], x.device, noise_mode, noise, generator)
+        if n is not None:
+            x = x + n
+        x = F.leaky_relu(x + self.bias.reshape(1, -1, 1, 1), LRELU_SLOPE)
+        x = x - x.mean(dim=(2, 3), keepdim=True)
+        x = x * torch.rsqrt(x.square().mean(dim=(2, 3), keepdim=True) + IN_EPS)
+        s = self.affine(w)
+        c = self.out_channels
+        return x * (s[:, :c, None, None] + 1) + s[:, c:, None, None]
+
+
+class ToRGBv1(nn.Module):
+    """A 1x1 convolution of gain 1 with a bias, no style (``ToRGB_lod*``)."""
+
+    def __init__(self, in_channels: int, img_channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn([img_channels, in_channels, 1, 1]))
+        self.bias = nn.Parameter(torch.zeros([img_channels]))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[N, C, R, R]`` -> ``[N, img_channels, R, R]``."""
+        return F.conv2d(x, self.weight * self.weight_gain, self.bias)
+
+
+class SynthesisBlockV1(nn.Module):
+    """One resolution: two style layers and its ToRGB."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 use_noise: bool = True):  # fmt: skip
+        super().__init__()
+        self.resolution = resolution
+        self.conv0 = StyleLayer(in_channels, out_channels, w_dim, resolution, up=in_channels != 0, use_noise=use_noise)
+        self.conv1 = StyleLayer(out_channels, out_channels, w_dim, resolution, use_noise=use_noise)
+        self.torgb = ToRGBv1(out_channels, img_channels)
+        self.num_conv = 2
+        self.num_torgb = 0  # the ToRGB layers take no W code
+
+
+class SynthesisNetworkV1(nn.Module):
+    """``ws [N, num_ws, w_dim]`` -> images ``[N, img_channels, R, R]``, StyleGAN v1 (module docstring)."""
+
+    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 16384,
+                 channel_max: int = 512, use_noise: bool = True):  # fmt: skip
+        super().__init__()
+        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        log2 = int(math.log2(img_resolution))
+        self.block_resolutions = [2**i for i in range(2, log2 + 1)]
+        channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
+        for res in self.block_resolutions:
+            block = SynthesisBlockV1(channels[res // 2] if res > 4 else 0, channels[res], w_dim, res, img_channels,
+                                     use_noise)  # fmt: skip
+            setattr(self, f"b{res}", block)
+        self.num_ws = 2 * len(self.block_resolutions)
+        # Progressive growing's level of detail: 0 = every resolution (a trained network), log2(R) - 2 = 4x4 only.
+        self.register_buffer("lod", torch.zeros([]))
+
+    def blocks(self) -> list[SynthesisBlockV1]:
+        """The blocks from 4x4 up to the output resolution."""
+        return [getattr(self, f"b{res}") for res in self.block_resolutions]
+
+    def noise_layers(self) -> list[tuple[str, StyleLayer]]:
+        """Every layer in W+ order as ``(name, layer)`` (``b4.conv0`` is the constant); ws[i] drives layer i."""
+        return [(f"b{b.resolution}.{n}", getattr(b, n)) for b in self.blocks() for n in ("conv0", "conv1")]
+
+    def forward(
+        self,
+        ws: Tensor,
+        noise_mode: str = "random",
+        fused: bool | None = None,
+        noise: Sequence[Tensor | None] | None = None,
+        generator: torch.Generator | None = None,
+        channels_last: bool | None = None,
+    ) -> Tensor:
+        """Render W+ codes (the arguments of :meth:`latentlab.nn.synthesis.SynthesisNetwork.forward`).
+
+        ``noise`` lists ``num_ws`` maps here (one per layer); ``fused`` and ``channels_last`` are accepted for
+        the same interface and change nothing.
+        """
+        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
+            raise ValueError(f"synthesis wants ws of shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        if noise is not None and len(noise) != self.num_ws:
+            raise ValueError(f"noise must list {self.num_ws} per-layer maps (or None), got {len(noise)}")
+        ws = ws.to(torch.float32)
+        lod = float(self.lod)
+        top = len(self.block_resolutions) - 1
+        x = img = None
+        for k, block in enumerate(self.blocks()):
+            for j, name in enumerate(("conv0", "conv1")):
+                i = 2 * k + j
+                x = getattr(block, name)(x, ws[:, i], noise_mode=noise_mode,
+                                         noise=None if noise is None else noise[i], generator=generator)  # fmt: skip
+            if lod == 0 and k < top:
+                continue  # a trained network: only the last RGB counts (every blend below would pick it)
+            y = block.torgb(x)
+            if img is None or lod == 0:
+                img = y
+            else:  # NVIDIA's "linear" structure: lerp_clip(rgb_r, upscale(img), lod - lod_r)
+                t = min(max(lod - (top - k), 0.0), 1.0)
+                img = F.interpolate(img, scale_factor=2.0, mode="nearest")
+                img = torch.lerp(y, img, t)  # exactly the up-sampled image at t = 1, exactly y at t = 0
+        return img.contiguous()
