@@ -179,3 +179,16 @@ def test_projection_truncation_and_edits_run_on_v1():
     with torch.no_grad():
         a = G(z, None, truncation_psi=0.0, noise_mode="none")
     assert torch.allclose(a[0], a[1], atol=1e-5)  # psi 0: every z renders w_avg
+
+
+def test_nvidias_fused_op_is_nearest_then_conv_with_the_kernel_turned():
+    # tf.nn.conv2d_transpose is the adjoint of TF's conv2d, as torch's conv_transpose2d is of torch's conv2d.
+    # NVIDIA's fused upscale2d_conv2d: the [k, k, in, out] kernel padded, its four shifts summed, transposed-convolved.
+    g = torch.Generator().manual_seed(6)
+    x, w = torch.randn(1, 3, 5, 5, generator=g), torch.randn(2, 3, 3, 3, generator=g)  # w: [out, in, kh, kw]
+    k = torch.nn.functional.pad(w, (1, 1, 1, 1))
+    k = k[:, :, 1:, 1:] + k[:, :, :-1, 1:] + k[:, :, 1:, :-1] + k[:, :, :-1, :-1]
+    nvidia = torch.nn.functional.conv_transpose2d(x, k.transpose(0, 1), stride=2, padding=1)
+    up = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+    turned = torch.nn.functional.conv2d(up, w.flip(2, 3), padding=1)
+    torch.testing.assert_close(nvidia, turned, rtol=0, atol=1e-5)

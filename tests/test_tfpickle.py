@@ -1,5 +1,5 @@
-"""NVIDIA's TensorFlow-era pickles: StyleGAN2 (configs E/F) converted without TensorFlow or running anything;
-StyleGAN v1 and configs A-D named and refused; malicious, truncated and odd pickles refused."""
+"""NVIDIA's TensorFlow-era pickles: StyleGAN2 (configs E/F) and StyleGAN v1 generators converted without TensorFlow
+or running anything; configs A-D named and refused; malicious, truncated and odd pickles refused."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from tf_layout import Network, tf_discriminator, tf_generator, write_tf_pickle
+from tf_layout import (
+    Network,
+    tf_discriminator,
+    tf_discriminator_v1_stub,
+    tf_generator,
+    tf_generator_v1,
+    write_tf_pickle,
+)
 
 from latentlab.cli import cli
 from latentlab.io import CheckpointError, UnsafePickleError, UnsupportedModelError, load_any
@@ -70,7 +77,7 @@ def test_other_architectures_are_named_and_refused(tmp_path, nets):
                  {"synthesis": Network("G_synthesis", "training.networks_stylegan.G_synthesis", {}, [], version=3)},
                  version=3)  # fmt: skip
     cases = [
-        ((v1, tf_discriminator(D), v1), r"a StyleGAN \(v1\) generator \(TensorFlow pickle version 3"),
+        ((v1, tf_discriminator(D), v1), "a StyleGAN v1 network that is not G_style with mapping and synthesis"),
         ((tf_generator(G, extra_kwargs={"architecture": "orig"}), tf_discriminator(D), tf_generator(Gs)),
          "config B, C or D generator"),
         ((tf_generator(G, extra_kwargs={"synthesis_func": "G_synthesis_stylegan_revised"}), tf_discriminator(D),
@@ -159,3 +166,33 @@ def test_a_registry_tf_model_downloads_over_loopback_and_converts(tmp_path, nets
     with torch.no_grad():
         torch.testing.assert_close(ck.G_ema(z, None, noise_mode="const"), nets[2](z, None, noise_mode="const"),
                                    rtol=0, atol=1e-5)  # fmt: skip
+
+
+def test_a_stylegan_v1_tf_pickle_converts_and_skips_its_discriminator(tmp_path):
+    from latentlab.nn import Generator
+    from latentlab.nn.config import GeneratorConfig
+
+    # 128 px, so that one up-sampling layer is NVIDIA's fused (turned) kind; few channels keep it small.
+    cfg = GeneratorConfig(arch="stylegan1", resolution=128, z_dim=16, w_dim=16, mapping_layers=2, channel_base=256,
+                          channel_max=16)  # fmt: skip
+    torch.manual_seed(0)
+    G = Generator(cfg).eval()
+    with torch.no_grad():
+        for n, p in G.named_parameters():
+            if "noise_strength" in n or n.endswith(".bias"):
+                p.copy_(torch.randn_like(p) * 0.3)
+    data = (tf_generator_v1(G), tf_discriminator_v1_stub(), tf_generator_v1(G, "Gs"))
+    path = write_tf_pickle(tmp_path / "v1.pkl", data)
+    ck = load_any(path)
+    assert ck.D is None and "D (StyleGAN v1's D_basic: not implemented yet)" in ck.meta["source"]["skipped"]
+    assert ck.G_ema.config == cfg and ck.meta["source"]["tf_version"] == 3
+    for k, v in G.state_dict().items():
+        torch.testing.assert_close(ck.G_ema.state_dict()[k], v, rtol=0, atol=1e-6, msg=k)  # b * sqrt2 / sqrt2
+    z = torch.randn(2, 16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(ck.G_ema(z, None, noise_mode="const"), G(z, None, noise_mode="const"), rtol=0,
+                                   atol=1e-4)  # fmt: skip
+    bad = tf_generator_v1(G, extra_kwargs={"use_pixel_norm": True})
+    path = write_tf_pickle(tmp_path / "pn.pkl", (bad, tf_discriminator_v1_stub(), bad))
+    with pytest.raises(UnsupportedModelError, match="use_pixel_norm=True is not supported"):
+        load_any(path)

@@ -122,3 +122,59 @@ def write_tf_pickle(path: Path, data: Any, protocol: int = 4) -> Path:
             else:
                 sys.modules[n] = m
     return Path(path)
+
+
+def tf_generator_v1(G, name: str = "G", extra_kwargs: dict | None = None) -> Network:
+    """A latentlab StyleGAN v1 generator as the stylegan repository's ``G_style`` Network (version 3).
+
+    The facts (NVlabs/stylegan ``networks_stylegan.py``): mapping ``Dense{i}`` adds its bias before the sqrt(2)
+    gain (latentlab stores ``b / sqrt(2)``); every layer has ``Noise/weight`` [C], ``bias``, ``StyleMod/weight``
+    [w_dim, 2C] and ``StyleMod/bias``; ``noise{i}`` are [1, 1, r, r]; ``ToRGB_lod{l}`` per level; ``lod``; from 128
+    px the up-sampling convolution is a fused transposed convolution whose kernel is latentlab's turned 180°.
+    """
+    c = G.config
+    sd = G.state_dict()
+    kwargs = {"latent_size": c.z_dim, "dlatent_size": c.w_dim, "resolution": c.resolution,
+              "num_channels": c.img_channels, "mapping_layers": c.mapping_layers,
+              "mapping_fmaps": c.mapping_layer_features or c.w_dim, "fmap_base": c.channel_base // 2,
+              "fmap_max": c.channel_max, **(extra_kwargs or {})}  # fmt: skip
+    mapping = []
+    for i in range(c.mapping_layers):
+        mapping += [(f"Dense{i}/weight", _np(sd[f"mapping.fc{i}.weight"]).T),
+                    (f"Dense{i}/bias", _np(sd[f"mapping.fc{i}.bias"]) * np.float32(np.sqrt(2)))]  # fmt: skip
+    syn: list[tuple[str, Any]] = [("4x4/Const/const", _np(sd["synthesis.b4.conv0.const"])[None]),
+                                  ("lod", _np(sd["synthesis.lod"]))]  # fmt: skip
+    idx = 0
+
+    def layer(src: str, dst: str, turn: bool = False) -> None:
+        nonlocal idx
+        if f"{src}.weight" in sd:
+            syn.append((f"{dst}/weight", _conv(sd[f"{src}.weight"], flip=turn)))
+        syn.append((f"{dst}/bias", _np(sd[f"{src}.bias"])))
+        syn.append((f"{dst}/Noise/weight", _np(sd[f"{src}.noise_strength"])))
+        syn.append((f"{dst}/StyleMod/weight", _np(sd[f"{src}.affine.weight"]).T))
+        syn.append((f"{dst}/StyleMod/bias", _np(sd[f"{src}.affine.bias"])))
+        syn.append((f"noise{idx}", _np(sd[f"{src}.noise_const"])[None, None]))
+        idx += 1
+
+    log2 = int(np.log2(c.resolution))
+    layer("synthesis.b4.conv0", "4x4/Const")
+    layer("synthesis.b4.conv1", "4x4/Conv")
+    syn.append((f"ToRGB_lod{log2 - 2}/weight", _conv(sd["synthesis.b4.torgb.weight"])))
+    syn.append((f"ToRGB_lod{log2 - 2}/bias", _np(sd["synthesis.b4.torgb.bias"])))
+    for k in range(3, log2 + 1):
+        r = 2**k
+        layer(f"synthesis.b{r}.conv0", f"{r}x{r}/Conv0_up", turn=r >= 128)
+        layer(f"synthesis.b{r}.conv1", f"{r}x{r}/Conv1")
+        syn.append((f"ToRGB_lod{log2 - k}/weight", _conv(sd[f"synthesis.b{r}.torgb.weight"])))
+        syn.append((f"ToRGB_lod{log2 - k}/bias", _np(sd[f"synthesis.b{r}.torgb.bias"])))
+    comps = {"mapping": Network("G_mapping", "training.networks_stylegan.G_mapping", kwargs, mapping, version=3),
+             "synthesis": Network("G_synthesis", "training.networks_stylegan.G_synthesis", kwargs, syn, version=3)}
+    return Network(name, "training.networks_stylegan.G_style", kwargs, [("dlatent_avg", _np(sd["mapping.w_avg"]))],
+                   comps, version=3)  # fmt: skip
+
+
+def tf_discriminator_v1_stub() -> Network:
+    """A ``D_basic`` record (latentlab skips v1 discriminators; its variables do not matter here)."""
+    return Network("D", "training.networks_stylegan.D_basic", {}, [("4x4/Conv/weight", np.zeros((3, 3, 2, 2)))],
+                   version=3)  # fmt: skip

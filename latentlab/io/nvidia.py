@@ -222,7 +222,11 @@ def read_nvidia_pickle(path: str | os.PathLike) -> tuple[dict[str, ForeignNetwor
         raise UnsupportedModelError(f"{path}: a single TensorFlow Network; NVIDIA's TensorFlow-era pickles hold the "
                                     f"tuple (G, D, Gs)")  # fmt: skip
     if is_tf_pickle(data):  # (G, D, Gs) of the TensorFlow code: converted by legacy.py's rules
-        return tf_networks(data, str(path)), {"format": "nvidia-tf-pkl", "tf_version": data[0].version}
+        nets, skipped = tf_networks(data, str(path))
+        extras: dict[str, Any] = {"format": "nvidia-tf-pkl", "tf_version": data[0].version}
+        if skipped:
+            extras["skipped"] = skipped
+        return nets, extras
     if not isinstance(data, dict):
         raise UnsupportedModelError(f"{path}: top level is a {type(data).__name__}, expected NVIDIA's dict of networks")
     nets = {k: _network(data[k], f"{path}: {k}") for k in PICKLE_NETWORKS if data.get(k) is not None}
@@ -299,6 +303,13 @@ def generator_config(net: ForeignNetwork, where: str = "G") -> tuple[GeneratorCo
     Raises:
         UnsupportedModelError: an option or value latentlab does not implement (the message names it).
     """
+    from .tfpickle import V1_CLASS
+
+    if net.class_name == V1_CLASS:  # a StyleGAN v1 generator from a TensorFlow pickle: a latentlab config already
+        try:
+            return GeneratorConfig.from_dict(net.kwargs), []
+        except (TypeError, ValueError) as e:
+            raise UnsupportedModelError(f"{where}: {e}") from None
     if net.class_name != "Generator":
         raise UnsupportedModelError(f"{where}: class {net.class_name!r} is not a StyleGAN2 Generator")
     if any(c == "SynthesisInput" or n.startswith("synthesis.L0_") for n, c in net.submodules.items()):

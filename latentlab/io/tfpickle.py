@@ -15,8 +15,9 @@ converted to NVIDIA's PyTorch names and constructor options with the rules of st
 flipped in space, modulation biases gain ``+ 1``, noise inputs are matched to layers by index), then built
 like any NVIDIA pickle. One difference: ``legacy.py`` gives the discriminator ``mbstd_group_size=None`` (the
 whole minibatch) when the pickle does not name it, while the TensorFlow network used its default of 4; latentlab
-keeps 4, what the network was trained with. StyleGAN (v1) pickles and StyleGAN2 configs A-D are recognized and
-refused with their name.
+keeps 4, what the network was trained with. StyleGAN (v1) generators (``G_style``) convert to latentlab's v1
+network (:mod:`latentlab.nn.stylegan1`); their discriminator (``D_basic``) is skipped with a note until it is
+implemented. StyleGAN2 configs A-D are recognized and refused with their name.
 """
 
 from __future__ import annotations
@@ -111,10 +112,19 @@ def is_tf_pickle(data: Any) -> bool:
 
 # --- Recognizing what a pickle holds -----------------------------------------------------------------------
 
+def _funcs(net: TFNetwork) -> set[str]:
+    """The short build-function names of a network and its components."""
+    return {f.rsplit(".", 1)[-1] for f in (net.build_func_name, *(c.build_func_name for c in net.components.values()))}
+
+
+def is_v1(net: TFNetwork) -> bool:
+    """A StyleGAN (v1) network: the stylegan repository's G_style / G_synthesis / D_basic."""
+    return bool(_funcs(net) & {"G_style", "G_synthesis", "D_basic"})
+
+
 def _kind(net: TFNetwork, role: str, where: str) -> None:
     """Refuse, by name, the architectures latentlab does not convert (StyleGAN v1, StyleGAN2 configs A-D)."""
-    funcs = {net.build_func_name, *(c.build_func_name for c in net.components.values())}
-    short = {f.rsplit(".", 1)[-1] for f in funcs}
+    short = _funcs(net)
     if net.version < 4 or short & {"G_style", "G_synthesis", "D_basic"}:
         raise UnsupportedModelError(
             f"{where}: a StyleGAN (v1) {role} (TensorFlow pickle version {net.version}, {', '.join(sorted(short))}); "
@@ -309,10 +319,81 @@ def convert_discriminator(net: TFNetwork, where: str = "D") -> ForeignNetwork:
     return ForeignNetwork("Discriminator", kwargs, out, source_sha256=net.source_sha256)
 
 
-def tf_networks(data: tuple, where: str) -> dict[str, ForeignNetwork]:
-    """``{"G": ..., "D": ..., "G_ema": ...}`` from a TensorFlow pickle's ``(G, D, Gs)``."""
+V1_CLASS = "GeneratorV1"  # a ForeignNetwork whose kwargs are a latentlab GeneratorConfig dict already
+
+
+def convert_generator_v1(net: TFNetwork, where: str = "G") -> ForeignNetwork:
+    """A TensorFlow StyleGAN (v1) ``G`` or ``Gs`` (``G_style``) as a latentlab v1 generator record."""
+    if "G_style" not in _funcs(net) or set(net.components) != {"mapping", "synthesis"}:
+        raise UnsupportedModelError(f"{where}: a StyleGAN v1 network that is not G_style with mapping and synthesis")
+    kw = _Kwargs(net.static_kwargs, where)
+    res = int(kw("resolution", 1024))
+    log2 = int(np.log2(res))
+    if 2**log2 != res or res < 4:
+        raise UnsupportedModelError(f"{where}: resolution {res} is not a power of two >= 4")
+    if kw("label_size", 0):
+        raise UnsupportedModelError(f"{where}: a conditional StyleGAN v1 (LabelConcat) is not supported")
+    fixed = {"use_styles": True, "const_input_layer": True, "nonlinearity": "lrelu", "use_wscale": True,
+             "use_pixel_norm": False, "use_instance_norm": True, "blur_filter": [1, 2, 1], "fmap_decay": 1.0,
+             "normalize_latents": True, "mapping_nonlinearity": "lrelu", "fused_scale": "auto"}  # fmt: skip
+    for name, want in fixed.items():
+        got = kw(name, want)
+        if (list(got) if isinstance(got, (list, tuple)) else got) != want:
+            raise UnsupportedModelError(f"{where}: TensorFlow option {name}={got!r} is not supported (latentlab's "
+                                        f"StyleGAN v1 implements {name}={want!r})")  # fmt: skip
+    for name in ("truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
+                 "dlatent_avg_beta", "style_mixing_prob", "structure", "is_template_graph", "randomize_noise",
+                 "dlatent_broadcast", "dtype", "force_clean_graph"):  # fmt: skip
+        kw(name)  # run-time and training options
+    w_dim = kw("dlatent_size", 512)
+    config = {"arch": "stylegan1", "resolution": res, "z_dim": kw("latent_size", 512), "w_dim": w_dim,
+              "img_channels": kw("num_channels", 3), "mapping_layers": kw("mapping_layers", 8),
+              "mapping_layer_features": kw("mapping_fmaps", 512), "mapping_lr_multiplier": kw("mapping_lrmul", 0.01),
+              "w_avg_beta": kw("dlatent_avg_beta", 0.995), "channel_base": int(kw("fmap_base", 8192)) * 2,
+              "channel_max": kw("fmap_max", 512), "use_noise": bool(kw("use_noise", True))}  # fmt: skip
+    if config["mapping_layer_features"] == w_dim:
+        config["mapping_layer_features"] = None
+    kw.check()
+    p = _Params(net.params(), where)
+    out: dict[str, torch.Tensor] = {"mapping.w_avg": _t(p["dlatent_avg"])}
+    for i in range(int(config["mapping_layers"])):
+        out[f"mapping.fc{i}.weight"] = _dense(p[f"mapping/Dense{i}/weight"])
+        out[f"mapping.fc{i}.bias"] = _t(p[f"mapping/Dense{i}/bias"]) / np.sqrt(2)  # v1 adds it before the gain
+    s = "synthesis"
+
+    def layer(dst: str, src: str, index: int, turn: bool = False) -> None:
+        if f"{src}/weight" in p:
+            out[f"{dst}.weight"] = _conv(p[f"{src}/weight"], flip=turn)
+        out[f"{dst}.bias"] = _t(p[f"{src}/bias"])
+        out[f"{dst}.affine.weight"] = _dense(p[f"{src}/StyleMod/weight"])
+        out[f"{dst}.affine.bias"] = _t(p[f"{src}/StyleMod/bias"])
+        if config["use_noise"]:
+            out[f"{dst}.noise_strength"] = _t(p[f"{src}/Noise/weight"])
+            out[f"{dst}.noise_const"] = _t(p[f"{s}/noise{index}"][0, 0])
+
+    out["synthesis.b4.conv0.const"] = _t(p[f"{s}/4x4/Const/const"][0])
+    layer("synthesis.b4.conv0", f"{s}/4x4/Const", 0)
+    layer("synthesis.b4.conv1", f"{s}/4x4/Conv", 1)
+    for k in range(2, log2 + 1):
+        r = 2**k
+        if k > 2:
+            # NVIDIA fuses the up-sampling into a transposed convolution from 128 px: its kernel is turned.
+            layer(f"synthesis.b{r}.conv0", f"{s}/{r}x{r}/Conv0_up", 2 * k - 4, turn=r >= 128)
+            layer(f"synthesis.b{r}.conv1", f"{s}/{r}x{r}/Conv1", 2 * k - 3)
+        out[f"synthesis.b{r}.torgb.weight"] = _conv(p[f"{s}/ToRGB_lod{log2 - k}/weight"])
+        out[f"synthesis.b{r}.torgb.bias"] = _t(p[f"{s}/ToRGB_lod{log2 - k}/bias"])
+    out["synthesis.lod"] = _t(p[f"{s}/lod"])
+    p.check()
+    return ForeignNetwork(V1_CLASS, config, out, source_sha256=net.source_sha256)
+
+
+def tf_networks(data: tuple, where: str) -> tuple[dict[str, ForeignNetwork], list[str]]:
+    """``({"G": ..., "D": ..., "G_ema": ...}, skipped)`` from a TensorFlow pickle's ``(G, D, Gs)``."""
     if len(data) != 3:
         raise UnsupportedModelError(f"{where}: a tuple of {len(data)} TensorFlow Networks, expected (G, D, Gs)")
     G, D, Gs = data
+    if is_v1(G) and is_v1(Gs):
+        skipped = ["D (StyleGAN v1's D_basic: not implemented yet)"]
+        return {"G": convert_generator_v1(G, f"{where}: G"), "G_ema": convert_generator_v1(Gs, f"{where}: Gs")}, skipped
     return {"G": convert_generator(G, f"{where}: G"), "D": convert_discriminator(D, f"{where}: D"),
-            "G_ema": convert_generator(Gs, f"{where}: Gs")}  # fmt: skip
+            "G_ema": convert_generator(Gs, f"{where}: Gs")}, []  # fmt: skip

@@ -54,8 +54,12 @@ def blur2d(x: Tensor, f: Tensor) -> Tensor:
 
 
 def upscale_conv_fused(x: Tensor, weight: Tensor) -> Tensor:
-    """NVIDIA's fused ``upscale2d_conv2d``: a stride-2 transposed convolution with the 3x3 kernel padded to 5x5 and
-    summed over its four 4x4 shifts (no x0.25). Equals ``conv2d(upsample_nearest(x), weight, padding=1)``.
+    """Nearest x2 up-sampling and a 3x3 convolution as one stride-2 transposed convolution: the kernel padded to
+    5x5 and summed over its four 4x4 shifts (no x0.25), turned 180 degrees because a transposed convolution
+    scatters where a convolution gathers. Equals ``conv2d(upsample_nearest(x), weight, padding=1)``.
+
+    NVIDIA's ``upscale2d_conv2d(fused_scale=True)`` builds the same 4x4 kernel without turning it, so its
+    variable is this function's ``weight`` turned 180 degrees (the TensorFlow reader does that, from 128 px).
 
     Args:
         x: ``[N, I, H, W]``; weight: ``[O, I, 3, 3]`` already scaled.
