@@ -192,3 +192,11 @@ def test_nvidias_fused_op_is_nearest_then_conv_with_the_kernel_turned():
     up = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
     turned = torch.nn.functional.conv2d(up, w.flip(2, 3), padding=1)
     torch.testing.assert_close(nvidia, turned, rtol=0, atol=1e-5)
+
+
+def test_training_a_v1_generator_is_refused_clearly():
+    from latentlab.train.config import TrainConfig
+    from latentlab.validate import InvalidInput
+
+    with pytest.raises(InvalidInput, match="training a stylegan1 generator is not implemented yet"):
+        TrainConfig(data="faces.zip", outdir="runs/x", preset="stylegan1-tiny")

@@ -119,6 +119,10 @@ class TrainConfig:
         preset = get_preset(self.preset) if self.G is None or self.D is None else None
         g = self.G if self.G is not None else preset.G
         d = self.D if self.D is not None else preset.D
+        if g.arch != "stylegan2":
+            raise InvalidInput(f"training a {g.arch} generator is not implemented yet (StyleGAN v1 trains with "
+                               f"progressive growing and its own discriminator); its networks render, project, edit "
+                               f"and convert like StyleGAN2's")  # fmt: skip
         c = c_dim if self.cond else 0
         if g.c_dim != c:
             g = dataclasses.replace(g, c_dim=c)

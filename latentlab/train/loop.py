@@ -40,6 +40,7 @@ from ..nn.config import DiscriminatorConfig
 from ..nn.discriminator import Discriminator
 from ..nn.generator import Generator, seed_to_z
 from ..utils import resolve_device
+from ..validate import InvalidInput
 from .augment import AdaptiveP, AugmentPipe
 from .config import TrainConfig, ema_beta, lazy_adam_hparams
 from .distributed import World, init_world
@@ -92,6 +93,8 @@ class Trainer:
                              f"the number of processes ({self.world.size})")  # fmt: skip
         init = _load_init(cfg.init) if cfg.init is not None else None
         g_cfg, d_cfg = cfg.networks(c_dim=0) if init is None else (init.G.config, _d_config(init))
+        if g_cfg.arch != "stylegan2":
+            raise InvalidInput(f"{cfg.init}: training a {g_cfg.arch} generator is not implemented yet")
         if dataset is None:
             dataset = ImageDataset(cfg.data, resolution=g_cfg.resolution, crop=cfg.crop,
                                    channels=g_cfg.img_channels, xflip=cfg.xflip, use_labels=cfg.cond)  # fmt: skip
