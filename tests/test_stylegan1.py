@@ -200,3 +200,65 @@ def test_training_a_v1_generator_is_refused_clearly():
 
     with pytest.raises(InvalidInput, match="training a stylegan1 generator is not implemented yet"):
         TrainConfig(data="faces.zip", outdir="runs/x", preset="stylegan1-tiny")
+
+
+def reference_discriminator(D, imgs: np.ndarray, lod: float = 0.0) -> np.ndarray:
+    """D_basic from the formulas: imgs [N, C, R, R] -> [N] logits (linear structure, mbstd group 4)."""
+    sd = {k: v.double().numpy() for k, v in D.state_dict().items()}
+    R = D.config.resolution
+
+    def conv(x, name, k):  # act(apply_bias(conv2d(x, gain=sqrt2)))
+        w = sd[name + ".weight"] * math.sqrt(2) / math.sqrt(sd[name + ".weight"][0].size)
+        if k == 1:
+            y = np.einsum("oc,chw->ohw", w[:, :, 0, 0], x)
+        else:
+            y = conv3x3(x, w)
+        return y
+
+    def pool(x):
+        return 0.25 * (x[:, ::2, ::2] + x[:, 1::2, ::2] + x[:, ::2, 1::2] + x[:, 1::2, 1::2])
+
+    def bias_act(x, name):
+        return lrelu(x + sd[name + ".bias"][:, None, None])
+
+    feats = []
+    for img in imgs:
+        x = bias_act(conv(img, f"b{R}.fromrgb", 1), f"b{R}.fromrgb")
+        im = img
+        for k, r in enumerate(D.block_resolutions):
+            x = bias_act(conv(x, f"b{r}.conv0", 3), f"b{r}.conv0")
+            x = bias_act(pool(conv(blur(x), f"b{r}.conv1", 3)), f"b{r}.conv1")
+            im = pool(im)
+            y = bias_act(conv(im, f"b{r // 2}.fromrgb", 1), f"b{r // 2}.fromrgb")
+            x = x + (y - x) * min(max(lod - k, 0.0), 1.0)
+        feats.append(x)
+    x = np.stack(feats)  # [N, C, 4, 4]
+    n = x.shape[0]
+    g = min(4, n)
+    grouped = x.reshape(g, n // g, *x.shape[1:])  # member i of group j is sample i * (n // g) + j
+    sd_map = np.sqrt(((grouped - grouped.mean(0)) ** 2).mean(0) + 1e-8).mean(axis=(1, 2, 3))  # [n // g]
+    x = np.concatenate([x, np.tile(sd_map, g)[:, None, None, None] * np.ones((n, 1, 4, 4))], axis=1)
+    out = []
+    for xi in x:
+        h = bias_act(conv(xi, "b4.conv", 3), "b4.conv").reshape(-1)
+        w = sd["b4.fc.weight"] * math.sqrt(2) / math.sqrt(h.size)
+        h = lrelu(w @ h + sd["b4.fc.bias"])
+        w = sd["b4.out.weight"] / math.sqrt(h.size)
+        out.append((w @ h + sd["b4.out.bias"])[0])
+    return np.array(out)
+
+
+def test_discriminator_v1_matches_the_reference_forward():
+    from latentlab.nn import Discriminator
+
+    D = Discriminator(get_preset("stylegan1-tiny").D).eval()
+    assert D.config.arch == "stylegan1"
+    with torch.no_grad():
+        for p in D.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    imgs = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(7))
+    for lod in (0.0, 0.4, 1.0):
+        with torch.no_grad():
+            D.lod.fill_(lod)
+            got = D(imgs)[:, 0].double().numpy()
+        np.testing.assert_allclose(got, reference_discriminator(D, imgs.double().numpy(), lod), atol=1e-4, rtol=1e-4)

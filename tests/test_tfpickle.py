@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from tf_layout import (
     Network,
     tf_discriminator,
-    tf_discriminator_v1_stub,
+    tf_discriminator_v1,
     tf_generator,
     tf_generator_v1,
     write_tf_pickle,
@@ -168,9 +168,9 @@ def test_a_registry_tf_model_downloads_over_loopback_and_converts(tmp_path, nets
                                    rtol=0, atol=1e-5)  # fmt: skip
 
 
-def test_a_stylegan_v1_tf_pickle_converts_and_skips_its_discriminator(tmp_path):
-    from latentlab.nn import Generator
-    from latentlab.nn.config import GeneratorConfig
+def test_a_stylegan_v1_tf_pickle_converts(tmp_path):
+    from latentlab.nn import Discriminator, Generator
+    from latentlab.nn.config import DiscriminatorConfig, GeneratorConfig
 
     # 128 px, so that one up-sampling layer is NVIDIA's fused (turned) kind; few channels keep it small.
     cfg = GeneratorConfig(arch="stylegan1", resolution=128, z_dim=16, w_dim=16, mapping_layers=2, channel_base=256,
@@ -181,11 +181,16 @@ def test_a_stylegan_v1_tf_pickle_converts_and_skips_its_discriminator(tmp_path):
         for n, p in G.named_parameters():
             if "noise_strength" in n or n.endswith(".bias"):
                 p.copy_(torch.randn_like(p) * 0.3)
-    data = (tf_generator_v1(G), tf_discriminator_v1_stub(), tf_generator_v1(G, "Gs"))
+    D = Discriminator(DiscriminatorConfig(arch="stylegan1", resolution=128, channel_base=256, channel_max=16)).eval()
+    with torch.no_grad():
+        for p in D.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    data = (tf_generator_v1(G), tf_discriminator_v1(D), tf_generator_v1(G, "Gs"))
     path = write_tf_pickle(tmp_path / "v1.pkl", data)
     ck = load_any(path)
-    assert ck.D is None and "D (StyleGAN v1's D_basic: not implemented yet)" in ck.meta["source"]["skipped"]
-    assert ck.G_ema.config == cfg and ck.meta["source"]["tf_version"] == 3
+    assert ck.G_ema.config == cfg and ck.D.config == D.config and ck.meta["source"]["tf_version"] == 3
+    for k, v in D.state_dict().items():
+        torch.testing.assert_close(ck.D.state_dict()[k], v, rtol=0, atol=0, msg=k)
     for k, v in G.state_dict().items():
         torch.testing.assert_close(ck.G_ema.state_dict()[k], v, rtol=0, atol=1e-6, msg=k)  # b * sqrt2 / sqrt2
     z = torch.randn(2, 16, generator=torch.Generator().manual_seed(3))
@@ -193,6 +198,6 @@ def test_a_stylegan_v1_tf_pickle_converts_and_skips_its_discriminator(tmp_path):
         torch.testing.assert_close(ck.G_ema(z, None, noise_mode="const"), G(z, None, noise_mode="const"), rtol=0,
                                    atol=1e-4)  # fmt: skip
     bad = tf_generator_v1(G, extra_kwargs={"use_pixel_norm": True})
-    path = write_tf_pickle(tmp_path / "pn.pkl", (bad, tf_discriminator_v1_stub(), bad))
+    path = write_tf_pickle(tmp_path / "pn.pkl", (bad, tf_discriminator_v1(D), bad))
     with pytest.raises(UnsupportedModelError, match="use_pixel_norm=True is not supported"):
         load_any(path)

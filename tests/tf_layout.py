@@ -174,7 +174,25 @@ def tf_generator_v1(G, name: str = "G", extra_kwargs: dict | None = None) -> Net
                    comps, version=3)  # fmt: skip
 
 
-def tf_discriminator_v1_stub() -> Network:
-    """A ``D_basic`` record (latentlab skips v1 discriminators; its variables do not matter here)."""
-    return Network("D", "training.networks_stylegan.D_basic", {}, [("4x4/Conv/weight", np.zeros((3, 3, 2, 2)))],
-                   version=3)  # fmt: skip
+def tf_discriminator_v1(D) -> Network:
+    """A latentlab StyleGAN v1 discriminator as the stylegan repository's ``D_basic`` Network (version 3):
+    ``FromRGB_lod{l}``, ``{r}x{r}/Conv0``, ``{r}x{r}/Conv1_down``, ``4x4/Conv``, ``4x4/Dense0``, ``4x4/Dense1``,
+    ``lod``."""
+    c = D.config
+    sd = D.state_dict()
+    log2 = int(np.log2(c.resolution))
+    kwargs = {"num_channels": c.img_channels, "resolution": c.resolution, "fmap_base": c.channel_base // 2,
+              "fmap_max": c.channel_max, "mbstd_group_size": c.mbstd_group_size or 0}  # fmt: skip
+    v: list[tuple[str, Any]] = [("lod", _np(sd["lod"]))]
+    for k in range(log2, 1, -1):
+        r = 2**k
+        v += [(f"FromRGB_lod{log2 - k}/weight", _conv(sd[f"b{r}.fromrgb.weight"])),
+              (f"FromRGB_lod{log2 - k}/bias", _np(sd[f"b{r}.fromrgb.bias"]))]  # fmt: skip
+        if k > 2:
+            for src, dst in (("conv0", "Conv0"), ("conv1", "Conv1_down")):
+                v += [(f"{r}x{r}/{dst}/weight", _conv(sd[f"b{r}.{src}.weight"])),
+                      (f"{r}x{r}/{dst}/bias", _np(sd[f"b{r}.{src}.bias"]))]  # fmt: skip
+    v += [("4x4/Conv/weight", _conv(sd["b4.conv.weight"])), ("4x4/Conv/bias", _np(sd["b4.conv.bias"])),
+          ("4x4/Dense0/weight", _np(sd["b4.fc.weight"]).T), ("4x4/Dense0/bias", _np(sd["b4.fc.bias"])),
+          ("4x4/Dense1/weight", _np(sd["b4.out.weight"]).T), ("4x4/Dense1/bias", _np(sd["b4.out.bias"]))]  # fmt: skip
+    return Network("D", "training.networks_stylegan.D_basic", kwargs, v, version=3)

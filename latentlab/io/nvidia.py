@@ -343,6 +343,13 @@ def generator_config(net: ForeignNetwork, where: str = "G") -> tuple[GeneratorCo
 
 def discriminator_config(net: ForeignNetwork, where: str = "D") -> tuple[DiscriminatorConfig, list[str]]:
     """Translate a stylegan2-ada-pytorch ``Discriminator``'s kwargs into a config; see :func:`generator_config`."""
+    from .tfpickle import V1_D_CLASS
+
+    if net.class_name == V1_D_CLASS:  # StyleGAN v1's D_basic from a TensorFlow pickle: a latentlab config already
+        try:
+            return DiscriminatorConfig.from_dict(net.kwargs), []
+        except (TypeError, ValueError) as e:
+            raise UnsupportedModelError(f"{where}: {e}") from None
     if net.class_name != "Discriminator":
         raise UnsupportedModelError(f"{where}: class {net.class_name!r} is not a StyleGAN2 Discriminator")
     kw = dict(net.kwargs)

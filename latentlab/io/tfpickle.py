@@ -15,9 +15,8 @@ converted to NVIDIA's PyTorch names and constructor options with the rules of st
 flipped in space, modulation biases gain ``+ 1``, noise inputs are matched to layers by index), then built
 like any NVIDIA pickle. One difference: ``legacy.py`` gives the discriminator ``mbstd_group_size=None`` (the
 whole minibatch) when the pickle does not name it, while the TensorFlow network used its default of 4; latentlab
-keeps 4, what the network was trained with. StyleGAN (v1) generators (``G_style``) convert to latentlab's v1
-network (:mod:`latentlab.nn.stylegan1`); their discriminator (``D_basic``) is skipped with a note until it is
-implemented. StyleGAN2 configs A-D are recognized and refused with their name.
+keeps 4, what the network was trained with. StyleGAN (v1) pickles (``G_style``, ``D_basic``) convert to latentlab's
+v1 networks (:mod:`latentlab.nn.stylegan1`). StyleGAN2 configs A-D are recognized and refused with their name.
 """
 
 from __future__ import annotations
@@ -387,13 +386,62 @@ def convert_generator_v1(net: TFNetwork, where: str = "G") -> ForeignNetwork:
     return ForeignNetwork(V1_CLASS, config, out, source_sha256=net.source_sha256)
 
 
+V1_D_CLASS = "DiscriminatorV1"
+
+
+def convert_discriminator_v1(net: TFNetwork, where: str = "D") -> ForeignNetwork:
+    """A TensorFlow StyleGAN (v1) ``D_basic`` as a latentlab v1 discriminator record. NVIDIA's fused
+    down-sampling convolution (from 128 px) equals the convolution then the 2x2 average pool, so no kernel turns."""
+    if "D_basic" not in _funcs(net):
+        raise UnsupportedModelError(f"{where}: a StyleGAN v1 discriminator that is not D_basic")
+    kw = _Kwargs(net.static_kwargs, where)
+    res = int(kw("resolution", 32))
+    log2 = int(np.log2(res))
+    if 2**log2 != res or res < 8:
+        raise UnsupportedModelError(f"{where}: resolution {res} is not a power of two >= 8")
+    if kw("label_size", 0):
+        raise UnsupportedModelError(f"{where}: a conditional StyleGAN v1 discriminator is not supported")
+    fixed = {"nonlinearity": "lrelu", "use_wscale": True, "blur_filter": [1, 2, 1], "fmap_decay": 1.0,
+             "fused_scale": "auto"}  # fmt: skip
+    for name, want in fixed.items():
+        got = kw(name, want)
+        if (list(got) if isinstance(got, (list, tuple)) else got) != want:
+            raise UnsupportedModelError(f"{where}: TensorFlow option {name}={got!r} is not supported (latentlab's "
+                                        f"StyleGAN v1 implements {name}={want!r})")  # fmt: skip
+    for name in ("structure", "is_template_graph", "dtype"):
+        kw(name)
+    group = kw("mbstd_group_size", 4)
+    config = {"arch": "stylegan1", "resolution": res, "img_channels": kw("num_channels", 1),
+              "channel_base": int(kw("fmap_base", 8192)) * 2, "channel_max": kw("fmap_max", 512),
+              "mbstd_group_size": group if group > 1 else None,
+              "mbstd_num_channels": kw("mbstd_num_features", 1) if group > 1 else 0}  # fmt: skip
+    kw.check()
+    p = _Params(net.params(), where)
+    out: dict[str, torch.Tensor] = {"lod": _t(p["lod"])}
+    for k in range(log2, 1, -1):
+        r = 2**k
+        out[f"b{r}.fromrgb.weight"] = _conv(p[f"FromRGB_lod{log2 - k}/weight"])
+        out[f"b{r}.fromrgb.bias"] = _t(p[f"FromRGB_lod{log2 - k}/bias"])
+        if k > 2:
+            for dst, src in (("conv0", "Conv0"), ("conv1", "Conv1_down")):
+                out[f"b{r}.{dst}.weight"] = _conv(p[f"{r}x{r}/{src}/weight"])
+                out[f"b{r}.{dst}.bias"] = _t(p[f"{r}x{r}/{src}/bias"])
+    out["b4.conv.weight"] = _conv(p["4x4/Conv/weight"])
+    out["b4.conv.bias"] = _t(p["4x4/Conv/bias"])
+    for dst, src in (("fc", "Dense0"), ("out", "Dense1")):
+        out[f"b4.{dst}.weight"] = _dense(p[f"4x4/{src}/weight"])
+        out[f"b4.{dst}.bias"] = _t(p[f"4x4/{src}/bias"])
+    p.check()
+    return ForeignNetwork(V1_D_CLASS, config, out, source_sha256=net.source_sha256)
+
+
 def tf_networks(data: tuple, where: str) -> tuple[dict[str, ForeignNetwork], list[str]]:
     """``({"G": ..., "D": ..., "G_ema": ...}, skipped)`` from a TensorFlow pickle's ``(G, D, Gs)``."""
     if len(data) != 3:
         raise UnsupportedModelError(f"{where}: a tuple of {len(data)} TensorFlow Networks, expected (G, D, Gs)")
     G, D, Gs = data
     if is_v1(G) and is_v1(Gs):
-        skipped = ["D (StyleGAN v1's D_basic: not implemented yet)"]
-        return {"G": convert_generator_v1(G, f"{where}: G"), "G_ema": convert_generator_v1(Gs, f"{where}: Gs")}, skipped
+        return {"G": convert_generator_v1(G, f"{where}: G"), "D": convert_discriminator_v1(D, f"{where}: D"),
+                "G_ema": convert_generator_v1(Gs, f"{where}: Gs")}, []  # fmt: skip
     return {"G": convert_generator(G, f"{where}: G"), "D": convert_discriminator(D, f"{where}: D"),
             "G_ema": convert_generator(Gs, f"{where}: Gs")}, []  # fmt: skip

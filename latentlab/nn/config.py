@@ -214,9 +214,16 @@ class DiscriminatorConfig(_Config):
     mapping_layers: int = 8  # depth of the label -> cmap MLP (conditional only)
     conv_clamp: float | None = None  # clamp conv outputs to +-conv_clamp; None = no clamping
     resample_filter: tuple[int, ...] = (1, 3, 3, 1)  # taps of the separable low-pass FIR filter
+    arch: str = "stylegan2"  # "stylegan2", or "stylegan1" (D_basic: blur, average-pool down, FromRGB per level)
 
     def __post_init__(self) -> None:
         self._check_common()
+        if self.arch not in GENERATOR_ARCHS:
+            raise ValueError(f"arch must be one of {GENERATOR_ARCHS}, got {self.arch!r}")
+        if self.arch == "stylegan1" and (self.architecture != "resnet" or self.conv_clamp is not None or self.c_dim
+                                         or self.resample_filter != (1, 3, 3, 1)):  # fmt: skip
+            raise ValueError("a StyleGAN v1 discriminator has no architecture, conv_clamp, resample_filter or label "
+                             "option; leave them at their defaults")  # fmt: skip
         if self.resolution < 8:
             raise ValueError(f"discriminator resolution must be >= 8, got {self.resolution}")
         if self.c_dim < 0:
@@ -251,7 +258,7 @@ class Preset:
 
 
 def _preset(name: str, description: str, **g: Any) -> Preset:
-    d_keys = {"resolution", "img_channels", "c_dim", "channel_base", "channel_max", "conv_clamp"}
+    d_keys = {"resolution", "img_channels", "c_dim", "channel_base", "channel_max", "conv_clamp", "arch"}
     d = {k: v for k, v in g.items() if k in d_keys}
     return Preset(name, description, GeneratorConfig(**g), DiscriminatorConfig(**d))
 

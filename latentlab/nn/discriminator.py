@@ -137,6 +137,12 @@ class Discriminator(nn.Module):
         if not isinstance(config, DiscriminatorConfig):
             raise TypeError(f"Discriminator wants a DiscriminatorConfig, got {type(config).__name__}")
         self.config = c = config
+        if c.arch == "stylegan1":  # StyleGAN v1's D_basic (nn/stylegan1.py), behind the same interface
+            from .stylegan1 import make_discriminator_v1
+
+            self.cmap_dim = 0
+            make_discriminator_v1(self, c)
+            return
         self.block_resolutions = c.block_resolutions
         cmap_dim = 0 if c.c_dim == 0 else (c.cmap_dim if c.cmap_dim is not None else c.channels(4))
         self.cmap_dim = cmap_dim
@@ -177,6 +183,10 @@ class Discriminator(nn.Module):
         r, ch = self.config.resolution, self.config.img_channels
         if img.ndim != 4 or img.shape[1:] != (ch, r, r):
             raise ValueError(f"discriminator wants images [N, {ch}, {r}, {r}], got {tuple(img.shape)}")
+        if self.config.arch == "stylegan1":
+            from .stylegan1 import discriminator_v1_forward
+
+            return discriminator_v1_forward(self, img.to(torch.float32))
         if channels_last is None:
             channels_last = img.device.type == "cpu"
         if channels_last:

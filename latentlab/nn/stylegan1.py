@@ -242,3 +242,98 @@ class SynthesisNetworkV1(nn.Module):
                 img = F.interpolate(img, scale_factor=2.0, mode="nearest")
                 img = torch.lerp(y, img, t)  # exactly the up-sampled image at t = 1, exactly y at t = 0
         return img.contiguous()
+
+
+# --- The discriminator (D_basic) ---------------------------------------------------------------------------
+
+
+class ConvV1(nn.Module):
+    """v1's ``act(apply_bias(conv2d(x)))``: equalized learning rate, the bias added before the leaky ReLU; with
+    ``down`` a 2x2 average pool after the convolution (NVIDIA's ``conv2d_downscale2d``, fused or not: the same)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, act: bool = True, down: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = math.sqrt(2) / math.sqrt(in_channels * kernel_size**2)
+        self.act, self.down, self.padding = act, down, kernel_size // 2
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[N, I, H, W]`` -> ``[N, O, H, W]`` (``H / 2`` with ``down``)."""
+        x = F.conv2d(x, self.weight * self.weight_gain, padding=self.padding)
+        if self.down:
+            x = F.avg_pool2d(x, 2)
+        x = x + self.bias.reshape(1, -1, 1, 1)
+        return F.leaky_relu(x, LRELU_SLOPE) if self.act else x
+
+
+class DenseV1(nn.Module):
+    """v1's ``dense`` + ``apply_bias`` (+ leaky ReLU), gain sqrt(2) with the activation, 1 without."""
+
+    def __init__(self, in_features: int, out_features: int, act: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]))
+        self.bias = nn.Parameter(torch.zeros([out_features]))
+        self.weight_gain = (math.sqrt(2) if act else 1.0) / math.sqrt(in_features)
+        self.act = act
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[N, in]`` -> ``[N, out]``."""
+        x = torch.addmm(self.bias.unsqueeze(0), x, self.weight.t(), alpha=self.weight_gain)
+        return F.leaky_relu(x, LRELU_SLOPE) if self.act else x
+
+
+class DiscriminatorBlockV1(nn.Module):
+    """One resolution of D_basic: its FromRGB, and from 8 px ``Conv0`` then blur then ``Conv1_down``."""
+
+    def __init__(self, res: int, channels, img_channels: int, mbstd_channels: int = 0):
+        super().__init__()
+        self.resolution = res
+        self.fromrgb = ConvV1(img_channels, channels(res), 1)
+        if res > 4:
+            self.conv0 = ConvV1(channels(res), channels(res), 3)
+            self.conv1 = ConvV1(channels(res), channels(res // 2), 3, down=True)
+            self.register_buffer("blur", blur_filter(), persistent=False)
+        else:
+            self.conv = ConvV1(channels(4) + mbstd_channels, channels(4), 3)
+            self.fc = DenseV1(channels(4) * 16, channels(2))
+            self.out = DenseV1(channels(2), 1, act=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[N, C, r, r]`` -> ``[N, C', r/2, r/2]`` (a block above 4x4)."""
+        return self.conv1(blur2d(self.conv0(x), self.blur))
+
+
+def make_discriminator_v1(module: nn.Module, config) -> None:
+    """Build D_basic's layers on ``module`` (a :class:`~latentlab.nn.discriminator.Discriminator` whose config has
+    ``arch="stylegan1"``): ``b{r}`` for every resolution from R down to 4, and the ``lod`` buffer."""
+    module.block_resolutions = config.block_resolutions
+    mb = config.mbstd_num_channels
+    for res in [*config.block_resolutions, 4]:
+        setattr(module, f"b{res}", DiscriminatorBlockV1(res, config.channels, config.img_channels, mb))
+    module.register_buffer("lod", torch.zeros([]))
+
+
+def discriminator_v1_forward(module: nn.Module, img: Tensor) -> Tensor:
+    """D_basic's forward (NVIDIA's linear structure): ``img [N, C, R, R]`` -> logits ``[N, 1]``.
+
+    ``x = lerp(block_r(x), fromrgb_{r/2}(avgpool(img)), clip(lod - lod_r, 0, 1))`` at each resolution, so
+    ``lod = 0`` is the full network and the lower FromRGB layers are read only while growing.
+    """
+    from .discriminator import minibatch_stddev
+
+    c = module.config
+    lod = float(module.lod)
+    x = getattr(module, f"b{c.resolution}").fromrgb(img)
+    for k, res in enumerate(module.block_resolutions):  # R, ..., 8: lod_r = k
+        x = getattr(module, f"b{res}")(x)
+        if lod > 0:
+            img = F.avg_pool2d(img, 2)
+            t = min(max(lod - k, 0.0), 1.0)
+            if t > 0:
+                x = torch.lerp(x, getattr(module, f"b{res // 2}").fromrgb(img), t)
+    head = module.b4
+    if c.mbstd_num_channels > 0:
+        x = minibatch_stddev(x, c.mbstd_group_size, c.mbstd_num_channels)
+    x = head.conv(x)
+    return head.out(head.fc(x.flatten(1)))
