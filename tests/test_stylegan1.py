@@ -262,3 +262,11 @@ def test_discriminator_v1_matches_the_reference_forward():
             D.lod.fill_(lod)
             got = D(imgs)[:, 0].double().numpy()
         np.testing.assert_allclose(got, reference_discriminator(D, imgs.double().numpy(), lod), atol=1e-4, rtol=1e-4)
+
+
+def test_a_v1_model_is_not_exported_to_rosinality(tmp_path):
+    from latentlab.io import UnsupportedModelError, save_rosinality
+
+    with pytest.raises(UnsupportedModelError, match="no rosinality layout"):
+        save_rosinality(tmp_path / "x.pt", G_ema=v1(), force=True)
+    assert not (tmp_path / "x.pt").exists()

@@ -419,6 +419,9 @@ def save_rosinality(
     gens = [g for g in (G_ema, G) if g is not None]
     if not gens and D is None:
         raise ValueError("save_rosinality needs at least one of G_ema=, G=, D=")
+    if any(n.config.arch != "stylegan2" for n in (*gens, *([D] if D is not None else []))):
+        raise UnsupportedModelError("a StyleGAN v1 network has no rosinality layout (rosinality's code is StyleGAN2); "
+                                    "keep it as a latentlab .safetensors file (--force does not apply)")  # fmt: skip
     problems = export_problems(gens[0] if gens else None, D)
     if problems and not force:
         raise UnsupportedModelError(
