@@ -231,7 +231,7 @@ def edit_photo(
     if direction.space == "z":
         raise InvalidInput(f"direction {direction.name!r} is a Z direction; a photo's code is in W: use a W or "
                            f"W+ direction")  # fmt: skip
-    direction.check_model(G, direction.model or "the generator")
+    direction.check_model(G)
     if units == "std":
         if direction.std is None:
             raise InvalidInput(f"direction {direction.name!r} records no std; use units='raw' (--units raw)")
