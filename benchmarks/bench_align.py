@@ -12,7 +12,8 @@ four corners, and the RMS displacement over all its pixels, between the crop tak
 * ``astronaut``: scikit-image's astronaut portrait, turned, scaled and moved at random (rotation +-30,
   scale 0.7-2.5); each copy goes through dlib's detector and 68-point predictor. The true crop is the
   original photo's crop carried through the known transform, so this measures how consistently dlib finds
-  the same face: the detector's share of the error.
+  the same face: the detector's share of the error. Run twice on the same copies: dlib's landmarks as they
+  come, and averaged with those of the mirrored photo (``DlibLandmarks(flip_average=True)``).
 
     python benchmarks/bench_align.py --renders 50 --warps 20 --figure docs/images/align-astronaut.png
 """
@@ -77,14 +78,14 @@ def bench_renders(n: int, seed: int) -> dict:
             "seconds_per_image": float(np.median(secs))}  # fmt: skip
 
 
-def bench_astronaut(n: int, seed: int, figure: str | None) -> dict:
+def bench_astronaut(n: int, seed: int, figure: str | None, flip_average: bool = False) -> dict:
     import skimage.data
 
     from latentlab.faces import DlibLandmarks, align_image, load_photo
 
     img = load_photo(Path(skimage.data.__file__).parent / "astronaut.png")
     t = time.perf_counter()
-    det = DlibLandmarks()
+    det = DlibLandmarks(flip_average=flip_average)
     load_s = time.perf_counter() - t
     faces, _ = det.detect(img)
     crop0, tr0 = align_image(img, faces[0].keypoints, 256, landmarks=faces[0].landmarks)
@@ -137,8 +138,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", default=None, help="write the astronaut figure here")
     args = ap.parse_args()
-    out = {"renders": bench_renders(args.renders, args.seed),
-           "astronaut": bench_astronaut(args.warps, args.seed, args.figure)}  # fmt: skip
+    out = {"renders": bench_renders(args.renders, args.seed) if args.renders else None,
+           "astronaut": bench_astronaut(args.warps, args.seed, args.figure),
+           "astronaut_flip_average": bench_astronaut(args.warps, args.seed, None, flip_average=True)}  # fmt: skip
     print(json.dumps(out))
 
 

@@ -445,3 +445,24 @@ def _raise_not_found(name):
     from importlib.metadata import PackageNotFoundError
 
     raise PackageNotFoundError(name)
+
+
+def test_flip_averaged_landmarks_pair_the_mirror_points(dlib_landmarks, astronaut):
+    from latentlab.faces import DlibLandmarks
+    from latentlab.faces.landmarks import FLIP_68
+
+    assert sorted(FLIP_68.tolist()) == list(range(68)) and (FLIP_68[FLIP_68] == np.arange(68)).all()
+    assert FLIP_68[36] == 45 and FLIP_68[39] == 42 and FLIP_68[48] == 54 and FLIP_68[30] == 30  # eyes, mouth, nose
+    img = load_photo(astronaut)
+    plain = dlib_landmarks.detect(img)[0][0]
+    both = DlibLandmarks(flip_average=True).detect(img)[0][0]
+    assert both.box == plain.box
+    # The average of two whole-pixel predictions: halves at most, and close to either alone.
+    assert np.allclose((both.landmarks * 2) % 1, 0)
+    assert np.abs(both.landmarks - plain.landmarks).max() < 3
+    # By hand: the mirrored photo's prediction, mirrored back and re-paired, averaged with the plain one.
+    h, w = img.shape[:2]
+    b = plain.box
+    m = dlib_landmarks._shape(np.ascontiguousarray(img[:, ::-1]), (w - 1 - b[2], b[1], w - 1 - b[0], b[3]))
+    m[:, 0] = w - 1 - m[:, 0]
+    np.testing.assert_array_equal(both.landmarks, (plain.landmarks + m[FLIP_68]) / 2)

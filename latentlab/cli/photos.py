@@ -20,6 +20,8 @@ from ._common import SEED, Finite, check_output, device_option
               help="The framing: ffhq (every FFHQ model) or synthfaces (the embedded SynthFaces models).")
 @click.option("--detector", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True,
               help="dlib's face detector: hog (fast, frontal) or cnn (slower, finds turned and small faces).")
+@click.option("--flip-average", is_flag=True,
+              help="Average dlib's landmarks with those of the mirrored photo (steadier; twice the landmark time).")
 @click.option("--min-score", type=Finite(-10, 10), default=None,
               help="Skip detections scored below this (default: 0.3 for hog, 0 for cnn).")
 @click.option("--min-face", type=Finite(0), default=64, show_default=True,
@@ -34,8 +36,8 @@ from ._common import SEED, Finite, check_output, device_option
 @click.option("--max-pixels", type=click.IntRange(1, 10**10), default=150_000_000, show_default=True,
               help="Skip photos with more pixels than this, unread.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def align_cmd(photos, outdir, size, largest, template, detector, min_score, min_face, landmarks_file, predictor,
-              transform_size, max_pixels, progress):  # fmt: skip
+def align_cmd(photos, outdir, size, largest, template, detector, flip_average, min_score, min_face, landmarks_file,
+              predictor, transform_size, max_pixels, progress):  # fmt: skip
     """Align the faces in PHOTOS as NVIDIA aligned FFHQ (NVlabs/ffhq-dataset), one crop per face.
 
     PHOTOS are files or folders (searched recursively). Faces are found with dlib's detector and its
@@ -61,7 +63,8 @@ def align_cmd(photos, outdir, size, largest, template, detector, min_score, min_
     if not paths:
         raise click.ClickException("no photos found in " + ", ".join(photos))
     lms = read_landmarks_file(landmarks_file) if landmarks_file is not None else None
-    det = None if lms is not None else DlibLandmarks(detector, predictor, min_score=min_score)
+    det = None if lms is not None else DlibLandmarks(detector, predictor, min_score=min_score,
+                                                     flip_average=flip_average)  # fmt: skip
     report = align_photos(paths, outdir, size=size, largest=largest, detector=det, landmarks=lms, min_face=min_face,
                           transform_size=transform_size, max_pixels=max_pixels, template=TEMPLATES[template],
                           progress=(lambda xs: tqdm(xs, desc="align", unit="photo")) if progress else None)  # fmt: skip
@@ -113,6 +116,8 @@ def align_cmd(photos, outdir, size, largest, template, detector, min_score, min_
               help="The framing the model was trained with (auto: the registry's, FFHQ for files).")
 @click.option("--detector", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True,
               help="dlib's face detector (cnn finds turned and small faces).")
+@click.option("--flip-average", is_flag=True,
+              help="Average dlib's landmarks with those of the mirrored photo (steadier; twice the landmark time).")
 @click.option("--landmarks", "landmarks_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON of the face's 68 or 4 points (as `latentlab align --landmarks`) instead of the detector.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -123,8 +128,8 @@ def align_cmd(photos, outdir, size, largest, template, detector, min_score, min_
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @device_option
 def edit_photo_cmd(photo, direction, alpha, units, layers, out, network, space, tune_flag, steps, tune_steps,
-                   tune_lpips_threshold, locality, loss, blend, feather, face, template, detector, landmarks_file,
-                   keep, seed, max_pixels, progress, device):  # fmt: skip
+                   tune_lpips_threshold, locality, loss, blend, feather, face, template, detector, flip_average,
+                   landmarks_file, keep, seed, max_pixels, progress, device):  # fmt: skip
     """Edit the face in a photo and put it back: align, project (or --tune), move, paste.
 
     The face is found (dlib, or --landmarks), aligned as the model's training faces were, inverted
@@ -168,7 +173,7 @@ def edit_photo_cmd(photo, direction, alpha, units, layers, out, network, space, 
     tune_config = TuneConfig(steps=tune_steps, lpips_threshold=threshold, locality=locality, seed=seed)
     r = edit_photo(photo, G, d, alpha, units=units, layers=layers, method="tune" if tune_flag else space,
                    steps=steps, loss=loss, tune_config=tune_config, keypoints=keypoints,
-                   detector=None if keypoints is not None else DlibLandmarks(detector),
+                   detector=None if keypoints is not None else DlibLandmarks(detector, flip_average=flip_average),
                    face=face, template=tmpl, blend=blend, feather=feather, seed=seed, max_pixels=max_pixels,
                    progress=progress)  # fmt: skip
     if keep is not None:
