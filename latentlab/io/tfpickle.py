@@ -155,6 +155,14 @@ class _Kwargs:
             value = value.item()
         return none if value is None else value
 
+    def require(self, fixed: dict[str, Any]) -> None:
+        """Refuse, by name, any of ``fixed``'s options the pickle sets to another value than latentlab implements."""
+        for name, want in fixed.items():
+            got = self(name, want)
+            if (list(got) if isinstance(got, (list, tuple)) else got) != want:
+                raise UnsupportedModelError(f"{self.where}: TensorFlow option {name}={got!r} is not supported "
+                                            f"(latentlab's StyleGAN v1 implements {name}={want!r})")  # fmt: skip
+
     def check(self) -> None:
         unknown = sorted(set(self.kwargs) - self.known)
         if unknown:
@@ -335,11 +343,7 @@ def convert_generator_v1(net: TFNetwork, where: str = "G") -> ForeignNetwork:
     fixed = {"use_styles": True, "const_input_layer": True, "nonlinearity": "lrelu", "use_wscale": True,
              "use_pixel_norm": False, "use_instance_norm": True, "blur_filter": [1, 2, 1], "fmap_decay": 1.0,
              "normalize_latents": True, "mapping_nonlinearity": "lrelu", "fused_scale": "auto"}  # fmt: skip
-    for name, want in fixed.items():
-        got = kw(name, want)
-        if (list(got) if isinstance(got, (list, tuple)) else got) != want:
-            raise UnsupportedModelError(f"{where}: TensorFlow option {name}={got!r} is not supported (latentlab's "
-                                        f"StyleGAN v1 implements {name}={want!r})")  # fmt: skip
+    kw.require(fixed)
     for name in ("truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
                  "dlatent_avg_beta", "style_mixing_prob", "structure", "is_template_graph", "randomize_noise",
                  "dlatent_broadcast", "dtype", "force_clean_graph"):  # fmt: skip
@@ -403,11 +407,7 @@ def convert_discriminator_v1(net: TFNetwork, where: str = "D") -> ForeignNetwork
         raise UnsupportedModelError(f"{where}: a conditional StyleGAN v1 discriminator is not supported")
     fixed = {"nonlinearity": "lrelu", "use_wscale": True, "blur_filter": [1, 2, 1], "fmap_decay": 1.0,
              "fused_scale": "auto"}  # fmt: skip
-    for name, want in fixed.items():
-        got = kw(name, want)
-        if (list(got) if isinstance(got, (list, tuple)) else got) != want:
-            raise UnsupportedModelError(f"{where}: TensorFlow option {name}={got!r} is not supported (latentlab's "
-                                        f"StyleGAN v1 implements {name}={want!r})")  # fmt: skip
+    kw.require(fixed)
     for name in ("structure", "is_template_graph", "dtype"):
         kw(name)
     group = kw("mbstd_group_size", 4)
