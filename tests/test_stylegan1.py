@@ -194,14 +194,6 @@ def test_nvidias_fused_op_is_nearest_then_conv_with_the_kernel_turned():
     torch.testing.assert_close(nvidia, turned, rtol=0, atol=1e-5)
 
 
-def test_training_a_v1_generator_is_refused_clearly():
-    from latentlab.train.config import TrainConfig
-    from latentlab.validate import InvalidInput
-
-    with pytest.raises(InvalidInput, match="training a stylegan1 generator is not implemented yet"):
-        TrainConfig(data="faces.zip", outdir="runs/x", preset="stylegan1-tiny")
-
-
 def reference_discriminator(D, imgs: np.ndarray, lod: float = 0.0) -> np.ndarray:
     """D_basic from the formulas: imgs [N, C, R, R] -> [N] logits (linear structure, mbstd group 4)."""
     sd = {k: v.double().numpy() for k, v in D.state_dict().items()}

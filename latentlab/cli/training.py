@@ -44,6 +44,22 @@ from ._common import SEED, Finite, device_option
               help="G_ema half-life in kimg.  [default: batch * 10 / 32]")
 @click.option("--lr", type=Finite(0, 10, low_open=True), default=None,
               help="Adam learning rate of G and D.  [default: 0.0025]")
+@click.option("--arch", type=click.Choice(["stylegan2", "stylegan1"]), default=None,
+              help="stylegan1 = StyleGAN v1 with its recipe: progressive growing from 8x8 (600 + 600 kimg per "
+                   "resolution), R1 gamma 10 every minibatch, no path length, lr 0.001, batch by resolution, "
+                   "G_ema half-life 10 kimg.  [default: the preset's; preset stylegan1-64 for stylegan1]")
+@click.option("--grow-from", "lod_initial_resolution", type=click.IntRange(4, 65536), default=None,
+              help="StyleGAN v1: start progressive growing at this resolution.  [default: 8]")
+@click.option("--grow-kimg", "lod_training_kimg", type=Finite(0), default=None,
+              help="StyleGAN v1: kimg at each resolution before the next fades in.  [default: 600]")
+@click.option("--fade-kimg", "lod_transition_kimg", type=Finite(0), default=None,
+              help="StyleGAN v1: kimg fading in each new resolution.  [default: 600]")
+@click.option("--batch-by-res", "batch_dict", default=None, metavar="RES:N,...",
+              help="StyleGAN v1: global batch per resolution, e.g. 8:64,16:32,32:16 (others: --batch).  "
+                   "[default: NVIDIA's one-GPU table, 128 up to 16x16 ... 4 at 1024x1024]")
+@click.option("--lr-by-res", "lr_dict", default=None, metavar="RES:LR,...",
+              help="StyleGAN v1: learning rate per resolution (others: --lr).  [default: 0.0015 at 128, 0.002 at "
+                   "256, 0.003 from 512]")
 @click.option("--resume", default=None, help="auto = continue --outdir if it has a snapshot; or a run folder / "
               "training-state file. Options not given are taken from the saved run.")
 @click.option("--grid", type=click.IntRange(1, 1024), default=None, help="Samples per snapshot grid.  [default: 32]")
@@ -54,8 +70,12 @@ from ._common import SEED, Finite, device_option
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
 def train(data, outdir, preset, init, kimg, batch, gamma, seed, snap, keep, tick, xflip, crop, cond, augment, aug_p,
-          ada_target, ema_kimg, lr, resume, grid, threads, workers, progress, device):
-    """Train a StyleGAN2 generator on a folder or zip of images (lazy R1, path length, style mixing, G_ema).
+          ada_target, ema_kimg, lr, arch, lod_initial_resolution, lod_training_kimg, lod_transition_kimg, batch_dict,
+          lr_dict, resume, grid, threads, workers, progress, device):  # fmt: skip
+    """Train a StyleGAN2 (or StyleGAN v1, --arch stylegan1) generator on a folder or zip of images.
+
+    StyleGAN2: lazy R1, path length, style mixing, G_ema. StyleGAN v1: progressive growing with
+    the paper's recipe (--arch help); the level of detail is in stats.jsonl ("lod").
 
     Every --snap kimg the run folder gets network-snapshot-KIMG.safetensors (G, G_ema, D),
     training-state-KIMG.pt and samples-KIMG.png; stats.jsonl gets a row every --tick kimg. Kill it at
@@ -67,6 +87,7 @@ def train(data, outdir, preset, init, kimg, batch, gamma, seed, snap, keep, tick
     \b
         latentlab train --data faces.zip --outdir runs/faces --preset small-64 --kimg 500 --batch 16
         latentlab train --outdir runs/faces --resume auto
+        latentlab train --data faces.zip --outdir runs/v1 --arch stylegan1 --grow-kimg 60 --fade-kimg 60
         torchrun --standalone --nproc_per_node 2 -m latentlab train --data faces.zip --outdir runs/f2
     """
     from ..train import train as run_training
@@ -76,10 +97,30 @@ def train(data, outdir, preset, init, kimg, batch, gamma, seed, snap, keep, tick
     config = config_for_run(dict(
         data=data, outdir=outdir, preset=preset, init=init, kimg=kimg, batch=batch, gamma=gamma, seed=seed, snap=snap,
         keep=keep, tick=tick, xflip=xflip, crop=crop, cond=cond, augment=augment, aug_p=aug_p, ada_target=ada_target,
-        ema_kimg=ema_kimg, resume=resume, grid=grid,
+        ema_kimg=ema_kimg, resume=resume, grid=grid, arch=arch, lod_initial_resolution=lod_initial_resolution,
+        lod_training_kimg=lod_training_kimg, lod_transition_kimg=lod_transition_kimg,
+        batch_dict=_per_resolution(batch_dict, "--batch-by-res", int),
+        lr_dict=_per_resolution(lr_dict, "--lr-by-res", float),
         threads=threads, workers=workers, progress=progress, device=device, **lrs,
     ))  # fmt: skip
     run_training(config, log=click.echo)
+
+
+def _per_resolution(text: str | None, option: str, kind: type) -> tuple | None:
+    """``"8:64,16:32"`` -> ``((8, 64), (16, 32))``; a malformed item is a usage error naming it."""
+    if text is None:
+        return None
+    pairs = []
+    for item in text.split(","):
+        res, sep, value = item.strip().partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            pairs.append((int(res), kind(value)))
+        except ValueError:
+            raise click.BadParameter(f"{item.strip()!r} is not RES:{'N' if kind is int else 'LR'}",
+                                     param_hint=option) from None  # fmt: skip
+    return tuple(pairs)
 
 
 @click.group()

@@ -226,8 +226,11 @@ class SynthesisNetworkV1(nn.Module):
         ws = ws.to(torch.float32)
         lod = float(self.lod)
         top = len(self.block_resolutions) - 1
+        # Blocks above top - floor(lod) reach the image with weight 0 (their blend picks the up-sampled image
+        # exactly), so they are not run: the same image, and no gradients for layers not yet grown.
+        last = top - min(int(math.floor(lod)), top)
         x = img = None
-        for k, block in enumerate(self.blocks()):
+        for k, block in enumerate(self.blocks()[: last + 1]):
             for j, name in enumerate(("conv0", "conv1")):
                 i = 2 * k + j
                 x = getattr(block, name)(x, ws[:, i], noise_mode=noise_mode,
@@ -241,6 +244,8 @@ class SynthesisNetworkV1(nn.Module):
                 t = min(max(lod - (top - k), 0.0), 1.0)
                 img = F.interpolate(img, scale_factor=2.0, mode="nearest")
                 img = torch.lerp(y, img, t)  # exactly the up-sampled image at t = 1, exactly y at t = 0
+        if last < top:
+            img = F.interpolate(img, scale_factor=float(2 ** (top - last)), mode="nearest")
         return img.contiguous()
 
 
@@ -324,8 +329,15 @@ def discriminator_v1_forward(module: nn.Module, img: Tensor) -> Tensor:
 
     c = module.config
     lod = float(module.lod)
-    x = getattr(module, f"b{c.resolution}").fromrgb(img)
+    # Where clip(lod - k, 0, 1) = 1 the blend keeps only the FromRGB of the pooled image, so the blocks above
+    # resolution R / 2**floor(lod) are not run (the same logits; no gradients for layers not yet grown).
+    first = min(int(math.floor(lod)), len(module.block_resolutions))
+    for _ in range(first):
+        img = F.avg_pool2d(img, 2)
+    x = getattr(module, f"b{c.resolution >> first}").fromrgb(img)
     for k, res in enumerate(module.block_resolutions):  # R, ..., 8: lod_r = k
+        if k < first:
+            continue
         x = getattr(module, f"b{res}")(x)
         if lod > 0:
             img = F.avg_pool2d(img, 2)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..nn.config import PRESETS, DiscriminatorConfig, GeneratorConfig, get_preset
 from ..validate import InvalidInput, number, number_fields
+from .growing import Phase, growing_lod
 
 # Fields that may change when a run is resumed: they do not change what is computed, only how long, where,
 # how often it is saved and shown. Every other field must match the saved run.
@@ -24,12 +26,26 @@ NUMBER_BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "ema_rampup": (0, 1e3, False), "aug_p": (0, 1, False), "ada_target": (0, 1, False), "ada_kimg": (1e-6, 1e9, False),
     "ada_interval": (1, 1e6, True), "snap": (1e-6, 1e9, False), "keep": (0, 1e6, True), "tick": (1e-6, 1e9, False),
     "grid": (1, 1024, True), "threads": (1, 4096, True), "workers": (0, 256, True),
+    "lod_initial_resolution": (4, 65_536, True), "lod_training_kimg": (0, 1e9, False),
+    "lod_transition_kimg": (0, 1e9, False),
+}  # fmt: skip
+
+# StyleGAN v1's recipe (NVlabs/stylegan train.py, one GPU; training_loop.py): R1 gamma 10 on every minibatch, no
+# path-length term, Adam lr 0.001 (raised from 128 px), G smoothing half-life 10 kimg without ramp-up, mixing 0.9,
+# progressive growing from 8x8 with 600 kimg stable + 600 kimg fade per resolution, minibatch by resolution.
+STYLEGAN1_RECIPE: dict[str, Any] = {
+    "gamma": 10.0, "r1_interval": 1, "pl_weight": 0.0, "lr_G": 0.001, "lr_D": 0.001, "ema_kimg": 10.0,
+    "ema_rampup": None, "style_mixing": 0.9, "lod_initial_resolution": 8, "lod_training_kimg": 600.0,
+    "lod_transition_kimg": 600.0, "batch": 4,
+    "batch_dict": ((4, 128), (8, 128), (16, 128), (32, 64), (64, 32), (128, 16), (256, 8), (512, 4)),
+    "lr_dict": ((128, 0.0015), (256, 0.002), (512, 0.003), (1024, 0.003)),
 }  # fmt: skip
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a StyleGAN2 training run (defaults: the paper and NVIDIA's code)."""
+    """Everything that determines a training run (defaults: StyleGAN2's paper and NVIDIA's code; StyleGAN v1's recipe
+    with :meth:`stylegan1`)."""
 
     data: str  # folder or zip of images (see latentlab.data.datasets), resized to the network's resolution
     outdir: str  # run folder: snapshots, training states, sample grids, stats.jsonl, config.json
@@ -70,6 +86,28 @@ class TrainConfig:
     threads: int | None = None  # CPU threads per process; None = PyTorch's default
     workers: int = 0  # threads that decode training images in parallel; 0 = decode in the training thread
     progress: bool = True  # show a progress bar (rank 0 only)
+    # Progressive growing (StyleGAN v1 only; see train/growing.py). None = the full network from the start.
+    lod_initial_resolution: int | None = None  # the resolution training starts at (StyleGAN: 8)
+    lod_training_kimg: float = 600.0  # kimg at each resolution before the next one fades in
+    lod_transition_kimg: float = 600.0  # kimg fading in each new resolution
+    batch_dict: tuple[tuple[int, int], ...] | None = None  # (resolution, global batch) pairs overriding ``batch``
+    lr_dict: tuple[tuple[int, float], ...] | None = None  # (resolution, lr) pairs overriding ``lr_G`` and ``lr_D``
+
+    @classmethod
+    def stylegan1(cls, **fields: Any) -> TrainConfig:
+        """A StyleGAN v1 run with the paper's recipe (:data:`STYLEGAN1_RECIPE`), ``fields`` overriding it.
+
+        The preset defaults to ``stylegan1-64``. Giving ``batch`` (or ``lr_G``/``lr_D``) without ``batch_dict``
+        (``lr_dict``) uses it at every resolution instead of the per-resolution table.
+        """
+        recipe = dict(STYLEGAN1_RECIPE)
+        if "batch" in fields:
+            recipe["batch_dict"] = None
+        if "lr_G" in fields or "lr_D" in fields:
+            recipe["lr_dict"] = None
+        if "preset" not in fields and fields.get("G") is None and fields.get("init") is None:
+            recipe["preset"] = "stylegan1-64"
+        return cls(**{**recipe, **fields})
 
     def __post_init__(self) -> None:
         number_fields(self, NUMBER_BOUNDS, "TrainConfig", allow_none=True)
@@ -103,6 +141,7 @@ class TrainConfig:
             raise ValueError("aug_p must be in [0, 1], ada_kimg > 0 and ada_interval >= 1")
         if self.crop not in ("none", "center"):
             raise ValueError(f"crop must be 'none' or 'center', got {self.crop!r}")
+        self._check_growing()
         if self.batch % self.pl_batch_shrink:
             raise ValueError(f"batch ({self.batch}) must be divisible by pl_batch_shrink ({self.pl_batch_shrink})")
         if self.init is not None:
@@ -111,6 +150,64 @@ class TrainConfig:
         if g.resolution != d.resolution or g.img_channels != d.img_channels:
             raise ValueError(f"G ({g.resolution}px, {g.img_channels} ch) and D ({d.resolution}px, {d.img_channels} ch) "
                              "must agree on resolution and channels")  # fmt: skip
+        self.phase(0, g.resolution)  # checks the growing schedule against the resolution
+
+    def _check_growing(self) -> None:
+        for name, integer in (("batch_dict", True), ("lr_dict", False)):
+            table = getattr(self, name)
+            if table is None:
+                continue
+            if self.lod_initial_resolution is None:
+                raise InvalidInput(f"TrainConfig: {name} sets values per resolution, which needs progressive growing "
+                                   "(lod_initial_resolution)")  # fmt: skip
+            pairs = table.items() if isinstance(table, dict) else table
+            try:
+                pairs = [(k, v) for k, v in pairs]
+            except (TypeError, ValueError):
+                raise InvalidInput(f"TrainConfig: {name} must be (resolution, value) pairs, "
+                                   f"got {table!r:.80}") from None
+            out = []
+            for res, value in pairs:
+                res = int(number(int(res) if isinstance(res, str) and res.isdigit() else res, f"{name} resolution",
+                                 where="TrainConfig", low=4, high=65_536, integer=True))  # fmt: skip
+                if res & (res - 1):
+                    raise InvalidInput(f"TrainConfig: {name} resolution {res} is not a power of two")
+                if integer:
+                    value = int(number(value, f"{name}[{res}]", where="TrainConfig", low=1, high=65_536, integer=True))
+                else:
+                    value = float(number(value, f"{name}[{res}]", where="TrainConfig", low=0, high=10, low_open=True))
+                out.append((res, value))
+            if len({r for r, _ in out}) != len(out):
+                raise InvalidInput(f"TrainConfig: {name} names a resolution twice")
+            object.__setattr__(self, name, tuple(sorted(out)))
+        r0 = self.lod_initial_resolution
+        if r0 is not None:
+            if r0 & (r0 - 1):
+                raise InvalidInput(f"TrainConfig: lod_initial_resolution must be a power of two, got {r0}")
+            if not self.lod_training_kimg + self.lod_transition_kimg > 0:
+                raise InvalidInput("TrainConfig: progressive growing needs lod_training_kimg + lod_transition_kimg > 0")
+            batches = [b for _, b in self.batch_dict or ()] + [self.batch]
+            if any(b % self.pl_batch_shrink for b in batches) and self.pl_weight > 0:
+                raise InvalidInput(f"TrainConfig: every batch must be divisible by pl_batch_shrink "
+                                   f"({self.pl_batch_shrink})")  # fmt: skip
+
+    def phase(self, cur_nimg: int, resolution: int | None = None) -> Phase:
+        """The level of detail, resolution, batch and learning rates of the minibatch after ``cur_nimg`` images.
+
+        Without progressive growing: ``lod = 0`` at the network's resolution with ``batch``, ``lr_G``, ``lr_D``.
+        ``resolution`` defaults to the preset's (pass the network's when it comes from ``init``).
+        """
+        res = self.resolution if resolution is None else resolution
+        if self.lod_initial_resolution is None:
+            return Phase(0.0, res, self.batch, self.lr_G, self.lr_D)
+        if self.lod_initial_resolution > res:
+            raise InvalidInput(f"TrainConfig: lod_initial_resolution {self.lod_initial_resolution} is above the "
+                               f"network's resolution {res}")  # fmt: skip
+        lod = growing_lod(cur_nimg, res, self.lod_initial_resolution, self.lod_training_kimg, self.lod_transition_kimg)
+        level_res = res >> int(math.floor(lod))
+        batch = dict(self.batch_dict or ()).get(level_res, self.batch)
+        lrs = dict(self.lr_dict or ())
+        return Phase(lod, level_res, batch, lrs.get(level_res, self.lr_G), lrs.get(level_res, self.lr_D))
 
     # ---------------------------------------------------------------------------------------------
 
@@ -119,10 +216,10 @@ class TrainConfig:
         preset = get_preset(self.preset) if self.G is None or self.D is None else None
         g = self.G if self.G is not None else preset.G
         d = self.D if self.D is not None else preset.D
-        if g.arch != "stylegan2":
-            raise InvalidInput(f"training a {g.arch} generator is not implemented yet (StyleGAN v1 trains with "
-                               f"progressive growing and its own discriminator); its networks render, project, edit "
-                               f"and convert like StyleGAN2's")  # fmt: skip
+        if g.arch != d.arch:
+            raise InvalidInput(f"TrainConfig: G is {g.arch} but D is {d.arch}; train a generator with its own "
+                               f"family's discriminator")  # fmt: skip
+        check_growing_arch(self, g.arch)
         c = c_dim if self.cond else 0
         if g.c_dim != c:
             g = dataclasses.replace(g, c_dim=c)
@@ -154,6 +251,9 @@ class TrainConfig:
         d["G"] = self.G.to_dict() if self.G is not None else None
         d["D"] = self.D.to_dict() if self.D is not None else None
         d["betas"] = list(self.betas)
+        for name in ("batch_dict", "lr_dict"):
+            if d[name] is not None:
+                d[name] = [list(pair) for pair in d[name]]
         return d
 
     @classmethod
@@ -173,6 +273,13 @@ class TrainConfig:
             if name not in RUNTIME_FIELDS and mine[name] != theirs[name]:
                 out.append(f"{name}: {theirs[name]!r} -> {mine[name]!r}")
         return out
+
+
+def check_growing_arch(config: TrainConfig, arch: str) -> None:
+    """Progressive growing is StyleGAN v1's; a StyleGAN2 run with ``lod_initial_resolution`` is refused."""
+    if config.lod_initial_resolution is not None and arch != "stylegan1":
+        raise InvalidInput(f"TrainConfig: progressive growing (lod_initial_resolution) is StyleGAN v1's; a {arch} "
+                           f"generator trains at its full resolution from the start")  # fmt: skip
 
 
 def lazy_adam_hparams(lr: float, betas: tuple[float, float], reg_interval: int | None) -> tuple[float, tuple]:

@@ -36,14 +36,15 @@ from ..data.datasets import ImageDataset
 from ..io.atomic import atomic_path
 from ..io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from ..io.images import make_grid, save_image, to_uint8
-from ..nn.config import DiscriminatorConfig
+from ..nn.config import DiscriminatorConfig, get_preset
 from ..nn.discriminator import Discriminator
 from ..nn.generator import Generator, seed_to_z
 from ..utils import resolve_device
 from ..validate import InvalidInput
 from .augment import AdaptiveP, AugmentPipe
-from .config import TrainConfig, ema_beta, lazy_adam_hparams
+from .config import TrainConfig, check_growing_arch, ema_beta, lazy_adam_hparams
 from .distributed import World, init_world
+from .growing import Phase, lod_changed, process_reals
 from .loss import Inputs, StyleGAN2Loss
 from .sampling import IndexStream
 
@@ -86,15 +87,20 @@ class Trainer:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         self.device = device
-        if cfg.batch % self.world.size:
-            raise ValueError(f"batch ({cfg.batch}) must be divisible by the number of processes ({self.world.size})")
+        for batch in [cfg.batch, *(b for _, b in cfg.batch_dict or ())]:
+            if batch % self.world.size:
+                raise ValueError(f"batch ({batch}) must be divisible by the number of processes ({self.world.size})")
         if (cfg.batch // cfg.pl_batch_shrink) % self.world.size:
             raise ValueError(f"the path-length batch ({cfg.batch // cfg.pl_batch_shrink}) must be divisible by "
                              f"the number of processes ({self.world.size})")  # fmt: skip
         init = _load_init(cfg.init) if cfg.init is not None else None
         g_cfg, d_cfg = cfg.networks(c_dim=0) if init is None else (init.G.config, _d_config(init))
-        if g_cfg.arch != "stylegan2":
-            raise InvalidInput(f"{cfg.init}: training a {g_cfg.arch} generator is not implemented yet")
+        if g_cfg.arch != d_cfg.arch:
+            raise InvalidInput(f"{cfg.init}: its G is {g_cfg.arch} but its D is {d_cfg.arch}")
+        check_growing_arch(cfg, g_cfg.arch)
+        self.growing = cfg.lod_initial_resolution is not None
+        if self.growing:
+            cfg.phase(0, g_cfg.resolution)  # the schedule fits the network (an init file's resolution)
         if dataset is None:
             dataset = ImageDataset(cfg.data, resolution=g_cfg.resolution, crop=cfg.crop,
                                    channels=g_cfg.img_channels, xflip=cfg.xflip, use_labels=cfg.cond)  # fmt: skip
@@ -136,6 +142,7 @@ class Trainer:
         # G_ema ramp-up does not start over; other files start at 0.
         self.cur_nimg = int(init.meta.get("cur_nimg", 0)) if init is not None else 0
         self.batch_idx = 0
+        self.lod: float | None = None  # growing: the level of detail of the last minibatch (None = none yet)
         self.mbstd_group = d_cfg.mbstd_group_size if d_cfg.mbstd_num_channels > 0 else None
         self._noise_shapes = [layer.resolution for _, layer in self.G.synthesis.noise_layers()]
         self.augment_pipe = AugmentPipe(p=cfg.aug_p) if cfg.augment != "none" else None
@@ -148,14 +155,18 @@ class Trainer:
     # ---------------------------------------------------------------------------------------------
     # Random inputs.
 
-    def _draw(self, n: int, rows: slice | torch.Tensor) -> Inputs:
-        """Latents, labels, mixing and noise for a global batch of ``n``; returns this process's ``rows``."""
+    def _draw(self, n: int, rows: slice | torch.Tensor, layers: int | None = None) -> Inputs:
+        """Latents, labels, mixing and noise for a global batch of ``n``; returns this process's ``rows``.
+
+        The style-mixing cut-off is drawn in ``[1, layers)``: the layers that reach the image (default all).
+        """
         G, dev, rng = self.G, self.device, self.rng
         z = torch.randn([n, max(G.z_dim, 1)], device=dev, generator=rng)[:, : G.z_dim]
         mix_z = torch.randn([n, max(G.z_dim, 1)], device=dev, generator=rng)[:, : G.z_dim]
         cutoff = G.num_ws
+        layers = G.num_ws if layers is None else layers
         if self.config.style_mixing > 0:
-            draw = torch.randint(1, G.num_ws, [], device=dev, generator=rng) if G.num_ws > 1 else None
+            draw = torch.randint(1, layers, [], device=dev, generator=rng) if layers > 1 else None
             if torch.rand([], device=dev, generator=rng) < self.config.style_mixing and draw is not None:
                 cutoff = int(draw)
         if self.dataset.c_dim and G.c_dim:
@@ -175,13 +186,29 @@ class Trainer:
 
         return rand
 
-    def _reals(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """This process's rows of the next global minibatch of real images and labels."""
-        indices = self.stream.take(self.config.batch)
-        rows = self.world.rows(self.config.batch, self.mbstd_group)
+    def _reals(self, batch: int, lod: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's rows of the next global minibatch of ``batch`` real images (as seen at ``lod``) and
+        their labels."""
+        indices = self.stream.take(batch)
+        rows = self.world.rows(batch, self.mbstd_group)
         local = indices[rows.numpy() if isinstance(rows, torch.Tensor) else rows]
         img, c = self.dataset.batch(local, pool=self._pool)
-        return img.to(self.device), c.to(self.device)
+        return process_reals(img.to(self.device), lod), c.to(self.device)
+
+    def _enter_phase(self, phase: Phase) -> None:
+        """Set the level of detail and learning rates of a growing run; fresh optimizers at a new level."""
+        cfg = self.config
+        for net in (self.G.synthesis, self.G_ema.synthesis, self.D):
+            net.lod.fill_(phase.lod)
+        if lod_changed(self.lod, phase.lod):
+            self.opt_G.state.clear()
+            self.opt_D.state.clear()
+        self.lod = phase.lod
+        lr_G, _ = lazy_adam_hparams(phase.lr_G, cfg.betas, cfg.pl_interval if cfg.pl_weight > 0 else None)
+        lr_D, _ = lazy_adam_hparams(phase.lr_D, cfg.betas, cfg.r1_interval if self.r1_gamma > 0 else None)
+        for opt, lr in ((self.opt_G, lr_G), (self.opt_D, lr_D)):
+            for group in opt.param_groups:
+                group["lr"] = lr
 
     def close(self) -> None:
         """Stop the image-decoding threads (if any)."""
@@ -209,23 +236,28 @@ class Trainer:
         """Train on one minibatch (all due phases and the G_ema update); returns per-sample statistics."""
         cfg, world, loss = self.config, self.world, self.loss
         stats: dict[str, torch.Tensor] = {}
-        real, real_c = self._reals()
-        d_rows = world.rows(cfg.batch, self.mbstd_group)
+        phase = cfg.phase(self.cur_nimg, self.G.img_resolution) if self.growing else None
+        batch, lod, layers = cfg.batch, 0.0, None
+        if phase is not None:
+            self._enter_phase(phase)
+            batch, lod, layers = phase.batch, phase.lod, phase.layers_in_use(self.G.num_ws)
+        real, real_c = self._reals(batch, lod)
+        d_rows = world.rows(batch, self.mbstd_group)
         if self.augment_pipe is not None:
-            pipe, rand = self.augment_pipe, self._rand(cfg.batch, d_rows)
+            pipe, rand = self.augment_pipe, self._rand(batch, d_rows)
             loss.augment = lambda img: pipe(img, rand)
 
-        inp = self._draw(cfg.batch, d_rows)
+        inp = self._draw(batch, d_rows, layers)
         stats |= self._run_phase(self.G, self.opt_G, lambda: loss.G_main(inp))
         if cfg.pl_weight > 0 and self.batch_idx % cfg.pl_interval == 0:
-            n = cfg.batch // cfg.pl_batch_shrink
-            inp = self._draw(n, world.rows(n))
+            n = batch // cfg.pl_batch_shrink
+            inp = self._draw(n, world.rows(n), layers)
             res = self.G.img_resolution
             pl_noise = torch.randn([n, self.G.img_channels, res, res], device=self.device, generator=self.rng)
             pl_noise = pl_noise[world.rows(n)] / math.sqrt(res * res)
             stats |= self._run_phase(self.G, self.opt_G, lambda: loss.G_reg(inp, pl_noise, gain=cfg.pl_interval))
 
-        inp = self._draw(cfg.batch, d_rows)
+        inp = self._draw(batch, d_rows, layers)
         due_r1 = self.r1_gamma > 0 and self.batch_idx % cfg.r1_interval == 0
         if cfg.r1_interval == 1 and due_r1:  # no lazy regularization: one step with both terms
             stats |= self._run_phase(self.D, self.opt_D, lambda: loss.D_main(inp, real, real_c)
@@ -235,8 +267,8 @@ class Trainer:
             if due_r1:
                 stats |= self._run_phase(self.D, self.opt_D, lambda: loss.D_reg(real, real_c, gain=cfg.r1_interval))
 
-        self._update_ema()
-        self.cur_nimg += cfg.batch
+        self._update_ema(batch)
+        self.cur_nimg += batch
         self.batch_idx += 1
         if self.ada is not None:
             signs = stats["Loss/signs/real"]
@@ -244,12 +276,12 @@ class Trainer:
             if world.size > 1:
                 torch.distributed.all_reduce(total)
             self.ada.observe(float(total[0]), int(total[1]))
-            self.ada.maybe_adjust(self.batch_idx, cfg.batch)
+            self.ada.maybe_adjust(self.batch_idx, batch)
         return stats
 
     @torch.no_grad()
-    def _update_ema(self) -> None:
-        beta = ema_beta(self.config.batch, self.cur_nimg, self.config.ema_half_life_kimg, self.config.ema_rampup)
+    def _update_ema(self, batch: int) -> None:
+        beta = ema_beta(batch, self.cur_nimg, self.config.ema_half_life_kimg, self.config.ema_rampup)
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
             p_ema.copy_(p.lerp(p_ema, beta))
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
@@ -274,6 +306,7 @@ class Trainer:
             "rng": self.rng.get_state(),
             "data": self.stream.state_dict(),
             "augment": self._augment_state(),
+            "lod": self.lod,
         }
 
     def _augment_state(self) -> dict[str, float]:
@@ -286,6 +319,7 @@ class Trainer:
         if self.ada is not None:
             self.ada.load_state_dict(state["augment"])
         self.cur_nimg, self.batch_idx = int(state["cur_nimg"]), int(state["batch_idx"])
+        self.lod = None if state.get("lod") is None else float(state["lod"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         self.loss.pl_mean.copy_(state["pl_mean"])
@@ -489,7 +523,9 @@ def train(config: TrainConfig, *, world: World | None = None, dataset: ImageData
             save_image(outdir / "reals.png", make_grid(reals.transpose(0, 2, 3, 1), cols=min(8, config.grid)))
         say(f"training {config.preset if config.G is None else 'custom'} at {trainer.G.img_resolution}px on "
             f"{trainer.dataset.num_images} images ({w.size} process{'es' if w.size > 1 else ''}, {trainer.device}); "
-            f"R1 gamma {trainer.r1_gamma:g}, G_ema half-life {config.ema_half_life_kimg:g} kimg")  # fmt: skip
+            f"R1 gamma {trainer.r1_gamma:g}, G_ema half-life {config.ema_half_life_kimg:g} kimg"
+            + (f"; growing from {config.lod_initial_resolution}px, {config.lod_training_kimg:g} + "
+               f"{config.lod_transition_kimg:g} kimg per resolution" if trainer.growing else ""))  # fmt: skip
     try:
         return _loop(trainer, outdir, say)
     finally:
@@ -567,6 +603,7 @@ def _tick_row(trainer: Trainer, acc: dict[str, list[float]], start_nimg: int, st
         "sec_per_kimg": round(seconds / kimg, 3) if kimg > 0 else None,
         "pl_mean": float(trainer.loss.pl_mean),
         "augment_p": trainer.augment_pipe.p if trainer.augment_pipe is not None else 0.0,
+        **({"lod": trainer.lod} if trainer.growing else {}),
         "peak_rss_mb": _peak_rss_mb(),
         "time": round(time.time(), 3),
     }
@@ -631,12 +668,14 @@ def _truncate_stats(path: Path, cur_nimg: int) -> None:
 def config_for_run(options: dict[str, Any]) -> TrainConfig:
     """Build a :class:`TrainConfig` from command-line style options (None = not given).
 
-    Without ``resume`` (or when ``resume="auto"`` finds nothing) unspecified options take the defaults;
-    ``data`` and ``outdir`` are required. When resuming, unspecified options come from the saved run, so
+    Without ``resume`` (or when ``resume="auto"`` finds nothing) unspecified options take the defaults (StyleGAN
+    v1's recipe, :meth:`TrainConfig.stylegan1`, for ``arch="stylegan1"`` or a v1 preset); ``data`` and ``outdir``
+    are required. When resuming, unspecified options come from the saved run, so
     ``latentlab train --outdir RUN --resume auto`` continues a run without re-typing it; options given
     must agree with the saved run except the runtime ones (kimg, snap, keep, ...).
     """
     given = {k: v for k, v in options.items() if v is not None}
+    arch = given.pop("arch", None)
     if "outdir" not in given:
         raise ValueError("an output folder (--outdir) is required")
     found = None
@@ -649,8 +688,15 @@ def config_for_run(options: dict[str, Any]) -> TrainConfig:
     if found is None:
         if "data" not in given:
             raise ValueError("training data (--data FOLDER or ZIP) is required for a new run")
+        preset_arch = get_preset(given["preset"]).G.arch if "preset" in given else None
+        if arch is not None and preset_arch is not None and arch != preset_arch:
+            raise ValueError(f"--arch {arch} does not match preset {given['preset']!r}, a {preset_arch} network")
+        if (arch or preset_arch) == "stylegan1":
+            return TrainConfig.stylegan1(**given)
         return TrainConfig(**given)
     saved = TrainConfig.from_dict(json.loads(found[1]["config"]))
+    if arch is not None and saved.G is None and get_preset(saved.preset).G.arch != arch:
+        raise ValueError(f"--arch {arch} does not match the saved run's preset {saved.preset!r}")
     if "preset" in given and saved.G is not None:
         raise ValueError("the saved run uses explicit network configs; do not pass --preset when resuming it")
     return TrainConfig.from_dict({**saved.to_dict(), **given})
