@@ -73,7 +73,11 @@ def main() -> None:
     m.add_argument("--v1", required=True, type=Path)
     m.add_argument("--v2", required=True, type=Path)
     m.add_argument("--out", type=Path, default=None)
-    m.add_argument("--n", type=int, default=2000, help="samples per figure")
+    m.add_argument("--n", type=int, default=2000, help="samples for LS, the classifier Fréchet and droplets")
+    m.add_argument("--n-ppl", type=int, default=1000, help="pairs per PPL variant")
+    m.add_argument("--n-fid", type=int, default=2000, help="generated images for FID/KID; 0 = skip")
+    m.add_argument("--real", type=Path, default=None, help="real images for FID (fresh SynthFaces renders)")
+    m.add_argument("--figures", type=Path, default=None, help="write the two pictures into this folder")
     m.add_argument("--threads", type=int, default=None)
     m.set_defaults(fn=lambda a: cmd_measure(a))
     args = ap.parse_args()
@@ -82,8 +86,74 @@ def main() -> None:
     args.fn(args)
 
 
-def cmd_measure(args) -> None:  # filled in below
-    raise SystemExit("measure: not written yet")
+def _last_snapshot(run: Path) -> Path:
+    nets = sorted(run.glob("network-snapshot-*.safetensors"))
+    if not nets:
+        raise SystemExit(f"{run}: no snapshot yet")
+    return nets[-1]
+
+
+def cmd_measure(args) -> None:
+    """PPL (LPIPS-VGG: W/Z, full/end), linear separability (W/Z), the classifier Fréchet distance with its floor,
+    FID against fresh renders (``--n-fid`` each), the droplet figures (metrics/droplets.py), and two pictures:
+    samples side by side and spike-ratio maps of the 16 and 32 px layers (docs/images/v1v2-*.png)."""
+    from latentlab import load_generator
+    from latentlab.metrics.registry import Context, compute
+    from latentlab.pretrained import load_classifier
+
+    clf = load_classifier("synthfaces-64")
+    report: dict = {"n": args.n, "n_ppl": args.n_ppl, "n_fid": args.n_fid, "real_fid_data": str(args.real)}
+    models = {}
+    for name, run in (("stylegan1", args.v1), ("stylegan2", args.v2)):
+        snap = _last_snapshot(run)
+        G = load_generator(str(snap))
+        models[name] = G
+        t0 = time.perf_counter()
+        ppl_ctx = Context(num=args.n_ppl, seed=0, progress=False)
+        res = compute(["ppl_wend", "ppl_zend", "ppl_wfull", "ppl_zfull"], G, ppl_ctx)["results"]
+        ctx = Context(num=args.n, seed=0, classifier=clf, progress=False)
+        res |= compute(["ls_w", "ls_z", "fd_classifier", "droplets"], G, ctx)["results"]
+        if args.n_fid:
+            fid_ctx = Context(num=args.n_fid, seed=0, data=str(args.real), progress=False)
+            res |= compute(["fid", "kid"], G, fid_ctx)["results"]
+        report[name] = {"snapshot": str(snap), "seconds": round(time.perf_counter() - t0, 1), **res}
+        print(json.dumps({name: report[name]}), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    if args.figures:
+        figures(models, args.figures)
+
+
+def figures(models: dict, outdir: Path, seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)) -> None:
+    """``v1v2-samples.png`` (row per family) and ``v1v2-feature-maps.png``: for each family a row of images, then
+    a row per layer resolution of its spike-ratio map (the channel-mean |activation| over its median, 0-5
+    mapped to black-white, the largest ratio over that resolution's two layers), nearest-upscaled."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from latentlab.io.images import make_grid, save_image, to_uint8
+    from latentlab.metrics.droplets import magnitude_maps
+    from latentlab.nn.generator import seed_to_z
+
+    rows_s, rows_f = [], []
+    for G in models.values():
+        z = torch.cat([seed_to_z(G.z_dim, s) for s in seeds])
+        with torch.no_grad():
+            ws = G.mapping(z, None)
+            img = G.synthesis(ws, noise_mode="const")
+        rows_s.append(to_uint8(img))
+        rows_f.append(to_uint8(F.interpolate(img, size=(64, 64), mode="nearest")))
+        by_res: dict[int, torch.Tensor] = {}
+        for layer, m in magnitude_maps(G, ws).items():
+            res = int(layer.split(".")[0][1:])
+            ratio = m / m.flatten(1).median(dim=1).values[:, None, None].clamp_min(1e-12)
+            by_res[res] = torch.maximum(by_res[res], ratio) if res in by_res else ratio
+        for res in sorted(by_res):
+            v = (by_res[res].clamp(0, 5) / 5 * 2 - 1)[:, None].repeat(1, 3, 1, 1)
+            rows_f.append(to_uint8(F.interpolate(v, size=(64, 64), mode="nearest")))
+    outdir.mkdir(parents=True, exist_ok=True)
+    save_image(outdir / "v1v2-samples.png", make_grid(np.concatenate(rows_s), cols=len(seeds), pad=2))
+    save_image(outdir / "v1v2-feature-maps.png", make_grid(np.concatenate(rows_f), cols=len(seeds), pad=2))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ Names follow NVIDIA's where they exist (``ppl_wend``, ...) and encode the protoc
 ``fid kid``                               FID / KID against real images (``data``), standard Inception-v3
 ``fd_classifier``                         offline stand-in on SynthFaces models: Fréchet distance in the
                                           SynthFaces classifier's features vs fresh renders (not FID)
+``droplets``                              share of images with a localized activation spike (> 10x the
+                                          map's median) in a 16 px+ layer (StyleGAN2 Fig. 1; droplets.py)
 ========================================= =================================================================
 """
 
@@ -133,6 +135,12 @@ def _fd_classifier(G: Generator, ctx: Context) -> dict[str, float]:
     return {"fd_classifier": float(r["fd_classifier"]), "fd_classifier/real_vs_real": floor}
 
 
+def _droplets(G: Generator, ctx: Context) -> dict[str, float]:
+    from .droplets import droplets
+
+    return droplets(G, num_samples=ctx.num, seed=ctx.seed, batch_size=ctx.batch_size, progress=ctx.progress)
+
+
 METRICS: dict[str, Callable[[Generator, Context], dict[str, float]]] = {
     **{name: _ppl(name) for name in VARIANTS},
     "ls_z": _ls("z"),
@@ -142,6 +150,7 @@ METRICS: dict[str, Callable[[Generator, Context], dict[str, float]]] = {
     "fid": _fid("fid"),
     "kid": _fid("kid"),
     "fd_classifier": _fd_classifier,
+    "droplets": _droplets,
 }
 
 

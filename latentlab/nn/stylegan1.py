@@ -97,6 +97,9 @@ class StyleLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([out_channels]))
         self.register_buffer("blur", blur_filter(), persistent=False)
+        # The activations before instance normalization pass through here: a hook point (no parameters) for
+        # measuring what the normalization sees, where v1's droplet artifacts live (metrics/droplets.py).
+        self.pre_norm = nn.Identity()
 
     def scaled_noise(self, batch: int, device: torch.device, noise_mode: str, noise: Tensor | None = None,
                      generator: torch.Generator | None = None) -> Tensor | None:  # fmt: skip
@@ -141,7 +144,7 @@ class StyleLayer(nn.Module):
         n = self.scaled_noise(x.shape[0], x.device, noise_mode, noise, generator)
         if n is not None:
             x = x + n
-        x = F.leaky_relu(x + self.bias.reshape(1, -1, 1, 1), LRELU_SLOPE)
+        x = self.pre_norm(F.leaky_relu(x + self.bias.reshape(1, -1, 1, 1), LRELU_SLOPE))
         x = x - x.mean(dim=(2, 3), keepdim=True)
         x = x * torch.rsqrt(x.square().mean(dim=(2, 3), keepdim=True) + IN_EPS)
         s = self.affine(w)
