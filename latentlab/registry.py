@@ -19,10 +19,13 @@ direction name) into a local path; :mod:`latentlab.io` below it reads files give
 from __future__ import annotations
 
 import hashlib
+import html
 import http.client
 import os
+import re
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 from dataclasses import dataclass
@@ -85,6 +88,17 @@ def _nvidia_tf(name: str, file: str, resolution: int, what: str) -> PretrainedMo
                            url=_TF_CDN + file, networks=("G_ema", "G", "D"))  # fmt: skip
 
 
+_DRIVE = "https://drive.google.com/uc?id="
+
+
+def _nvidia_v1(name: str, drive_id: str, resolution: int, what: str) -> PretrainedModel:
+    return PretrainedModel(name, f"NVIDIA's StyleGAN (v1) trained on {what}.", f"{name}.safetensors", resolution,
+                           license="CC BY-NC 4.0 (NVIDIA, non-commercial use only)",
+                           source="NVIDIA, stylegan repository README (TensorFlow pickle on Google Drive, "
+                                  "read without TensorFlow)", url=_DRIVE + drive_id,
+                           networks=("G_ema", "G", "D"))  # fmt: skip
+
+
 # NVIDIA's StyleGAN2 pickles as listed by the stylegan3 repository. NVIDIA publishes no checksums for
 # them; the hash of each first download is recorded in the converted file (see the module docstring).
 MODELS: dict[str, PretrainedModel] = {
@@ -111,6 +125,12 @@ MODELS: dict[str, PretrainedModel] = {
         _nvidia_tf("stylegan2-tf-cat-256", "stylegan2-cat-config-f.pkl", 256, "LSUN Cat at 256x256"),
         _nvidia_tf("stylegan2-tf-church-256", "stylegan2-church-config-f.pkl", 256, "LSUN Church at 256x256"),
         _nvidia_tf("stylegan2-tf-horse-256", "stylegan2-horse-config-f.pkl", 256, "LSUN Horse at 256x256"),
+        # StyleGAN v1 (NVlabs/stylegan README, "networks"): Google Drive links, followed past its scan warning.
+        _nvidia_v1("stylegan1-tf-ffhq-1024", "1MEGjdvVpUsu1jB4zrXZN7Y4kBBOzizDQ", 1024, "FFHQ at 1024x1024"),
+        _nvidia_v1("stylegan1-tf-celebahq-1024", "1MGqJl28pN4t7SAtSrPdSRJSQJqahkzUf", 1024, "CelebA-HQ, 1024x1024"),
+        _nvidia_v1("stylegan1-tf-bedrooms-256", "1MOSKeGF0FJcivpBI7s63V9YHloUTORiF", 256, "LSUN Bedroom, 256x256"),
+        _nvidia_v1("stylegan1-tf-cars-512", "1MJ6iCfNtMIRicihwRorsM3b7mmtmK9c3", 512, "LSUN Car, 512x384 in 512"),
+        _nvidia_v1("stylegan1-tf-cats-256", "1MQywl0FNt6lHu8E_EUqnRbviagS7fbiJ", 256, "LSUN Cat at 256x256"),
         PretrainedModel("synthfaces-64", "latentlab's embedded StyleGAN2, trained on SynthFaces at 64x64.",
                         "synthfaces-64.safetensors", 64, networks=("G_ema", "D"), alignment="synthfaces"),
     ]
@@ -191,8 +211,7 @@ def download(
     h = hashlib.sha256()
     try:
         with atomic_path(dest) as tmp:
-            req = urllib.request.Request(url, headers={"User-Agent": "latentlab"})
-            with urllib.request.urlopen(req, timeout=timeout) as resp, open(tmp, "wb") as f:
+            with _open_file_response(url, timeout) as resp, open(tmp, "wb") as f:
                 announced = resp.headers.get("Content-Length")
                 total = int(announced) if announced and announced.isdigit() else size
                 got = 0
@@ -219,6 +238,52 @@ def download(
             raise
         raise DownloadError(f"{url}: download failed ({type(e).__name__}: {e})") from None
     return digest
+
+
+_PAGE_LIMIT = 1 << 20  # bytes of a web page read while looking for its download link
+
+
+def _open_file_response(url: str, timeout: float, hops: int = 3):
+    """The HTTP response carrying the file at ``url``. A web page where a file was expected is followed when it is
+    Google Drive's "cannot scan this file for viruses" page (its download form or ``confirm=`` link: NVIDIA's
+    StyleGAN v1 pickles are on Google Drive), else a :class:`DownloadError`."""
+    current = url
+    for _ in range(hops):
+        req = urllib.request.Request(current, headers={"User-Agent": "latentlab"})
+        resp = urllib.request.urlopen(req, timeout=timeout)
+        if not resp.headers.get("Content-Type", "").lower().startswith("text/html"):
+            return resp
+        with resp:
+            page = resp.read(_PAGE_LIMIT).decode("utf-8", "replace")
+            where = resp.geturl()
+        nxt = confirmed_download_url(page, where)
+        if nxt is None:
+            break
+        current = nxt
+    drive = "google" in urllib.parse.urlsplit(url).netloc
+    hint = (" (Google Drive refuses downloads of a file over its daily quota: try later, or download it in a "
+            "browser and give latentlab the file)") if drive else ""  # fmt: skip
+    raise DownloadError(f"{url}: the server sent a web page, not the file{hint}")
+
+
+def confirmed_download_url(page: str, page_url: str) -> str | None:
+    """The URL behind the download button of Google Drive's virus-scan warning page ``page`` (fetched from
+    ``page_url``), or None when the page has no such form or link. Reads the page as text; runs nothing in it."""
+    forms = re.findall(r"<form\b[^>]*>.*?</form>", page, flags=re.S | re.I)
+    for body in forms:
+        tag = re.match(r"<form\b[^>]*>", body, flags=re.I).group(0)
+        action = re.search(r'action="([^"]+)"', tag)
+        if action is None or 'id="download-form"' not in tag:
+            continue
+        fields = []
+        for inp in re.findall(r"<input\b[^>]*>", body, flags=re.I):
+            name, value = re.search(r'name="([^"]*)"', inp), re.search(r'value="([^"]*)"', inp)
+            if name and 'type="hidden"' in inp:
+                fields.append((html.unescape(name.group(1)), html.unescape(value.group(1) if value else "")))
+        target = urllib.parse.urljoin(page_url, html.unescape(action.group(1)))
+        return target + ("&" if "?" in target else "?") + urllib.parse.urlencode(fields) if fields else target
+    link = re.search(r'href="([^"]*[?&](?:amp;)?confirm=[^"]*)"', page)
+    return urllib.parse.urljoin(page_url, html.unescape(link.group(1))) if link else None
 
 
 def fetch(name: str, models: dict[str, PretrainedModel] | None = None, progress: bool = True) -> Path:

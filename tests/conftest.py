@@ -124,6 +124,8 @@ class FileHandler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         self.send_response(200)
+        page = body.lstrip()[:1] == b"<"
+        self.send_header("Content-Type", "text/html; charset=utf-8" if page else "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body[: len(body) // 2] if half else body)

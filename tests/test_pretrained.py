@@ -113,8 +113,12 @@ def test_registry_entries_are_well_formed():
         if m.url is None:  # embedded: latentlab's own, MIT
             assert name == pretrained.DEFAULT_MODEL and m.license == "MIT"
             continue
-        assert m.url.startswith("https://") and m.url.endswith(".pkl")
-        assert m.resolution in (32, 256, 512, 1024) and (str(m.resolution) in m.url or m.url.endswith("-config-f.pkl"))
+        assert m.url.startswith("https://") and m.resolution in (32, 256, 512, 1024)
+        if m.url.startswith("https://drive.google.com/uc?id="):  # the StyleGAN v1 releases: Drive file ids
+            assert name.startswith("stylegan1-tf-") and len(m.url.rsplit("=", 1)[1]) == 33
+        else:
+            assert m.url.endswith(".pkl")
+            assert str(m.resolution) in m.url or m.url.endswith("-config-f.pkl")
         assert "non-commercial" in m.license
 
 

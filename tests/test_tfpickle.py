@@ -201,3 +201,60 @@ def test_a_stylegan_v1_tf_pickle_converts(tmp_path):
     path = write_tf_pickle(tmp_path / "pn.pkl", (bad, tf_discriminator_v1(D), bad))
     with pytest.raises(UnsupportedModelError, match="use_pixel_norm=True is not supported"):
         load_any(path)
+
+
+def test_a_v1_registry_model_downloads_past_a_drive_warning_page(tmp_path, monkeypatch):
+    """NVIDIA's v1 pickles are on Google Drive, which answers large files with a virus-scan warning page whose form
+    leads to the file. A loopback server plays both parts; a page without the form is one clear error."""
+    from latentlab import pretrained
+    from latentlab.nn import Discriminator, Generator
+    from latentlab.pretrained import DownloadError, PretrainedModel
+    from latentlab.registry import MODELS, confirmed_download_url
+
+    from conftest import serve_files
+
+    shipped = MODELS["stylegan1-tf-ffhq-1024"]
+    assert shipped.url == "https://drive.google.com/uc?id=1MEGjdvVpUsu1jB4zrXZN7Y4kBBOzizDQ"
+    assert shipped.networks == ("G_ema", "G", "D") and "CC BY-NC 4.0" in shipped.license
+    monkeypatch.setenv("LATENTLAB_HOME", str(tmp_path / "home"))
+    torch.manual_seed(0)
+    G = Generator(get_preset_g("stylegan1-tiny")).eval()
+    D = Discriminator(get_preset_d("stylegan1-tiny")).eval()
+    raw = write_tf_pickle(tmp_path / "v1.pkl", (tf_generator_v1(G), tf_discriminator_v1(D),
+                                                tf_generator_v1(G, "Gs"))).read_bytes()  # fmt: skip
+    page = ('<!DOCTYPE html><html><body><p>Google Drive can\'t scan this file for viruses.</p>'
+            '<form id="download-form" action="/download" method="get">'
+            '<input type="submit" value="Download anyway"/><input type="hidden" name="id" value="XYZ">'
+            '<input type="hidden" name="export" value="download"><input type="hidden" name="confirm" value="t">'
+            '<input type="hidden" name="uuid" value="a&amp;1"></form></body></html>')  # fmt: skip
+    assert confirmed_download_url(page, "http://h/uc?id=XYZ") == "http://h/download?id=XYZ&export=download&confirm=t&uuid=a%261"
+    assert confirmed_download_url('<a href="/uc?export=download&amp;confirm=AbC&amp;id=XYZ">', "http://h/x") == (
+        "http://h/uc?export=download&confirm=AbC&id=XYZ")  # the older page: a link
+    assert confirmed_download_url("<html>Quota exceeded</html>", "http://h/x") is None
+    files = {"/uc?id=XYZ": page.encode(), "/download?id=XYZ&export=download&confirm=t&uuid=a%261": raw,
+             "/uc?id=QUOTA": b"<html><body>Too many users have viewed or downloaded this file recently.</body></html>"}
+    with serve_files(files) as (base, handler):
+        models = {"toy-v1": PretrainedModel("toy-v1", "a toy", "toy-v1.safetensors", 16, url=base + "/uc?id=XYZ",
+                                            networks=shipped.networks),  # fmt: skip
+                  "toy-quota": PretrainedModel("toy-quota", "a toy", "toy-quota.safetensors", 16,
+                                               url=base + "/uc?id=QUOTA")}  # fmt: skip
+        with pytest.warns(UserWarning, match="no published checksum"):
+            path = pretrained.fetch("toy-v1", models, progress=False)
+        assert handler.hits == ["/uc?id=XYZ", "/download?id=XYZ&export=download&confirm=t&uuid=a%261"]
+        with pytest.raises(DownloadError, match=r"/uc\?id=QUOTA: the server sent a web page, not the file"):
+            pretrained.fetch("toy-quota", models, progress=False)
+    ck = load_any(path)
+    assert ck.meta["source"]["tf_version"] == 3 and ck.G_ema.config.arch == "stylegan1" and ck.D is not None
+    assert sorted(p.name for p in (tmp_path / "home").rglob("*") if p.is_file()) == ["toy-v1.safetensors"]
+
+
+def get_preset_g(name):
+    from latentlab.nn import get_preset
+
+    return get_preset(name).G
+
+
+def get_preset_d(name):
+    from latentlab.nn import get_preset
+
+    return get_preset(name).D
