@@ -127,7 +127,7 @@ def _kind(net: TFNetwork, role: str, where: str) -> None:
     if net.version < 4 or short & {"G_style", "G_synthesis", "D_basic"}:
         raise UnsupportedModelError(
             f"{where}: a StyleGAN (v1) {role} (TensorFlow pickle version {net.version}, {', '.join(sorted(short))}); "
-            "latentlab converts StyleGAN2 configs E and F; StyleGAN v1 networks are not implemented yet"
+            "beside StyleGAN2 networks in one pickle; latentlab converts a (G, D, Gs) of one family"
         )
     if short & {"G_synthesis_stylegan_revised", "D_stylegan"}:
         raise UnsupportedModelError(f"{where}: a StyleGAN2 config A {role} (the revised StyleGAN baseline); "
