@@ -7,6 +7,7 @@ import builtins
 import copy
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ def _write(tmp_path, nets, name="tf.pkl", **kw):
     return write_tf_pickle(tmp_path / name, data)
 
 
-@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize("protocol", [2, 4, 5])  # 5: NumPy pickles arrays with numeric._frombuffer
 def test_stylegan2_tf_pickle_converts_exactly(tmp_path, nets, protocol):
     G, D, Gs = nets
     path = write_tf_pickle(tmp_path / "tf.pkl", (tf_generator(G, "G"), tf_discriminator(D), tf_generator(Gs, "Gs")),
@@ -197,9 +198,69 @@ def test_a_stylegan_v1_tf_pickle_converts(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(ck.G_ema(z, None, noise_mode="const"), G(z, None, noise_mode="const"), rtol=0,
                                    atol=1e-4)  # fmt: skip
+    # G_style's own lod is the level it renders at (it assigns it to synthesis/lod before each run)
+    gs = tf_generator_v1(G, "Gs")
+    gs.state["variables"] = [(n, np.float32(1.5) if n == "lod" else v) for n, v in gs.state["variables"]]
+    ck = load_any(write_tf_pickle(tmp_path / "lod.pkl", (tf_generator_v1(G), tf_discriminator_v1(D), gs)))
+    assert float(ck.G_ema.synthesis.lod) == 1.5 and float(ck.G.synthesis.lod) == 0.0
     bad = tf_generator_v1(G, extra_kwargs={"use_pixel_norm": True})
     path = write_tf_pickle(tmp_path / "pn.pkl", (bad, tf_discriminator_v1(D), bad))
     with pytest.raises(UnsupportedModelError, match="use_pixel_norm=True is not supported"):
+        load_any(path)
+
+
+V1_PKL = Path(__file__).parent / "fixtures" / "stylegan1_tf_tiny.pkl"  # benchmarks/reference_v1_tf.py wrote it
+
+
+def test_nvidia_v1_tf_code_renders_what_latentlab_renders():
+    # A pickle written by NVIDIA's own Network class (NVlabs/stylegan 1e0d5c7 under TensorFlow 2.21's compat.v1,
+    # protocol 5, its module source replaced) and the outputs NVIDIA's graph computed from it.
+    ref = np.load(V1_PKL.parent / "golden_stylegan1_tf_tiny.npz")
+    ck = load_any(V1_PKL)
+    assert ck.meta["source"]["tf_version"] == 3 and ck.G_ema.config.resolution == 128
+    G, D, crop = ck.G_ema, ck.D, np.s_[:, :, 48:80, 48:80]
+    z = torch.from_numpy(ref["z"])
+
+    def close(got, key, atol):  # images reach |x| ~ 7 with these random weights
+        torch.testing.assert_close(got, torch.from_numpy(ref[key]), rtol=1e-5, atol=atol, msg=key)
+
+    with torch.no_grad():
+        close(G.mapping(z), "w", 1e-5)
+        for lod in (0.0, 1.5):
+            G.synthesis.lod.fill_(lod)
+            close(G(z, noise_mode="const")[crop], f"img_lod{lod}", 1e-4)
+        G.synthesis.lod.fill_(0.0)
+        close(G(z, truncation_psi=0.7, truncation_cutoff=8, noise_mode="const")[crop], "img_trunc", 1e-4)
+        x = torch.from_numpy(np.random.RandomState(1).standard_normal([4, 3, 128, 128]).astype(np.float32))
+        for lod in (0.0, 0.7):
+            D.lod.fill_(lod)
+            close(D(x), f"score_lod{lod}", 1e-5)
+    assert float(ref["img_lod0.0"].std()) > 0.5 and not np.allclose(ref["img_lod0.0"], ref["img_lod1.5"])
+
+
+class _FromBuffer:
+    """Pickles as NumPy's protocol-5 array rebuild with the given arguments."""
+
+    def __init__(self, *args):
+        self.args = args
+
+    def __reduce__(self):
+        from numpy._core.numeric import _frombuffer
+
+        return _frombuffer, self.args
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((b"\0" * 8, np.dtype(object), (1,), "C"), "numeric dtype"),
+    ((b"\0" * 8, np.dtype("float32"), (2, -1), "C"), "malformed shape"),
+    ((b"\0" * 8, np.dtype("float32"), (2,), "X"), "malformed shape or order"),
+])  # fmt: skip
+def test_a_numpy_buffer_rebuild_only_makes_plain_arrays(tmp_path, nets, args, message):
+    G, D, Gs = nets
+    g = tf_generator(G, "G")
+    g.state["variables"] = [*g.state["variables"], ("odd", _FromBuffer(*args))]
+    path = write_tf_pickle(tmp_path / "odd.pkl", (g, tf_discriminator(D), tf_generator(Gs, "Gs")), protocol=5)
+    with pytest.raises(UnsafePickleError, match=message):
         load_any(path)
 
 

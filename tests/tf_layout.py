@@ -170,8 +170,9 @@ def tf_generator_v1(G, name: str = "G", extra_kwargs: dict | None = None) -> Net
         syn.append((f"ToRGB_lod{log2 - k}/bias", _np(sd[f"synthesis.b{r}.torgb.bias"])))
     comps = {"mapping": Network("G_mapping", "training.networks_stylegan.G_mapping", kwargs, mapping, version=3),
              "synthesis": Network("G_synthesis", "training.networks_stylegan.G_synthesis", kwargs, syn, version=3)}
-    return Network(name, "training.networks_stylegan.G_style", kwargs, [("dlatent_avg", _np(sd["mapping.w_avg"]))],
-                   comps, version=3)  # fmt: skip
+    # G_style has its own lod (assigned to synthesis/lod before each run) and dlatent_avg, in that order
+    own = [("lod", _np(sd["synthesis.lod"])), ("dlatent_avg", _np(sd["mapping.w_avg"]))]
+    return Network(name, "training.networks_stylegan.G_style", kwargs, own, comps, version=3)
 
 
 def tf_discriminator_v1(D) -> Network:

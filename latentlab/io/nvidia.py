@@ -87,6 +87,16 @@ def _numpy_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 
+def _numpy_frombuffer(buf: Any, dtype: Any, shape: Any, order: Any = "C") -> np.ndarray:
+    """``numpy._core.numeric._frombuffer``, what NumPy >= 1.16 pickles arrays with at protocol 5 (the bytes in
+    band): only plain numeric data is rebuilt, as a writable copy."""
+    if not isinstance(buf, (bytes, bytearray)) or not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise UnsafePickleError("refusing a NumPy array from a buffer that is not plain bytes of a numeric dtype")
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape) or order not in "CF":
+        raise UnsafePickleError("refusing a NumPy array from a buffer with a malformed shape or order")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order).copy(order="K")
+
+
 def _allowed_globals() -> dict[tuple[str, str], Callable[..., Any] | type]:
     import torch._utils as tu
 
@@ -108,6 +118,8 @@ def _allowed_globals() -> dict[tuple[str, str], Callable[..., Any] | type]:
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):  # NumPy 1.x and 2.x spellings
         allowed[(mod, "scalar")] = _numpy_scalar
         allowed[(mod, "_reconstruct")] = _numpy_reconstruct
+    for mod in ("numpy.core.numeric", "numpy._core.numeric"):
+        allowed[(mod, "_frombuffer")] = _numpy_frombuffer
     from .tfpickle import allowed_globals  # TensorFlow-era pickles: Network records (imports this module)
 
     allowed.update(allowed_globals())

@@ -191,8 +191,8 @@ def _dense(a: np.ndarray) -> torch.Tensor:
 
 
 class _Params:
-    def __init__(self, params: dict[str, np.ndarray], where: str):
-        self.params, self.where, self.used = params, where, set()
+    def __init__(self, params: dict[str, np.ndarray], where: str, family: str = "StyleGAN2"):
+        self.params, self.where, self.family, self.used = params, where, family, set()
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self.params:
@@ -206,7 +206,7 @@ class _Params:
     def check(self) -> None:
         left = sorted(set(self.params) - self.used)
         if left:
-            raise UnsupportedModelError(f"{self.where}: variable {left[0]!r} has no place in a StyleGAN2 network "
+            raise UnsupportedModelError(f"{self.where}: variable {left[0]!r} has no place in a {self.family} network "
                                         f"({len(left)} unused)")  # fmt: skip
 
 
@@ -236,7 +236,7 @@ def convert_generator(net: TFNetwork, where: str = "G") -> ForeignNetwork:
         if str(got).rsplit(".", 1)[-1] != want:
             raise UnsupportedModelError(f"{where}: {name}={got!r}; latentlab converts StyleGAN2's {want}")
     kw.check()
-    p = _Params(net.params(), where)
+    p = _Params(net.params(), where, "StyleGAN v1")
     out: dict[str, torch.Tensor] = {"mapping.w_avg": _t(p["dlatent_avg"])}
     for i in range(int(kwargs["mapping_kwargs"]["num_layers"])):
         out[f"mapping.fc{i}.weight"] = _dense(p[f"mapping/Dense{i}/weight"])
@@ -357,7 +357,7 @@ def convert_generator_v1(net: TFNetwork, where: str = "G") -> ForeignNetwork:
     if config["mapping_layer_features"] == w_dim:
         config["mapping_layer_features"] = None
     kw.check()
-    p = _Params(net.params(), where)
+    p = _Params(net.params(), where, "StyleGAN v1")
     out: dict[str, torch.Tensor] = {"mapping.w_avg": _t(p["dlatent_avg"])}
     for i in range(int(config["mapping_layers"])):
         out[f"mapping.fc{i}.weight"] = _dense(p[f"mapping/Dense{i}/weight"])
@@ -385,7 +385,10 @@ def convert_generator_v1(net: TFNetwork, where: str = "G") -> ForeignNetwork:
             layer(f"synthesis.b{r}.conv1", f"{s}/{r}x{r}/Conv1", 2 * k - 3)
         out[f"synthesis.b{r}.torgb.weight"] = _conv(p[f"{s}/ToRGB_lod{log2 - k}/weight"])
         out[f"synthesis.b{r}.torgb.bias"] = _t(p[f"{s}/ToRGB_lod{log2 - k}/bias"])
-    out["synthesis.lod"] = _t(p[f"{s}/lod"])
+    # G_style's own lod is what it assigns to synthesis/lod before every run (the level NVIDIA's G renders at)
+    out["synthesis.lod"] = _t(p["lod"] if "lod" in p else p[f"{s}/lod"])
+    if "lod" in p and f"{s}/lod" in p:
+        p[f"{s}/lod"]  # noqa: B018 - overwritten at run time; read so that it counts as known
     p.check()
     return ForeignNetwork(V1_CLASS, config, out, source_sha256=net.source_sha256)
 
@@ -416,7 +419,7 @@ def convert_discriminator_v1(net: TFNetwork, where: str = "D") -> ForeignNetwork
               "mbstd_group_size": group if group > 1 else None,
               "mbstd_num_channels": kw("mbstd_num_features", 1) if group > 1 else 0}  # fmt: skip
     kw.check()
-    p = _Params(net.params(), where)
+    p = _Params(net.params(), where, "StyleGAN v1")
     out: dict[str, torch.Tensor] = {"lod": _t(p["lod"])}
     for k in range(log2, 1, -1):
         r = 2**k
