@@ -59,12 +59,17 @@ def test_stylegan2_tf_pickle_converts_exactly(tmp_path, nets, protocol):
 
 
 def test_tf_pickle_through_info_convert_and_network(tmp_path, nets):
+    G = nets[0]
     path = _write(tmp_path, nets)
     r = CliRunner().invoke(cli, ["info", str(path), "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["format"] == "nvidia-pkl" and d["source"]["format"] == "nvidia-tf-pkl"
     assert set(d["networks"]) == {"G_ema", "G", "D"}
+    g_ema = d["source"]["networks"]["G_ema"]
+    assert g_ema["tf_options"]["fmap_base"] == G.config.channel_base // 2 and g_ema["kwargs"]["z_dim"] == G.z_dim
+    text = CliRunner().invoke(cli, ["info", str(path)]).output
+    assert "TensorFlow options: {'latent_size'" in text and "as NVIDIA's PyTorch arguments: {'z_dim'" in text
     r = CliRunner().invoke(cli, ["convert", str(path), str(tmp_path / "g.safetensors"), "--what", "g_ema"])
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(cli, ["generate", "--network", str(path), "--seeds", "0", "--outdir", str(tmp_path / "o"),
@@ -235,6 +240,9 @@ def test_nvidia_v1_tf_code_renders_what_latentlab_renders():
         for lod in (0.0, 0.7):
             D.lod.fill_(lod)
             close(D(x), f"score_lod{lod}", 1e-5)
+    text = CliRunner().invoke(cli, ["info", str(V1_PKL)]).output  # v1: the TF options and the v1 config only
+    assert "TensorFlow options: {'num_channels': 3, 'use_noise': 1, 'latent_size': 32" in text
+    assert "arch                     stylegan1" in text and "resample_filter" not in text and "arguments" not in text
     assert float(ref["img_lod0.0"].std()) > 0.5 and not np.allclose(ref["img_lod0.0"], ref["img_lod1.5"])
 
 

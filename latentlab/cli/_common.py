@@ -56,3 +56,16 @@ def check_output(path, option: str, suffixes: tuple[str, ...] = (".png", ".jpg",
     """Refuse an output file with the wrong extension before any work is done (a usage error naming the option)."""
     if path is not None and path.suffix.lower() not in suffixes:
         raise click.UsageError(f"{option} must be a {'/'.join(suffixes)} file, got {str(path)!r}")
+
+
+def tune_options(f):
+    """``--tune-steps``, ``--tune-lpips-threshold`` and ``--locality`` for a command that can follow its projection
+    with pivotal tuning (``project --tune``, ``edit-photo --tune``)."""
+    f = click.option("--locality/--no-locality", default=False, show_default=True,
+                     help="With --tune: PTI's locality regularization.")(f)  # fmt: skip
+    f = click.option("--tune-lpips-threshold", type=Finite(0, 10), default=None,
+                     help="Stop when the pivot's LPIPS-AlexNet is at or under this; 0 runs every step.  "
+                          "[default: PTI's 0.06 for models of 256 px and more, 0 below (measured: "
+                          "docs/photos.md)]")(f)  # fmt: skip
+    return click.option("--tune-steps", type=click.IntRange(0, 10**6), default=350, show_default=True,
+                        help="With --tune: the most tuning steps.")(f)  # fmt: skip

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import SEED, Finite, check_output, device_option
+from ._common import SEED, Finite, check_output, device_option, tune_options
 
 
 @click.command("align")
@@ -96,13 +96,7 @@ def align_cmd(photos, outdir, size, largest, template, detector, flip_average, m
               help="Pivotal tuning (PTI): a W pivot, then the generator tuned to render the face (keeps identity).")
 @click.option("--steps", type=click.IntRange(1, 10**6), default=None,
               help="Projector steps [default: 1000; the PTI pivot 450].")
-@click.option("--tune-steps", type=click.IntRange(0, 10**6), default=350, show_default=True,
-              help="With --tune: the most tuning steps.")
-@click.option("--tune-lpips-threshold", type=Finite(0, 10), default=None,
-              help="Stop when the pivot's LPIPS-AlexNet is at or under this; 0 runs every step.  [default: PTI's "
-              "0.06 for models of 256 px and more, 0 below (measured: docs/photos.md)]")
-@click.option("--locality/--no-locality", default=False, show_default=True,
-              help="With --tune: PTI's locality regularization.")
+@tune_options
 @click.option("--loss", type=click.Choice(["auto", "lpips-vgg", "lpips-alex", "lpips-vgg-256", "ms-ssim", "mse"]),
               default="auto", show_default=True, help="The projector's distance (auto: as `latentlab project`).")
 @click.option("--blend", type=click.Choice(["replace", "delta"]), default="replace", show_default=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..perceptual.losses import LOSSES
-from ._common import SEED, Finite, device_option
+from ._common import SEED, Finite, device_option, tune_options
 
 
 @click.command()
@@ -49,13 +49,7 @@ from ._common import SEED, Finite, device_option
 @click.option("--tune", "tune_after", is_flag=True,
               help="Pivotal tuning (PTI) after the projection: its result is the pivot (with G's constant noise: "
                    "--noise is ignored); writes what `latentlab tune` writes.")
-@click.option("--tune-steps", type=click.IntRange(0, 10**6), default=350, show_default=True,
-              help="With --tune: the most tuning steps.")
-@click.option("--tune-lpips-threshold", type=Finite(0, 10), default=None,
-              help="Stop when the pivot's LPIPS-AlexNet is at or under this; 0 runs every step.  [default: PTI's "
-              "0.06 for models of 256 px and more, 0 below (measured: docs/photos.md)]")
-@click.option("--locality/--no-locality", default=False, show_default=True,
-              help="With --tune: PTI's locality regularization.")
+@tune_options
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
 def project(images, network, outdir, space, steps, loss, lpips_weights, download, mse_weight, lr, optimize_noise,

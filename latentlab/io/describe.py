@@ -65,6 +65,9 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
+V1_UNUSED = ("architecture", "conv_clamp", "resample_filter")  # StyleGAN2 options a v1 config keeps at defaults
+
+
 def format_description(d: dict[str, Any]) -> str:
     """Human-readable text for :func:`describe`'s dict."""
     if d.get("format") == "latentlab-tuned":
@@ -89,7 +92,8 @@ def format_description(d: dict[str, Any]) -> str:
     if "G" in d:
         g = d["G"]
         cfg = g["config"]
-        lines += ["", "generator config:"] + [f"  {k:<24} {v}" for k, v in cfg.items()]
+        hidden = V1_UNUSED if cfg.get("arch") == "stylegan1" else ()
+        lines += ["", "generator config:"] + [f"  {k:<24} {v}" for k, v in cfg.items() if k not in hidden]
         p = g["params"]
         lines += ["", f"generator parameters: {p['total']:,} (mapping {p['mapping']:,}, "
                       f"synthesis {p['synthesis']:,})",
@@ -99,7 +103,9 @@ def format_description(d: dict[str, Any]) -> str:
                          f"{', '.join(row['layers'])}")  # fmt: skip
     if "D" in d:
         lines += ["", f"discriminator parameters: {d['D']['params']['total']:,}", "discriminator config:"]
-        lines += [f"  {k:<24} {v}" for k, v in d["D"]["config"].items()]
+        cfg = d["D"]["config"]
+        hidden = V1_UNUSED if cfg.get("arch") == "stylegan1" else ()
+        lines += [f"  {k:<24} {v}" for k, v in cfg.items() if k not in hidden]
     return "\n".join(lines)
 
 
@@ -114,7 +120,11 @@ def format_source(src: dict[str, Any]) -> list[str]:
     for name, net in (src.get("networks") or {}).items():
         head = f"  {name}: {net.get('class', '')}".rstrip()
         lines.append(head)
-        if net.get("kwargs"):
+        if net.get("tf_options") is not None:  # a TensorFlow pickle: its options, then what they became
+            lines.append(f"    TensorFlow options: {net['tf_options']}")
+            if net.get("kwargs") and not net.get("class", "").endswith("V1"):  # v1's are the config below
+                lines.append(f"    as NVIDIA's PyTorch arguments: {net['kwargs']}")
+        elif net.get("kwargs"):
             lines.append(f"    original arguments: {net['kwargs']}")
         for note in net.get("notes", []):
             lines.append(f"    note: {note}")

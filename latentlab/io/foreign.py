@@ -125,6 +125,8 @@ def _load_nvidia(path: Path, networks, first_generator: bool) -> Checkpoint:
             raise UnsupportedModelError(f"{e} -- this {fn.class_name} is laid out differently from StyleGAN2") from None
         details[name] = {"class": fn.class_name, "kwargs": jsonable(fn.kwargs), "notes": notes,
                          "source_sha256": fn.source_sha256}  # fmt: skip
+        if fn.tf_options is not None:
+            details[name]["tf_options"] = jsonable(fn.tf_options)
     out.meta["source"] = {"format": extras.pop("format", "nvidia-pkl"), "networks": details, **extras}
     return out
 

@@ -155,6 +155,7 @@ class ForeignNetwork:
     tensors: dict[str, torch.Tensor]  # parameters and persistent buffers under their original names
     submodules: dict[str, str] = field(default_factory=dict)  # dotted name -> class name
     source_sha256: str = ""
+    tf_options: dict[str, Any] | None = None  # a TensorFlow-era network's static_kwargs, as the pickle has them
 
 
 def read_pickle_data(path: str | os.PathLike) -> Any:

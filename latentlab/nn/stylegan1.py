@@ -33,8 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import LRELU_SLOPE, FullyConnectedLayer
+from .synthesis import check_synthesis_args, noise_map
 
-NOISE_MODES = ("random", "const", "none")
 FUSED_FROM = 128  # NVIDIA's fused_scale="auto": the transposed-convolution form from this resolution
 BLUR = (1.0, 2.0, 1.0)
 IN_EPS = 1e-8
@@ -106,22 +106,8 @@ class StyleLayer(nn.Module):
         """The noise this layer adds, ``[N or 1, C, R, R]`` (the map times the per-channel weight), or None."""
         if not self.use_noise:
             return None
-        r = self.resolution
-        if noise is not None:
-            ok = noise.ndim == 2 or (noise.ndim == 4 and noise.shape[0] in (1, batch) and noise.shape[1] == 1)
-            if not ok or noise.shape[-2:] != (r, r):
-                raise ValueError(f"noise for a {r}x{r} layer must be [{batch} or 1, 1, {r}, {r}] or [{r}, {r}], "
-                                 f"got {tuple(noise.shape)}")  # fmt: skip
-            n = noise.reshape(-1, 1, r, r)
-        elif noise_mode == "random":
-            n = torch.randn([batch, 1, r, r], device=device, generator=generator)
-        elif noise_mode == "const":
-            n = self.noise_const.reshape(1, 1, r, r)
-        elif noise_mode == "none":
-            return None
-        else:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-        return n * self.noise_strength.reshape(1, -1, 1, 1)
+        n = noise_map(self.resolution, batch, device, noise_mode, noise, generator, self.noise_const)
+        return None if n is None else n * self.noise_strength.reshape(1, -1, 1, 1)
 
     def conv(self, x: Tensor, fused: bool = False) -> Tensor:
         """The layer's convolution (with the up-sampling and blur of the first layer of a resolution)."""
@@ -220,12 +206,7 @@ class SynthesisNetworkV1(nn.Module):
         ``noise`` lists ``num_ws`` maps here (one per layer); ``fused`` and ``channels_last`` are accepted for
         the same interface and change nothing.
         """
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(f"synthesis wants ws of shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-        if noise is not None and len(noise) != self.num_ws:
-            raise ValueError(f"noise must list {self.num_ws} per-layer maps (or None), got {len(noise)}")
+        check_synthesis_args(ws, self.num_ws, self.w_dim, noise_mode, noise, self.num_ws)
         ws = ws.to(torch.float32)
         lod = float(self.lod)
         top = len(self.block_resolutions) - 1

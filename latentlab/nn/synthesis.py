@@ -34,6 +34,41 @@ from .layers import (
 NOISE_MODES = ("random", "const", "none")
 
 
+def noise_map(resolution: int, batch: int, device: torch.device, noise_mode: str, noise: Tensor | None,
+              generator: torch.Generator | None, const: Tensor) -> Tensor | None:  # fmt: skip
+    """The unit noise a layer of ``resolution`` adds before its strength: ``[N or 1, 1, R, R]``, or None.
+
+    ``noise`` (``[N or 1, 1, R, R]`` or ``[R, R]``) wins over ``noise_mode``: ``"random"`` (N(0, 1), from
+    ``generator`` if given), ``"const"`` (the layer's stored map ``const``) or ``"none"``.
+    """
+    r = resolution
+    if noise is not None:
+        ok = noise.ndim == 2 or (noise.ndim == 4 and noise.shape[0] in (1, batch) and noise.shape[1] == 1)
+        if not ok or noise.shape[-2:] != (r, r):
+            raise ValueError(f"noise for a {r}x{r} layer must be [{batch} or 1, 1, {r}, {r}] or [{r}, {r}], "
+                             f"got {tuple(noise.shape)}")  # fmt: skip
+        return noise.reshape(-1, 1, r, r)
+    if noise_mode == "random":
+        return torch.randn([batch, 1, r, r], device=device, generator=generator)
+    if noise_mode == "const":
+        return const.reshape(1, 1, r, r)
+    if noise_mode == "none":
+        return None
+    raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+
+
+def check_synthesis_args(ws: Tensor, num_ws: int, w_dim: int, noise_mode: str, noise: Sequence | None,
+                         num_noise: int) -> None:  # fmt: skip
+    """Refuse, with what was expected, ``ws`` not ``[N, num_ws, w_dim]``, an unknown ``noise_mode`` or a
+    ``noise`` list whose length is not ``num_noise`` (either family's synthesis)."""
+    if ws.ndim != 3 or ws.shape[1] != num_ws or ws.shape[2] != w_dim:
+        raise ValueError(f"synthesis wants ws of shape [N, {num_ws}, {w_dim}], got {tuple(ws.shape)}")
+    if noise_mode not in NOISE_MODES:
+        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+    if noise is not None and len(noise) != num_noise:
+        raise ValueError(f"noise must list {num_noise} per-layer maps (or None), got {len(noise)}")
+
+
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 convolution + noise + bias + leaky ReLU, optionally up-sampling by 2."""
 
@@ -101,20 +136,8 @@ class SynthesisLayer(nn.Module):
         """The noise this layer adds, ``[N or 1, 1, R, R]`` already times ``noise_strength``, or None."""
         if not self.use_noise:
             return None
-        r = self.resolution
-        if noise is not None:
-            ok = noise.ndim == 2 or (noise.ndim == 4 and noise.shape[0] in (1, batch) and noise.shape[1] == 1)
-            if not ok or noise.shape[-2:] != (r, r):
-                raise ValueError(f"noise for a {r}x{r} layer must be [{batch} or 1, 1, {r}, {r}] or [{r}, {r}], "
-                                 f"got {tuple(noise.shape)}")  # fmt: skip
-            return noise.reshape(-1, 1, r, r) * self.noise_strength
-        if noise_mode == "random":
-            return torch.randn([batch, 1, r, r], device=device, generator=generator) * self.noise_strength
-        if noise_mode == "const":
-            return (self.noise_const * self.noise_strength).reshape(1, 1, r, r)
-        if noise_mode == "none":
-            return None
-        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        n = noise_map(self.resolution, batch, device, noise_mode, noise, generator, self.noise_const)
+        return None if n is None else n * self.noise_strength
 
 
 class ToRGBLayer(nn.Module):
@@ -285,15 +308,7 @@ class SynthesisNetwork(nn.Module):
         Returns:
             ``[N, img_channels, R, R]`` float32, contiguous NCHW; values roughly in [-1, 1].
         """
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(
-                f"synthesis wants ws of shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}"
-            )
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-        num_layers = self.num_ws - 1
-        if noise is not None and len(noise) != num_layers:
-            raise ValueError(f"noise must list {num_layers} per-layer maps (or None), got {len(noise)}")
+        check_synthesis_args(ws, self.num_ws, self.w_dim, noise_mode, noise, self.num_ws - 1)
         ws = ws.to(torch.float32)
         if fused is None:
             needs_grad = torch.is_grad_enabled() and (
