@@ -6,6 +6,7 @@ import contextlib
 import copy
 import http.server
 import os
+import socket
 import threading
 
 import pytest
@@ -38,6 +39,20 @@ def _seeded(cls, cfg, seed: int):
         torch.manual_seed(seed)
         net = cls(cfg)
     return randomize_(net, seed).eval()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for torchrun's rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def relative_difference(a: dict, b: dict, init: dict) -> tuple[float, float]:
+    """``(|a - b|_1 / |a - init|_1, |a - init|_1)`` over ``init``'s tensors: how far two trainings from ``init``
+    ended apart, relative to how far they moved."""
+    moved = sum((a[k] - init[k]).abs().sum().item() for k in init)
+    return sum((a[k] - b[k]).abs().sum().item() for k in init) / moved, moved
 
 
 def tiny_G(seed: int = 0, **overrides) -> Generator:

@@ -26,6 +26,8 @@ from latentlab.train.config import STYLEGAN1_RECIPE
 from latentlab.train.growing import growing_lod, lod_changed, process_reals
 from latentlab.validate import InvalidInput
 
+from conftest import free_port, relative_difference
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -215,7 +217,6 @@ def test_a_tiny_v1_generator_learns_a_single_colour(tmp_path):
 
 
 def test_two_gloo_processes_grow_like_one(tmp_path, data):
-    from test_train_loop import _free_port, _relative_difference
 
     # Adam restarts at every level, and its first steps divide by |g|: rounding (here even the thread count alone
     # moves a tiny run's weights by 10%) becomes lr-sized steps. eps = 1 makes the updates linear in small
@@ -231,14 +232,14 @@ def test_two_gloo_processes_grow_like_one(tmp_path, data):
     spec.write_text(json.dumps(dataclasses.replace(cfg, outdir=str(tmp_path / "two"), device="cpu").to_dict()))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(script), str(spec)]  # fmt: skip
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(script), str(spec)]  # fmt: skip
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "2 processes" in r.stdout and "growing from 4px" in r.stdout
     t = Trainer(cfg)
     init = {**{f"G.{k}": v for k, v in t.G.state_dict().items()}, **{f"D.{k}": v for k, v in t.D.state_dict().items()}}
     b = load_file(str(tmp_path / "two" / one.snapshot.name))
-    rel, moved = _relative_difference(load_file(str(one.snapshot)), b, init)
+    rel, moved = relative_difference(load_file(str(one.snapshot)), b, init)
     assert moved > 10 and rel < 1e-2, (rel, moved)
     assert torch.equal(b["G.synthesis.lod"], torch.tensor(0.5))  # the last minibatch: half-way through the fade
     s1, s2 = (torch.load(p / one.state.name, weights_only=True) for p in (tmp_path / "one", tmp_path / "two"))

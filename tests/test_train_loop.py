@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from latentlab import load_any, load_checkpoint, seed_to_z, to_uint8
 from latentlab.cli import cli
 from latentlab.io.checkpoint import CheckpointError
 from latentlab.train import TrainConfig, Trainer, find_resume_point, list_snapshots, train
+
+from conftest import free_port, relative_difference
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -277,23 +278,12 @@ def test_conditional_training_uses_labels(tmp_path):
 # Two processes.
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _relative_difference(a: dict, b: dict, init: dict) -> tuple[float, float]:
-    moved = sum((a[k] - init[k]).abs().sum().item() for k in init)
-    return sum((a[k] - b[k]).abs().sum().item() for k in init) / moved, moved
-
-
 def test_two_gloo_processes_agree_with_one(tmp_path, data):
     cfg = _config(tmp_path, outdir=str(tmp_path / "one"), kimg=0.064, snap=0.032, batch=8, threads=1)
     one = train(cfg, log=None)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "latentlab", "train",
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "-m", "latentlab", "train",
            "--data", cfg.data, "--outdir", str(tmp_path / "two"), "--preset", "tiny", "--batch", "8",
            "--kimg", "0.032", "--snap", "0.032", "--tick", "0.02", "--grid", "4", "--threads", "1",
            "--no-progress", "--device", "cpu"]  # fmt: skip
@@ -306,14 +296,14 @@ def test_two_gloo_processes_agree_with_one(tmp_path, data):
     # Gradients agree to float summation order; Adam's first steps divide by |g|, which turns rounding in
     # near-zero gradients into up-to-lr differences in a handful of weights. So compare the whole update:
     # the two runs' difference must be tiny next to how far training moved the weights.
-    rel, moved = _relative_difference(_tensors(tmp_path / "one" / name), _tensors(tmp_path / "two" / name), init)
+    rel, moved = relative_difference(_tensors(tmp_path / "one" / name), _tensors(tmp_path / "two" / name), init)
     assert moved > 10 and rel < 2e-3, (rel, moved)
     state = torch.load(tmp_path / "two" / "training-state-000000.032.pt", weights_only=True)
     same = torch.load(tmp_path / "one" / "training-state-000000.032.pt", weights_only=True)
     assert state["world_size"] == 2 and state["data"] == same["data"] and torch.equal(state["rng"], same["rng"])
     # The state does not depend on the number of processes: continue the 2-process run in one process.
     resumed = train(dataclasses.replace(cfg, outdir=str(tmp_path / "two"), resume="auto"), log=None)
-    rel, _ = _relative_difference(_tensors(one.snapshot), _tensors(resumed.snapshot), init)
+    rel, _ = relative_difference(_tensors(one.snapshot), _tensors(resumed.snapshot), init)
     assert rel < 2e-3, rel
 
 
