@@ -61,6 +61,15 @@ def test_16bit_grey_is_scaled_to_8_bits_and_replicated():
         assert to_training_pixels(im2, None)[0].tolist() == [[0, 10], [255, 128]]
 
 
+def test_load_image_reads_16_bit_grey_and_transparency_as_training_does(tmp_path):
+    from latentlab.io.images import load_image
+
+    (tmp_path / "grey16.png").write_bytes(_png(np.array([[0, 257 * 10], [65535, 257 * 128]], dtype=np.uint16)))
+    assert load_image(tmp_path / "grey16.png")[..., 1].tolist() == [[0, 10], [255, 128]]
+    Image.fromarray(_solid((0, 0, 0, 0)), "RGBA").save(tmp_path / "clear.png")
+    assert load_image(tmp_path / "clear.png")[0, 0].tolist() == [255, 255, 255]  # over white, not black
+
+
 def test_grey_output_and_palette_transparency():
     rgb = _solid((255, 0, 0))
     assert to_training_pixels(Image.fromarray(rgb), None, channels=1)[0, 0, 0] == 76  # ITU-R 601-2 luma of red

@@ -105,21 +105,19 @@ def save_image(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> Pat
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as uint8 RGB ``[H, W, 3]`` (EXIF orientation applied, alpha dropped).
+    """Read an image file as uint8 RGB ``[H, W, 3]``, as :func:`to_8bit_mode` makes it: EXIF orientation applied,
+    16-bit grey scaled to 8 bits, transparency composited over white.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is not an image Pillow can read.
+        ValueError: the file is not an image Pillow can read (or a float image with NaN or infinite pixels).
     """
-    from PIL import ImageOps
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such image file: {str(path)!r}")
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB"))
+            return np.asarray(to_8bit_mode(im, 3))
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{path}: not a readable image ({e})") from None
 

@@ -181,6 +181,15 @@ class LPIPSLoss(nn.Module):
             with torch.no_grad():
                 conv.weight.copy_(w)
 
+    def _memory_format(self, device: torch.device) -> torch.memory_format:
+        """Channels-last on the CPU, where oneDNN's convolutions run VGG's forward and backward up to twice as
+        fast in it (benchmarks/RESULTS.md); NCHW elsewhere. The backbone's weights follow, converted once."""
+        fmt = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+        if getattr(self, "_weights_format", None) != fmt:
+            self.model.net.to(memory_format=fmt)
+            self._weights_format = fmt
+        return fmt
+
     def _features(self, x: Tensor) -> list[Tensor]:
         import lpips
 
@@ -189,7 +198,8 @@ class LPIPSLoss(nn.Module):
             x = F.interpolate(x, size=(self.min_side, self.min_side), mode="bilinear", align_corners=False)
         if x.shape[1] == 1:  # grey models: LPIPS sees the grey image as RGB
             x = x.expand(-1, 3, -1, -1)
-        return [lpips.normalize_tensor(f) for f in self.model.net(self.model.scaling_layer(x))]
+        x = self.model.scaling_layer(x).contiguous(memory_format=self._memory_format(x.device))
+        return [lpips.normalize_tensor(f) for f in self.model.net(x)]
 
     def prepare(self, target: Tensor) -> list[Tensor]:
         """Target images ``[N, 3, H, W]`` in [-1, 1] -> their unit-normalised backbone features."""
