@@ -70,14 +70,17 @@ def _nvidia_vgg(lp):
     flat features whose summed squared difference is the LPIPS distance (what their projector minimises).
 
     Its parameters do not require gradients, which is the cheaper of the two possibilities for their projector
-    (a ``torch.jit.load``-ed module may keep ``requires_grad=True`` and then pays for weight gradients)."""
+    (a ``torch.jit.load``-ed module may keep ``requires_grad=True`` and then pays for weight gradients). It is
+    a copy in NCHW, as their TorchScript file holds it (latentlab's own runs channels-last on the CPU)."""
+    import copy
+
     import lpips
     import torch
 
     class VGG16LPIPS(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.model = lp.model
+            self.model = copy.deepcopy(lp.model).to(memory_format=torch.contiguous_format)
 
         def forward(self, img, resize_images=False, return_lpips=True):
             m = self.model

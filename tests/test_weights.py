@@ -380,13 +380,15 @@ def test_lpips_equals_the_package_with_the_same_backbone(real_weights, net):
             got, expected = ours(p, ours.prepare(q)), ref(p, q).flatten()
             assert (got - expected).abs().max() <= 1e-5
     assert 0.02 < float(ours(a, ours.prepare(b)).mean()) < 1.0  # real weights: a plausible distance
-    # the projector's gradient too (latentlab runs the backbone channels-last on the CPU, the package NCHW)
-    assert ours._weights_format == torch.channels_last
-    p1, p2 = a.clone().requires_grad_(True), a.clone().requires_grad_(True)
-    ours(p1, ours.prepare(b)).sum().backward()
-    ref(p2, b).sum().backward()
-    torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-4, atol=1e-7)
-    assert float(p1.grad.abs().max()) > 1e-5
+    # the projector's gradient too, in both memory formats (channels-last on the CPU from 128 px)
+    for side, fmt in ((64, torch.contiguous_format), (128, torch.channels_last)):
+        a2, b2 = (torch.nn.functional.interpolate(t, size=side, mode="bilinear") for t in (a, b))
+        p1, p2 = a2.clone().requires_grad_(True), a2.clone().requires_grad_(True)
+        ours(p1, ours.prepare(b2)).sum().backward()
+        assert ours._weights_format == fmt
+        ref(p2, b2).sum().backward()
+        torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-4, atol=1e-7)
+        assert float(p1.grad.abs().max()) > 1e-5
 
 
 def test_inception_features_equal_the_torchscript_module(real_weights):

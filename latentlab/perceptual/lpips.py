@@ -106,6 +106,9 @@ def lpips_state(found: FoundWeights | str | os.PathLike, net: str) -> tuple[dict
     return torch_state(path, "torchvision weight file"), None
 
 
+CHANNELS_LAST_FROM = 128  # image side from which the CPU backbone runs channels-last (measured, see _memory_format)
+
+
 def _area_to(x: Tensor, side: int) -> Tensor:
     return F.adaptive_avg_pool2d(x, side) if x.shape[-1] > side else x
 
@@ -181,10 +184,12 @@ class LPIPSLoss(nn.Module):
             with torch.no_grad():
                 conv.weight.copy_(w)
 
-    def _memory_format(self, device: torch.device) -> torch.memory_format:
-        """Channels-last on the CPU, where oneDNN's convolutions run VGG's forward and backward up to twice as
-        fast in it (benchmarks/RESULTS.md); NCHW elsewhere. The backbone's weights follow, converted once."""
-        fmt = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    def _memory_format(self, x: Tensor) -> torch.memory_format:
+        """Channels-last on the CPU for images of 128 px and more, where oneDNN runs VGG's forward and backward
+        1.04-1.16x faster in it; NCHW below (0.86-0.99x there) and off the CPU (benchmarks/RESULTS.md). The
+        backbone's weights follow, converted when the choice changes."""
+        cl = x.device.type == "cpu" and min(x.shape[-2:]) >= CHANNELS_LAST_FROM
+        fmt = torch.channels_last if cl else torch.contiguous_format
         if getattr(self, "_weights_format", None) != fmt:
             self.model.net.to(memory_format=fmt)
             self._weights_format = fmt
@@ -198,7 +203,7 @@ class LPIPSLoss(nn.Module):
             x = F.interpolate(x, size=(self.min_side, self.min_side), mode="bilinear", align_corners=False)
         if x.shape[1] == 1:  # grey models: LPIPS sees the grey image as RGB
             x = x.expand(-1, 3, -1, -1)
-        x = self.model.scaling_layer(x).contiguous(memory_format=self._memory_format(x.device))
+        x = self.model.scaling_layer(x).contiguous(memory_format=self._memory_format(x))
         return [lpips.normalize_tensor(f) for f in self.model.net(x)]
 
     def prepare(self, target: Tensor) -> list[Tensor]:
