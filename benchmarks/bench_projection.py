@@ -22,6 +22,7 @@ Examples:
 
     python benchmarks/bench_projection.py --mode speed --reference ~/src/stylegan2-ada-pytorch
     python benchmarks/bench_projection.py --mode quality --count 32 --losses ms-ssim,mse,d-features
+    python benchmarks/bench_projection.py --mode vgg-format --threads 1 --rounds 3
 """
 
 from __future__ import annotations
@@ -246,9 +247,46 @@ def quality(args) -> None:
                 print(json.dumps(rec), flush=True)
 
 
+def vgg_format(args) -> None:
+    """VGG16's forward + input-gradient backward (the LPIPS step's backbone) in NCHW and channels-last at 64 and
+    256 px, batch 1 and 8: ms per image, best of ``--rounds`` alternating rounds (chooses ``CHANNELS_LAST_FROM``)."""
+    import copy
+
+    import torch
+
+    from latentlab.perceptual import LPIPSLoss
+
+    torch.set_num_threads(args.threads)
+    net = LPIPSLoss("vgg", random_backbone=True).model.net
+    nets = {"nchw": copy.deepcopy(net).to(memory_format=torch.contiguous_format),
+            "channels_last": copy.deepcopy(net).to(memory_format=torch.channels_last)}  # fmt: skip
+
+    def step(name, x):
+        x = x.detach().requires_grad_(True)
+        sum(f.square().mean() for f in nets[name](x)).backward()
+
+    for side in (64, 256):
+        for n in (1, 8):
+            xs = {"nchw": torch.rand(n, 3, side, side)}
+            xs["channels_last"] = xs["nchw"].contiguous(memory_format=torch.channels_last)
+            reps = 5 if side == 64 else 1
+            best = {}
+            for name in nets:
+                step(name, xs[name])  # warm-up
+            for _ in range(args.rounds):
+                for name in nets:
+                    t0 = time.perf_counter()
+                    for _ in range(reps):
+                        step(name, xs[name])
+                    best[name] = min(best.get(name, 1e9), (time.perf_counter() - t0) / reps / n * 1000)
+            print(json.dumps({"bench": "vgg-format", "side": side, "batch": n, "threads": args.threads,
+                              "ms_per_image": {k: round(v, 1) for k, v in best.items()},
+                              "channels_last_speedup": round(best["nchw"] / best["channels_last"], 2)}))  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mode", choices=["speed", "quality"], default="speed")
+    p.add_argument("--mode", choices=["speed", "quality", "vgg-format"], default="speed")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--preset", default="bench-a", help="speed: network preset (default: Config A)")
     p.add_argument("--batch", default="1,8", help="speed: batch sizes; quality: the one batch size")
@@ -264,7 +302,9 @@ def main() -> None:
     p.add_argument("--groups", default="generated,renders", help="quality: which target groups")
     p.add_argument("--progress", action="store_true", help="quality: show progress bars")
     args = p.parse_args()
-    if args.mode == "speed":
+    if args.mode == "vgg-format":
+        vgg_format(args)
+    elif args.mode == "speed":
         args.steps = args.steps or 60
         speed(args)
     else:
