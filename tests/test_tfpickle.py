@@ -97,7 +97,8 @@ def test_other_architectures_are_named_and_refused(tmp_path, nets):
     cases.append(((revised, tf_discriminator(D), tf_generator(Gs)), "a StyleGAN2 config A generator"))
     extra = tf_generator(G)
     extra.state["components"]["synthesis"].state["variables"].append(("64x64/Conv1/weight", np.zeros((3, 3, 4, 4))))
-    cases.append(((extra, tf_discriminator(D), tf_generator(Gs)), "'synthesis/64x64/Conv1/weight' has no place"))
+    cases.append(((extra, tf_discriminator(D), tf_generator(Gs)),
+                  "'synthesis/64x64/Conv1/weight' has no place in a StyleGAN2 network"))  # fmt: skip
     missing = tf_generator(G)
     missing.state["components"]["synthesis"].state["variables"].pop()
     cases.append(((missing, tf_discriminator(D), tf_generator(Gs)), "the pickle has no variable"))
@@ -208,6 +209,10 @@ def test_a_stylegan_v1_tf_pickle_converts(tmp_path):
     gs.state["variables"] = [(n, np.float32(1.5) if n == "lod" else v) for n, v in gs.state["variables"]]
     ck = load_any(write_tf_pickle(tmp_path / "lod.pkl", (tf_generator_v1(G), tf_discriminator_v1(D), gs)))
     assert float(ck.G_ema.synthesis.lod) == 1.5 and float(ck.G.synthesis.lod) == 0.0
+    stray = tf_generator_v1(G, "Gs")
+    stray.state["variables"].append(("Truncation/coefs", np.ones(4, np.float32)))
+    with pytest.raises(UnsupportedModelError, match="'Truncation/coefs' has no place in a StyleGAN v1 network"):
+        load_any(write_tf_pickle(tmp_path / "stray.pkl", (tf_generator_v1(G), tf_discriminator_v1(D), stray)))
     bad = tf_generator_v1(G, extra_kwargs={"use_pixel_norm": True})
     path = write_tf_pickle(tmp_path / "pn.pkl", (bad, tf_discriminator_v1(D), bad))
     with pytest.raises(UnsupportedModelError, match="use_pixel_norm=True is not supported"):

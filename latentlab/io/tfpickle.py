@@ -236,7 +236,7 @@ def convert_generator(net: TFNetwork, where: str = "G") -> ForeignNetwork:
         if str(got).rsplit(".", 1)[-1] != want:
             raise UnsupportedModelError(f"{where}: {name}={got!r}; latentlab converts StyleGAN2's {want}")
     kw.check()
-    p = _Params(net.params(), where, "StyleGAN v1")
+    p = _Params(net.params(), where)
     out: dict[str, torch.Tensor] = {"mapping.w_avg": _t(p["dlatent_avg"])}
     for i in range(int(kwargs["mapping_kwargs"]["num_layers"])):
         out[f"mapping.fc{i}.weight"] = _dense(p[f"mapping/Dense{i}/weight"])
