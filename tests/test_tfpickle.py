@@ -258,8 +258,10 @@ class _FromBuffer:
         self.args = args
 
     def __reduce__(self):
-        from numpy._core.numeric import _frombuffer
-
+        try:
+            from numpy._core.numeric import _frombuffer
+        except ImportError:  # NumPy 1.x
+            from numpy.core.numeric import _frombuffer
         return _frombuffer, self.args
 
 
@@ -267,6 +269,8 @@ class _FromBuffer:
     ((b"\0" * 8, np.dtype(object), (1,), "C"), "numeric dtype"),
     ((b"\0" * 8, np.dtype("float32"), (2, -1), "C"), "malformed shape"),
     ((b"\0" * 8, np.dtype("float32"), (2,), "X"), "malformed shape or order"),
+    ((b"\0" * 8, np.dtype("float32"), (2,), "CF"), "malformed shape or order"),
+    ((b"\0" * 8, np.dtype("float32"), (2,), 3), "malformed shape or order"),
 ])  # fmt: skip
 def test_a_numpy_buffer_rebuild_only_makes_plain_arrays(tmp_path, nets, args, message):
     G, D, Gs = nets

@@ -92,7 +92,7 @@ def _numpy_frombuffer(buf: Any, dtype: Any, shape: Any, order: Any = "C") -> np.
     band): only plain numeric data is rebuilt, as a writable copy."""
     if not isinstance(buf, (bytes, bytearray)) or not isinstance(dtype, np.dtype) or dtype.hasobject:
         raise UnsafePickleError("refusing a NumPy array from a buffer that is not plain bytes of a numeric dtype")
-    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape) or order not in "CF":
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape) or order not in ("C", "F"):
         raise UnsafePickleError("refusing a NumPy array from a buffer with a malformed shape or order")
     return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order).copy(order="K")
 
