@@ -217,7 +217,6 @@ def test_a_tiny_v1_generator_learns_a_single_colour(tmp_path):
 
 
 def test_two_gloo_processes_grow_like_one(tmp_path, data):
-
     # Adam restarts at every level, and its first steps divide by |g|: rounding (here even the thread count alone
     # moves a tiny run's weights by 10%) becomes lr-sized steps. eps = 1 makes the updates linear in small
     # gradients, so the comparison sees the data-parallel arithmetic, not Adam's amplification of rounding.

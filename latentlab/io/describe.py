@@ -68,6 +68,12 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
 V1_UNUSED = ("architecture", "conv_clamp", "resample_filter")  # StyleGAN2 options a v1 config keeps at defaults
 
 
+def _config_lines(cfg: dict[str, Any]) -> list[str]:
+    """A G or D config as ``  name  value`` lines, without the StyleGAN2-only fields for a v1 network."""
+    hidden = V1_UNUSED if cfg.get("arch") == "stylegan1" else ()
+    return [f"  {k:<24} {v}" for k, v in cfg.items() if k not in hidden]
+
+
 def format_description(d: dict[str, Any]) -> str:
     """Human-readable text for :func:`describe`'s dict."""
     if d.get("format") == "latentlab-tuned":
@@ -92,8 +98,7 @@ def format_description(d: dict[str, Any]) -> str:
     if "G" in d:
         g = d["G"]
         cfg = g["config"]
-        hidden = V1_UNUSED if cfg.get("arch") == "stylegan1" else ()
-        lines += ["", "generator config:"] + [f"  {k:<24} {v}" for k, v in cfg.items() if k not in hidden]
+        lines += ["", "generator config:"] + _config_lines(cfg)
         p = g["params"]
         lines += ["", f"generator parameters: {p['total']:,} (mapping {p['mapping']:,}, "
                       f"synthesis {p['synthesis']:,})",
@@ -103,9 +108,7 @@ def format_description(d: dict[str, Any]) -> str:
                          f"{', '.join(row['layers'])}")  # fmt: skip
     if "D" in d:
         lines += ["", f"discriminator parameters: {d['D']['params']['total']:,}", "discriminator config:"]
-        cfg = d["D"]["config"]
-        hidden = V1_UNUSED if cfg.get("arch") == "stylegan1" else ()
-        lines += [f"  {k:<24} {v}" for k, v in cfg.items() if k not in hidden]
+        lines += _config_lines(d["D"]["config"])
     return "\n".join(lines)
 
 

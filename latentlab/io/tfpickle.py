@@ -210,6 +210,12 @@ class _Params:
                                         f"({len(left)} unused)")  # fmt: skip
 
 
+def _record(net: TFNetwork, class_name: str, kwargs: dict[str, Any],
+            tensors: dict[str, torch.Tensor]) -> ForeignNetwork:  # fmt: skip
+    """The converted network, with the pickle's source hash and its TensorFlow options as they were."""
+    return ForeignNetwork(class_name, kwargs, tensors, source_sha256=net.source_sha256, tf_options=net.static_kwargs)
+
+
 def convert_generator(net: TFNetwork, where: str = "G") -> ForeignNetwork:
     """A TensorFlow StyleGAN2 (config E/F) ``G`` or ``Gs`` as NVIDIA's PyTorch ``Generator`` record."""
     _kind(net, "generator", where)
@@ -269,8 +275,7 @@ def convert_generator(net: TFNetwork, where: str = "G") -> ForeignNetwork:
     for name in [n for n in p.params if re.fullmatch(rf"{s}/noise\d+", n)]:
         p[name]  # every noise input is used above; one more is a layout this reader does not know  # noqa: B018
     p.check()
-    return ForeignNetwork("Generator", kwargs, out, source_sha256=net.source_sha256,
-                          tf_options=net.static_kwargs)
+    return _record(net, "Generator", kwargs, out)
 
 
 def convert_discriminator(net: TFNetwork, where: str = "D") -> ForeignNetwork:
@@ -324,8 +329,7 @@ def convert_discriminator(net: TFNetwork, where: str = "D") -> ForeignNetwork:
     out["b4.out.weight"] = _dense(p["Output/weight"])
     out["b4.out.bias"] = _t(p["Output/bias"])
     p.check()
-    return ForeignNetwork("Discriminator", kwargs, out, source_sha256=net.source_sha256,
-                          tf_options=net.static_kwargs)
+    return _record(net, "Discriminator", kwargs, out)
 
 
 V1_CLASS = "GeneratorV1"  # a ForeignNetwork whose kwargs are a latentlab GeneratorConfig dict already
@@ -392,8 +396,7 @@ def convert_generator_v1(net: TFNetwork, where: str = "G") -> ForeignNetwork:
     if "lod" in p and f"{s}/lod" in p:
         p[f"{s}/lod"]  # noqa: B018 - overwritten at run time; read so that it counts as known
     p.check()
-    return ForeignNetwork(V1_CLASS, config, out, source_sha256=net.source_sha256,
-                          tf_options=net.static_kwargs)
+    return _record(net, V1_CLASS, config, out)
 
 
 V1_D_CLASS = "DiscriminatorV1"
@@ -438,8 +441,7 @@ def convert_discriminator_v1(net: TFNetwork, where: str = "D") -> ForeignNetwork
         out[f"b4.{dst}.weight"] = _dense(p[f"4x4/{src}/weight"])
         out[f"b4.{dst}.bias"] = _t(p[f"4x4/{src}/bias"])
     p.check()
-    return ForeignNetwork(V1_D_CLASS, config, out, source_sha256=net.source_sha256,
-                          tf_options=net.static_kwargs)
+    return _record(net, V1_D_CLASS, config, out)
 
 
 def tf_networks(data: tuple, where: str) -> tuple[dict[str, ForeignNetwork], list[str]]:

@@ -153,6 +153,7 @@ class LPIPSLoss(nn.Module):
                 self._load_lins(lins, found.path)
             self.source = found
         self.model.requires_grad_(False)
+        self._weights_format = torch.contiguous_format  # the backbone's layout now; _memory_format changes it
 
     def _load_backbone(self, state: dict[str, Tensor], path: Path) -> None:
         # torchvision names the convolutions features.<i>; lpips splits the same modules into slices.
@@ -190,7 +191,7 @@ class LPIPSLoss(nn.Module):
         backbone's weights follow, converted when the choice changes."""
         cl = x.device.type == "cpu" and min(x.shape[-2:]) >= CHANNELS_LAST_FROM
         fmt = torch.channels_last if cl else torch.contiguous_format
-        if getattr(self, "_weights_format", None) != fmt:
+        if self._weights_format != fmt:
             self.model.net.to(memory_format=fmt)
             self._weights_format = fmt
         return fmt
