@@ -5,6 +5,8 @@ photo. Then it shows what latentlab does with a generator:
 
 * its projection into W and into W+ (1000 steps each; LPIPS-VGG when its weights are in the torch cache,
   else the offline loss), with the codes saved for ``latentlab generate --latents``;
+* when the model ships an encoder, the photo inverted by it alone and by it plus 100 projector steps, beside the
+  1000-step W+ projection, with the time each took;
 * edits of the W code along the shipped smile and glasses directions;
 * samples at psi 0.7;
 * a truncation sweep;
@@ -20,6 +22,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +34,7 @@ PSIS = (1.0, 0.7, 0.4, 0.0)
 EDITS = ("smile", "glasses")  # shipped directions shown on the projected photo
 EDIT_SIGMAS = (-3, -1.5, 0, 1.5, 3)  # edit sizes in multiples of each direction's std over samples
 PROJECT_STEPS = 1000  # the paper's default; about 20 s per space on 2 CPU cores at 64x64
+ENCODER_STEPS = 100  # projector steps after the encoder (benchmarks/bench_encoder.py)
 
 
 def _rows_to_strip(rows: list[np.ndarray], pad: int = 4) -> np.ndarray:
@@ -90,6 +94,7 @@ def run_demo(outdir: str | os.PathLike, device: str = "auto") -> Iterator[str]:
     # Its projection into W and W+, then edits of the W code along shipped directions.
     projections: dict = {}
     yield from _project_photo(G, photo, outdir, sections, rows, projections)
+    yield from _encode_photo(G, network, photo, outdir, sections, rows, projections)
     yield from _edit_photo(G, network, projections["w"], outdir, sections, rows)
 
     # Samples.
@@ -137,8 +142,9 @@ def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: lis
     target = from_uint8(photo).to(G.w_avg.device)
     images, notes = [photo], []
     for space in ("w", "w+"):
+        t0 = time.perf_counter()
         p = project(G, target, space=space, steps=PROJECT_STEPS, loss=loss, progress=True)
-        out[space] = p
+        out[space], out[f"{space} seconds"] = p, time.perf_counter() - t0
         name = "photo-" + space.replace("+", "plus")
         save_latents(outdir / f"{name}.npz", p.ws[0], meta={"space": space, "loss": p.loss_name, "source": "demo"},
                      **noise_arrays(G, p.noise, 0))  # fmt: skip
@@ -151,6 +157,47 @@ def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: lis
     sections.append(("Projection", "projection.png",
                      f"the photo | its projection into W | into W+ ({loss.name} loss, {PROJECT_STEPS} steps; "
                      f"PSNR {', '.join(notes)}); codes in photo-w.npz and photo-wplus.npz"))  # fmt: skip
+
+
+def _encode_photo(G, network, photo: np.ndarray, outdir: Path, sections: list, rows: list,
+                  projections: dict) -> Iterator[str]:  # fmt: skip
+    """The photo through the model's embedded encoder: alone, and followed by ``ENCODER_STEPS`` W+ steps, beside
+    the 1000-step W+ projection; saves ``photo-encoder.npz``. Nothing when the model has no encoder."""
+    from .io import from_uint8, save_image, save_latents, to_uint8
+    from .io.latents import noise_arrays
+    from .perceptual.pixels import psnr
+    from .projection import build_loss, project
+    from .projection.encoder import load_encoder
+    from .registry import encoder_path
+
+    try:
+        path = encoder_path(network)
+    except FileNotFoundError:
+        return
+    enc = load_encoder(path, device=G.w_avg.device, G=G, name=str(network))
+    loss = build_loss("auto", download=False, log=lambda _: None, resolution=G.img_resolution).to(G.w_avg.device)
+    target = from_uint8(photo).to(G.w_avg.device)
+    results = []
+    for steps in (0, ENCODER_STEPS):
+        t0 = time.perf_counter()
+        p = project(G, target, space="w+", steps=steps, loss=loss, encoder=enc, progress=steps > 0)
+        results.append((p, time.perf_counter() - t0))
+    p = results[-1][0]
+    save_latents(outdir / "photo-encoder.npz", p.ws[0], meta={"space": "w+", "loss": p.loss_name, "source": "demo",
+                                                              "init": "encoder", "steps": ENCODER_STEPS},
+                 **noise_arrays(G, p.noise, 0))  # fmt: skip
+    full = projections["w+"]
+    shown = [*results, (full, projections["w+ seconds"])]
+    images = [photo] + [to_uint8(r.images)[0] for r, _ in shown]
+    dbs = [psnr(from_uint8(photo), from_uint8(to_uint8(r.images))).item() for r, _ in shown]
+    names = ("the encoder alone", f"encoder + {ENCODER_STEPS} steps", f"{PROJECT_STEPS} steps from the mean")
+    notes = [f"{n} {db:.1f} dB in {s:.1f} s" for n, db, (_, s) in zip(names, dbs, shown, strict=True)]
+    save_image(outdir / "encoder.png", _row(np.stack(images)))
+    rows.append(_row(np.stack(images)))
+    sections.append(("Encoder", "encoder.png", f"the photo | the embedded encoder alone (one pass) | the encoder + "
+                     f"{ENCODER_STEPS} W+ steps | {PROJECT_STEPS} W+ steps from the mean ({'; '.join(notes)}); "
+                     f"codes in photo-encoder.npz"))  # fmt: skip
+    yield "encoded the photo into W+: " + "; ".join(notes)
 
 
 def _edit_photo(G, network, proj, outdir: Path, sections: list, rows: list) -> Iterator[str]:

@@ -439,6 +439,37 @@ def classifier_path(name_or_path: str | os.PathLike = "synthfaces-64") -> Path:
                             "`latentlab classifier train`")  # fmt: skip
 
 
+# Embedded encoders (latentlab encoder train), by the model name they belong to -> file in pretrained/.
+ENCODERS: dict[str, str] = {"synthfaces-64": "synthfaces-64-encoder.safetensors"}
+
+
+def encoder_path(network: str | os.PathLike, encoder: str | os.PathLike | None = None) -> Path:
+    """The encoder file to use for ``network``: ``encoder`` when given, else the embedded one of a registry model
+    (``ENCODERS``; for a tuned file, its base's).
+
+    Raises:
+        FileNotFoundError: ``encoder`` is not a file, or ``network`` has no embedded encoder (the message says how to
+            train one).
+    """
+    if encoder is not None:
+        path = Path(encoder)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such encoder file: {str(encoder)!r}")
+        return path
+    from .io.tuned import base_reference, is_tuned
+
+    text = str(network)
+    if text not in ENCODERS and Path(text).is_file() and is_tuned(Path(text)):
+        text = str(base_reference(Path(text)))
+    if text in ENCODERS:
+        for d in pretrained_dirs():
+            if (d / ENCODERS[text]).is_file():
+                return d / ENCODERS[text]
+    raise FileNotFoundError(f"{network} has no embedded encoder (models with one: {', '.join(sorted(ENCODERS))}); "
+                            f"train one with `latentlab encoder train --network {network} --out enc.safetensors` "
+                            f"and pass --encoder enc.safetensors")  # fmt: skip
+
+
 def alignment_of(name_or_path: str | os.PathLike) -> str:
     """The face framing a model expects (a key of :data:`latentlab.faces.TEMPLATES`): the registry's entry for
     a name, the base model's for a tuned file, else ``"ffhq"``."""

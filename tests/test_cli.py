@@ -160,8 +160,16 @@ def test_demo(tmp_path):
     assert "(ms-ssim" in r.output and "offline loss" not in r.output  # auto at 64 px: ms-ssim, by measurement
     codes = load_latents(out / "photo-wplus.npz")
     assert codes.w.shape == (1, 10, 256) and "noise_b64.conv1" in codes.arrays
+    # The embedded encoder: alone, then 100 steps, beside the 1000-step W+ projection.
+    assert load_image(out / "encoder.png").shape == (64, 4 * 64 + 3 * 2, 3)
+    enc = re.search(r"encoded the photo into W\+: the encoder alone ([\d.]+) dB in [\d.]+ s; encoder \+ 100 steps "
+                    r"([\d.]+) dB in [\d.]+ s; 1000 steps from the mean ([\d.]+) dB", r.output)  # fmt: skip
+    assert enc is not None, r.output
+    alone, refined, full = map(float, enc.groups())
+    assert alone > 18 and refined > alone and abs(full - float(psnrs["W+"])) < 0.06, r.output
+    assert load_latents(out / "photo-encoder.npz").meta["init"] == "encoder"
     page = (out / "report.html").read_text()
-    assert all(f"src='{n}.png'" in page for n in ("photo", "projection", "samples", "truncation", "mixing"))
+    assert all(f"src='{n}.png'" in page for n in ("photo", "projection", "encoder", "samples", "truncation", "mixing"))
     assert "&quot;smile&quot;" in page and "classifier reading vs truth" in page  # true factors, classifier
     assert "embedded default model: synthfaces-64" in r.output and "UNTRAINED" not in page
     r = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d2"), "--device", "tpu"])

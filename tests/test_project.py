@@ -90,8 +90,11 @@ def test_w_statistics_definition():
 def test_config_validation():
     with pytest.raises(ValueError, match="space must be one of"):
         ProjectConfig(space="z")
-    with pytest.raises(ValueError, match="steps must be >= 1"):
+    with pytest.raises(ValueError, match="steps=0 from w_avg projects nothing"):
         ProjectConfig(steps=0)
+    assert ProjectConfig(steps=0, init="encoder").steps == 0  # the encoder alone
+    with pytest.raises(ValueError, match="init must be one of"):
+        ProjectConfig(init="zeros")
     with pytest.raises(ValueError, match="lr_rampup must be > 0 and <= 1, got 0"):
         ProjectConfig(lr_rampup=0)
     for field, value, why in [("lr", float("inf"), "lr must be a finite number"),

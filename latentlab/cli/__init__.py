@@ -3,6 +3,7 @@
 * :mod:`.models`: ``generate``, ``info``, ``convert``, ``init``, ``models``, ``download``, ``presets``;
 * :mod:`.training`: ``train``, ``dataset prepare|synth|info``, ``classifier train``;
 * :mod:`.projection`: ``project``, ``tune``;
+* :mod:`.encoders`: ``encoder train|info``;
 * :mod:`.photos`: ``align``;
 * :mod:`.editing`: ``directions fit|pca|sefa|list``, ``edit``, ``mix``, ``interpolate``, ``noise``;
 * :mod:`.metrics`: ``metrics``;
@@ -18,7 +19,7 @@ import os
 
 import click
 
-from . import demo, editing, metrics, models, photos, projection, training
+from . import demo, editing, encoders, metrics, models, photos, projection, training
 
 
 class _Group(click.Group):
@@ -64,5 +65,6 @@ for _command in (
     models.presets, models.weights, training.train, training.dataset, training.classifier, demo.demo,
     editing.directions, editing.edit_cmd, editing.mix_cmd, editing.interpolate_cmd, editing.noise_cmd,
     metrics.metrics_cmd, photos.align_cmd, projection.tune_cmd, photos.edit_photo_cmd, photos.paste_cmd,
+    encoders.encoder,
 ):  # fmt: skip
     cli.add_command(_command)

@@ -18,7 +18,12 @@ from ._common import SEED, Finite, device_option, tune_options
               help="Folder for <name>.npz, <name>.png, <name>-compare.png, summary.json and summary.csv.")
 @click.option("--space", type=click.Choice(["w", "w+"]), default="w", show_default=True,
               help="W: one code per image (stays on the model's manifold); W+: one per layer (closer fit).")
-@click.option("--steps", type=click.IntRange(1, 10**7), default=1000, show_default=True, help="Optimization steps.")
+@click.option("--steps", type=click.IntRange(0, 10**7), default=1000, show_default=True,
+              help="Optimization steps (0 with --init encoder: the encoder alone).")
+@click.option("--init", type=click.Choice(["w_avg", "encoder"]), default="w_avg", show_default=True,
+              help="Start from the mean code, or from an encoder's code (one forward pass; then --steps steps).")
+@click.option("--encoder", "encoder_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The encoder file for --init encoder.  [default: the model's embedded encoder]")
 @click.option("--loss", type=click.Choice(list(LOSSES)), default="auto", show_default=True,
               help="Image distance; auto = the measured best for the model's resolution (LPIPS-VGG from 256 px, "
                    "ms-ssim below), ms-ssim when LPIPS has no weights (docs/projection.md).")
@@ -52,8 +57,8 @@ from ._common import SEED, Finite, device_option, tune_options
 @tune_options
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
-def project(images, network, outdir, space, steps, loss, lpips_weights, download, mse_weight, lr, optimize_noise,
-            noise_weight, seed, class_idx, batch, crop, video, frames, resume, tune_after, tune_steps,
+def project(images, network, outdir, space, steps, init, encoder_file, loss, lpips_weights, download, mse_weight, lr,
+            optimize_noise, noise_weight, seed, class_idx, batch, crop, video, frames, resume, tune_after, tune_steps,
             tune_lpips_threshold, locality, progress, device):  # fmt: skip
     """Project images into a generator's W or W+ space (StyleGAN2 paper, appendix D).
 
@@ -71,10 +76,14 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
     With --tune each projection becomes the pivot of a pivotal tuning (as `latentlab tune`, with this
     command's projector settings instead of PTI's 450 steps at lr 5e-3).
 
+    With --init encoder an encoder (`latentlab encoder train`) gives the start in one pass; --steps 100
+    then reaches what 1000 steps from the mean reach, in a fraction of the time (docs/projection.md).
+
     Examples:
 
     \b
         latentlab project --network synthfaces-64 --space w+ photos/ --outdir proj/ --video
+        latentlab project --network synthfaces-64 --init encoder --steps 100 photos/ --outdir fast/
         latentlab project --network synthfaces-64 photos/ --outdir proj/ --resume
         latentlab project --network synthfaces-64 aligned/ --outdir tuned/ --tune
     """
@@ -86,9 +95,14 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
     from ..utils import resolve_device
 
     dev = resolve_device(device)
+    if steps == 0 and init != "encoder":
+        raise click.UsageError("--steps 0 projects nothing: it needs --init encoder (the encoder alone)")
+    if encoder_file is not None and init != "encoder":
+        raise click.UsageError("--encoder is used with --init encoder")
     paths = expand_inputs(images)
     ck = load_any(resolve(network), device=dev)
     G = ck.generator.requires_grad_(False)
+    encoder, encoder_ref = _encoder(G, network, init, encoder_file, dev)
     targets = load_targets(paths, G.img_resolution, G.img_channels, crop=crop)
     for p, why in targets.skipped:
         click.echo(f"skipped {p}: {why}", err=True)
@@ -101,7 +115,8 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
     loss_module = build_loss(loss, D=ck.D, download=download, lpips_weights=lpips_weights,
                              log=lambda m: click.echo(m, err=True), resolution=G.img_resolution).to(dev)  # fmt: skip
     config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
-                           mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name)  # fmt: skip
+                           mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name,
+                           init=init)  # fmt: skip
     if tune_after:
         import dataclasses
 
@@ -113,15 +128,16 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
                               pivot_loss=loss_module, pivot=dataclasses.replace(config, optimize_noise=False),
                               config=TuneConfig(steps=tune_steps, lpips_threshold=tune_lpips_threshold,
                                                 locality=locality, seed=seed),
-                              batch_size=batch, progress=progress)  # fmt: skip
+                              batch_size=batch, progress=progress, encoder=encoder)  # fmt: skip
         _report_tuned(rows, outdir)
         return
     rows = project_to_folder(G, targets, outdir, loss_module, config, network=str(network), batch_size=batch,
                              frames=frames if video else 0, lpips_metric=summary_lpips(loss_module, lpips_weights, dev),
-                             progress=progress, resume=resume)  # fmt: skip
+                             progress=progress, resume=resume, encoder=encoder, encoder_ref=encoder_ref)  # fmt: skip
     mean_psnr = sum(r["psnr"] for r in rows) / len(rows)
     resumed = json.loads((outdir / "summary.json").read_text()).get("resumed", 0) if resume else 0
-    click.echo(f"projected {len(rows)} images into {space.upper()} ({loss_module.name}, {steps} steps), "
+    start = "" if encoder is None else f" from the encoder {encoder_ref},"
+    click.echo(f"projected {len(rows)} images into {space.upper()}{start} ({loss_module.name}, {steps} steps), "
                f"mean PSNR {mean_psnr:.2f} dB; wrote {outdir}"
                + (f" (resumed: {resumed} were already done)" if resume else "")
                + (f"; skipped {len(targets.skipped)}" if targets.skipped else ""))  # fmt: skip
@@ -141,8 +157,13 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
               "0.06 for models of 256 px and more, 0 below (measured: docs/photos.md)]")
 @click.option("--locality/--no-locality", default=False, show_default=True,
               help="PTI's locality regularization (codes at radius 30 around the pivot keep their images).")
-@click.option("--pivot-steps", type=click.IntRange(1, 10**6), default=450, show_default=True,
-              help="Projector steps for the W pivot (PTI's first_inv_steps).")
+@click.option("--pivot-steps", type=click.IntRange(0, 10**6), default=450, show_default=True,
+              help="Projector steps for the W pivot (PTI's first_inv_steps; 0 with --init encoder: the encoder's "
+                   "code).")
+@click.option("--init", type=click.Choice(["w_avg", "encoder"]), default="w_avg", show_default=True,
+              help="The pivot's projection starts from the mean code or from an encoder's code.")
+@click.option("--encoder", "encoder_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The encoder file for --init encoder.  [default: the model's embedded encoder]")
 @click.option("--pivot-lr", type=Finite(0, 10, low_open=True), default=5e-3, show_default=True,
               help="The pivot projector's peak learning rate (PTI's first_inv_lr).")
 @click.option("--pivot-loss", type=click.Choice(list(LOSSES)), default="auto", show_default=True,
@@ -154,7 +175,8 @@ def project(images, network, outdir, space, steps, loss, lpips_weights, download
               help="Pivots projected together (the tunings run one after another).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @device_option
-def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivot_steps, pivot_lr, pivot_loss,
+def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivot_steps, init, encoder_file,
+             pivot_lr, pivot_loss,
              lpips_weights, seed, batch, progress, device):  # fmt: skip
     """Pivotal tuning (PTI, Roich et al. 2022): a W pivot per image, then the synthesis tuned around it.
 
@@ -173,6 +195,7 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
 
     \b
         latentlab tune aligned/me_0.png --network synthfaces-64 --outdir tuned/
+        latentlab tune aligned/ --network synthfaces-64 --init encoder --pivot-steps 100 --outdir tuned/
         latentlab edit tuned/me_0.npz --network tuned/me_0.safetensors --direction smile --out smile.png
     """
     from ..perceptual import build_loss
@@ -182,7 +205,12 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
     from ..utils import resolve_device
 
     dev = resolve_device(device)
+    if pivot_steps == 0 and init != "encoder":
+        raise click.UsageError("--pivot-steps 0 needs --init encoder (the encoder's code as the pivot)")
+    if encoder_file is not None and init != "encoder":
+        raise click.UsageError("--encoder is used with --init encoder")
     G = load_generator(network, device=dev)
+    encoder, _ = _encoder(G, network, init, encoder_file, dev)
     targets = load_targets(expand_inputs(images), G.img_resolution, G.img_channels)
     for p, why in targets.skipped:
         click.echo(f"skipped {p}: {why}", err=True)
@@ -194,9 +222,20 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
         lpips_threshold = auto_lpips_threshold(G.img_resolution)
     config = TuneConfig(steps=steps, lr=lr, lpips_threshold=lpips_threshold, locality=locality, seed=seed)
     rows = tune_to_folder(G, targets, outdir, str(network), lpips=lpips, pivot_loss=pivot, config=config,
-                          pivot=pivot_config(seed, pivot_steps, pivot_lr, pivot.name), batch_size=batch,
-                          progress=progress)  # fmt: skip
+                          pivot=pivot_config(seed, pivot_steps, pivot_lr, pivot.name, init), batch_size=batch,
+                          progress=progress, encoder=encoder)  # fmt: skip
     _report_tuned(rows, outdir)
+
+
+def _encoder(G, network, init, encoder_file, device):
+    """``(encoder, its file)`` for ``--init encoder`` (checked against G), ``(None, None)`` otherwise."""
+    if init != "encoder":
+        return None, None
+    from ..projection.encoder import load_encoder
+    from ..registry import encoder_path
+
+    path = encoder_path(network, encoder_file)
+    return load_encoder(path, device=device, G=G, name=str(network)), str(path)
 
 
 def _tune_lpips(G, weights, device):

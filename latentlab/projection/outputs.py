@@ -187,6 +187,8 @@ def project_to_folder(
     lpips_metric: torch.nn.Module | None = None,
     progress: bool = True,
     resume: bool = False,
+    encoder: torch.nn.Module | None = None,
+    encoder_ref: str | None = None,
 ) -> list[dict[str, Any]]:
     """Project ``targets`` chunk by chunk and write each image's files and the summary (see the module docstring).
 
@@ -204,6 +206,8 @@ def project_to_folder(
         resume: skip the targets whose outputs are already complete (:func:`completed_rows`); their summary rows
             come from their ``.npz``. Every image draws from its own identically seeded generator, so a resumed
             run writes what an uninterrupted one would.
+        encoder: start from this encoder's codes (``config.init == "encoder"``); ``encoder_ref`` (its file) is
+            recorded in every code's meta and in the summary.
     Returns:
         The summary rows, one per image in target order: ``{"name", "source", "loss", "psnr", "ssim", "lpips"}``.
     Raises:
@@ -214,8 +218,11 @@ def project_to_folder(
     outdir = Path(outdir)
     names = unique_names(targets.paths)
     meta = {"network": str(network), "source_tool": "latentlab project"}
+    if encoder is not None:
+        meta["encoder"] = str(encoder_ref or "")
     info = {"network": str(network), "space": config.space, "loss": getattr(loss, "name", config.loss),
-            "steps": config.steps, "seed": config.seed,
+            "steps": config.steps, "seed": config.seed, "init": config.init, **({"encoder": meta["encoder"]}
+                                                                                if encoder is not None else {}),
             "skipped": [{"path": str(p), "reason": why} for p, why in targets.skipped],
             "warnings": [{"path": str(p), "note": note} for p, note in targets.notes]}  # fmt: skip
     found = completed_rows(outdir, names, targets.paths, config, network, frames > 0) if resume else {}
@@ -228,7 +235,7 @@ def project_to_folder(
     else:
         images = targets.images[todo]
         chunks = iter_projections(G, images, loss, config, batch_size=batch_size, frames=frames,
-                                  progress=progress)  # fmt: skip
+                                  progress=progress, encoder=encoder)  # fmt: skip
         for k, proj in enumerate(chunks):
             lo, hi = k * batch_size, k * batch_size + len(proj)
             idx = todo[lo:hi]

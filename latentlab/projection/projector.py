@@ -13,9 +13,13 @@ The schedule is the StyleGAN2 paper's (Karras et al. 2020, appendix D) as NVIDIA
   step (:func:`normalize_noise_`).
 
 In W one code per image is broadcast to every layer; in W+ (Abdal et al. 2019) each layer has its own code,
-all starting at the mean. Images are optimized together but independently: every loss term is a per-image
-sum, Adam works per element, and every random draw comes from the image's own generator seeded with
-``seed``, so an image's result does not depend on its batch mates.
+all starting at the mean. With ``init="encoder"`` the search starts instead at an encoder's code
+(:mod:`.encoder`; row 0 of its W+ code in W) with G's constant noise maps, the maps the encoder was trained
+to be rendered with; ``steps=0`` is the encoder alone.
+
+Images are optimized together but independently: every loss term is a per-image sum, Adam works per element,
+and every random draw comes from the image's own generator seeded with ``seed``, so an image's result does not
+depend on its batch mates.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from ..render import class_labels, render_codes
 from ..validate import InvalidInput, count, image_batch, number_fields, optional_number, string
 
 SPACES = ("w", "w+")
+INITS = ("w_avg", "encoder")  # where the search starts
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class ProjectConfig:
     """Everything that determines a projection besides the generator, the images and the loss module."""
 
     space: str = "w"  # "w": one code broadcast to all layers; "w+": one code per layer
-    steps: int = 1000  # optimization steps
+    steps: int = 1000  # optimization steps (0: the start itself, e.g. the encoder's code)
     lr: float = 0.1  # peak Adam learning rate
     lr_rampup: float = 0.05  # fraction of the steps over which the lr ramps up linearly
     lr_rampdown: float = 0.25  # fraction of the steps over which it ramps down (cosine) at the end
@@ -58,6 +63,7 @@ class ProjectConfig:
     seed: int = 0  # seeds the W statistics and every image's own random draws
     class_idx: int | None = None  # conditional generators: the class whose W statistics start the search
     loss: str = "auto"  # the distance's name, recorded in the outputs
+    init: str = "w_avg"  # "w_avg": the mean of W; "encoder": an encoder's code (project_batch's ``init``)
 
     def __post_init__(self) -> None:
         string(self.space, "space", where="ProjectConfig", choices=SPACES)
@@ -66,10 +72,14 @@ class ProjectConfig:
             raise InvalidInput(f"ProjectConfig: optimize_noise must be True or False, got {self.optimize_noise!r:.40}")
         optional_number(self.class_idx, "class_idx", where="ProjectConfig", integer=True, low=0)
         string(self.loss, "loss", where="ProjectConfig")
+        string(self.init, "init", where="ProjectConfig", choices=INITS)
+        if self.steps == 0 and self.init == "w_avg":
+            raise InvalidInput("ProjectConfig: steps=0 from w_avg projects nothing; 0 steps is for init='encoder' "
+                               "(the encoder's codes alone)")  # fmt: skip
 
 
 _BOUNDS = {  # (low, high, integer, low_open) of ProjectConfig's numbers; NaN and Inf are refused
-    "steps": (1, 10_000_000, True), "lr": (0, 10, False, True), "lr_rampup": (0, 1, False, True),
+    "steps": (0, 10_000_000, True), "lr": (0, 10, False, True), "lr_rampup": (0, 1, False, True),
     "lr_rampdown": (0, 1, False, True), "noise_factor": (0, 100), "noise_ramp": (0, 1, False, True),
     "noise_weight": (0, 1e12), "mse_weight": (0, 1e12), "w_avg_samples": (2, 100_000_000, True),
     "seed": (0, 2**32 - 1, True),
@@ -81,7 +91,7 @@ def learning_rate(step: int, steps: int, lr: float = 0.1, rampup: float = 0.05, 
 
     ``t = step / steps`` in [0, 1); the rate is 0 at step 0, ``lr`` in the middle, falling to near 0 at the end.
     """
-    t = step / steps
+    t = step / max(steps, 1)
     ramp = min(1.0, (1.0 - t) / rampdown)
     ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
     return lr * ramp * min(1.0, t / rampup)
@@ -89,7 +99,7 @@ def learning_rate(step: int, steps: int, lr: float = 0.1, rampup: float = 0.05, 
 
 def w_noise_scale(step: int, steps: int, w_std: float, factor: float = 0.05, ramp: float = 0.75) -> float:
     """Std of the noise added to the code at ``step``: ``w_std * factor * max(0, 1 - t/ramp)^2``."""
-    t = step / steps
+    t = step / max(steps, 1)
     return w_std * factor * max(0.0, 1.0 - t / ramp) ** 2
 
 
@@ -191,6 +201,7 @@ def project_batch(
     w_stats: tuple[Tensor, float] | None = None,
     frames: int = 0,
     on_step: Callable[[int, Tensor], None] | None = None,
+    init: Tensor | None = None,
 ) -> Projection:
     """Project one batch of images at once (see the module docstring for the schedule).
 
@@ -202,6 +213,8 @@ def project_batch(
         w_stats: ``(w_avg [w_dim], w_std)`` from :func:`w_statistics`; None = compute them.
         frames: record this many evenly spaced renderings for a video (0 = none).
         on_step: called after every step with ``(step, per-image loss [N])``.
+        init: ``[N, num_ws, w_dim]`` start codes (an encoder's, with ``config.init == "encoder"``); the noise
+            maps then start at G's constant maps. None = start at ``w_avg`` with N(0, 1) noise maps.
     """
     c = G.config
     image_batch(targets, "targets", channels=c.img_channels, resolution=c.resolution)
@@ -213,15 +226,25 @@ def project_batch(
     w_avg, w_std = w_stats
     w_avg = w_avg.to(device)
     rows = 1 if config.space == "w" else G.num_ws
+    if (init is None) != (config.init == "w_avg"):
+        raise InvalidInput(f"ProjectConfig.init is {config.init!r} but start codes were "
+                           f"{'not ' if init is None else ''}given")  # fmt: skip
 
     # Each image draws from its own generator, all seeded alike: its result cannot depend on its batch mates.
     gens = [torch.Generator().manual_seed(int(config.seed)) for _ in range(n)]
-    groups = _noise_groups(G) if config.optimize_noise else []
-    noise_params = [
-        torch.stack([torch.randn([len(idx), r, r], generator=g) for g in gens]).to(device).requires_grad_(True)
-        for r, idx in groups
-    ]  # fmt: skip
-    w_opt = w_avg.reshape(1, 1, -1).repeat(n, rows, 1).requires_grad_(True)
+    groups = _noise_groups(G) if config.optimize_noise and steps > 0 else []
+    if init is None:
+        noise_params = [
+            torch.stack([torch.randn([len(idx), r, r], generator=g) for g in gens]).to(device).requires_grad_(True)
+            for r, idx in groups
+        ]  # fmt: skip
+        w_opt = w_avg.reshape(1, 1, -1).repeat(n, rows, 1).requires_grad_(True)
+    else:
+        init = _start_codes(G, init, n).to(device)
+        layers = [layer for _, layer in G.synthesis.noise_layers()]
+        consts = [torch.stack([layers[i].noise_const.reshape(r, r) for i in idx])[None] for r, idx in groups]
+        noise_params = [c.repeat(n, 1, 1, 1).requires_grad_(True) for c in consts]
+        w_opt = init[:, :rows].clone().requires_grad_(True)
     opt = torch.optim.Adam([w_opt, *noise_params], lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
     prepared = loss.prepare(targets)
 
@@ -280,6 +303,17 @@ def project_batch(
     )
 
 
+def _start_codes(G: Generator, init: Tensor, n: int) -> Tensor:
+    """``init`` checked as ``[n, num_ws, w_dim]`` finite codes."""
+    init = torch.as_tensor(init).detach().float()
+    if tuple(init.shape) != (n, G.num_ws, G.w_dim):
+        raise InvalidInput(f"start codes must be [{n}, {G.num_ws}, {G.w_dim}] (one W+ code per image), "
+                           f"got {list(init.shape)}")  # fmt: skip
+    if not torch.isfinite(init).all():
+        raise InvalidInput("the start codes hold NaN or Inf values")
+    return init
+
+
 def _report(bar: tqdm, images: str, steps: int, step: int, dist: Tensor) -> None:
     bar.update(dist.shape[0])
     if step % 10 == 0 or step == steps - 1:
@@ -295,22 +329,37 @@ def iter_projections(
     frames: int = 0,
     progress: bool = True,
     desc: str = "project",
+    encoder: nn.Module | None = None,
 ) -> Iterator[Projection]:
     """Project ``images`` ``[N, C, R, R]`` (in [-1, 1]) in chunks of ``batch_size``, one progress bar overall.
 
-    Yields one :class:`Projection` per chunk, in order, so callers can write results as they come.
+    With ``encoder`` (an :class:`~latentlab.projection.encoder.Encoder` for G, and ``config.init == "encoder"``)
+    each chunk starts at the encoder's codes. Yields one :class:`Projection` per chunk, in order, so callers can
+    write results as they come.
     """
     count(batch_size, "batch_size")
     count(frames, "frames", low=0)
     image_batch(images, "images", channels=G.config.img_channels, resolution=G.config.resolution)
+    if (encoder is None) != (config.init == "w_avg"):
+        raise InvalidInput(f"ProjectConfig.init is {config.init!r}, but an encoder was "
+                           f"{'not ' if encoder is None else ''}given")  # fmt: skip
+    if encoder is not None:
+        encoder.check_generator(G)
     n = images.shape[0]
     w_stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
-    bar = tqdm(total=n * config.steps, desc=desc, unit="img-step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=n * max(config.steps, 1), desc=desc, unit="img-step", disable=not progress, dynamic_ncols=True)
     try:
         for start in range(0, n, batch_size):
             chunk = images[start : start + batch_size]
             on_step = functools.partial(_report, bar, f"images {start + len(chunk)}/{n}", config.steps)
-            yield project_batch(G, chunk, loss, config, w_stats=w_stats, frames=frames, on_step=on_step)
+            init = None
+            if encoder is not None:
+                with torch.no_grad():
+                    init = encoder(chunk.to(G.w_avg.device, torch.float32))
+            proj = project_batch(G, chunk, loss, config, w_stats=w_stats, frames=frames, on_step=on_step, init=init)
+            if config.steps == 0:
+                bar.update(len(chunk))
+            yield proj
     finally:
         bar.close()
 
@@ -325,6 +374,7 @@ def project(
     progress: bool = True,
     D: nn.Module | None = None,
     download: bool = True,
+    encoder: nn.Module | None = None,
     **options: Any,
 ) -> Projection:
     """Project images into G's W or W+ space.
@@ -340,6 +390,8 @@ def project(
         progress: show a progress bar.
         D: the discriminator, for ``loss="d-features"``.
         download: allow downloading the LPIPS backbone.
+        encoder: start from this encoder's codes (:func:`~latentlab.projection.encoder.load_encoder`) instead of
+            ``w_avg``; ``steps=0`` returns the encoder's codes rendered.
         **options: any other :class:`ProjectConfig` field (``lr``, ``seed``, ``mse_weight``,
             ``optimize_noise``, ``noise_weight``, ...).
     Returns:
@@ -352,8 +404,9 @@ def project(
         loss = build_loss(loss, D=D, download=download, resolution=G.img_resolution).to(G.w_avg.device)
     else:
         loss_name = getattr(loss, "name", type(loss).__name__)
-    config = ProjectConfig(space=space, steps=steps, loss=loss_name, **options)
-    parts = list(iter_projections(G, images, loss, config, batch_size=batch_size, progress=progress))
+    init = "w_avg" if encoder is None else "encoder"
+    config = ProjectConfig(space=space, steps=steps, loss=loss_name, init=init, **options)
+    parts = list(iter_projections(G, images, loss, config, batch_size=batch_size, progress=progress, encoder=encoder))
     return concat_projections(parts)
 
 

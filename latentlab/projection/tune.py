@@ -207,16 +207,17 @@ def _locality(base: Generator, Gt: Generator, ws: Tensor, lpips: nn.Module, conf
     return loss
 
 
-def pivot_config(seed: int = 0, steps: int = 450, lr: float = 5e-3, loss: str = "auto") -> Any:
+def pivot_config(seed: int = 0, steps: int = 450, lr: float = 5e-3, loss: str = "auto", init: str = "w_avg") -> Any:
     """PTI's first inversion as a :class:`~latentlab.projection.ProjectConfig`: W, 450 steps, peak lr 5e-3, and
-    G's constant noise kept (not optimized), as the tuning renders the pivot."""
+    G's constant noise kept (not optimized), as the tuning renders the pivot; ``init="encoder"`` starts it at an
+    encoder's code."""
     from .projector import ProjectConfig
 
-    return ProjectConfig(space="w", steps=steps, lr=lr, optimize_noise=False, seed=seed, loss=loss)
+    return ProjectConfig(space="w", steps=steps, lr=lr, optimize_noise=False, seed=seed, loss=loss, init=init)
 
 
 def project_pivots(G: Generator, targets: Tensor, pivot_loss: nn.Module, config: Any = None,
-                   batch_size: int = 8) -> Tensor:  # fmt: skip
+                   batch_size: int = 8, encoder: nn.Module | None = None) -> Tensor:  # fmt: skip
     """The pivots of several images, projected ``batch_size`` at a time (each image is independent).
 
     Args:
@@ -225,19 +226,16 @@ def project_pivots(G: Generator, targets: Tensor, pivot_loss: nn.Module, config:
         pivot_loss: the projector's distance.
         config: a :class:`~latentlab.projection.ProjectConfig` (default :func:`pivot_config`); with
             ``optimize_noise`` the optimized noise is dropped, since the tuning renders with G's constant noise.
+        encoder: start from this encoder's codes (``config.init == "encoder"``; ``config.steps`` 0 = the encoder's
+            code is the pivot).
     Returns:
         ``[N, num_ws, w_dim]`` on G's device.
     """
-    from .projector import project_batch, w_statistics
+    from .projector import iter_projections
 
     config = pivot_config() if config is None else config
-    device = G.w_avg.device
-    stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
-    out = []
-    for i in range(0, targets.shape[0], batch_size):
-        proj = project_batch(G, targets[i : i + batch_size].to(device, torch.float32), pivot_loss, config, stats)
-        out.append(proj.ws.to(device))
-    return torch.cat(out)
+    parts = iter_projections(G, targets, pivot_loss, config, batch_size=batch_size, progress=False, encoder=encoder)
+    return torch.cat([proj.ws.to(G.w_avg.device) for proj in parts])
 
 
 def tune_to_folder(
@@ -252,6 +250,7 @@ def tune_to_folder(
     pivot: Any = None,
     batch_size: int = 8,
     progress: bool = True,
+    encoder: nn.Module | None = None,
 ) -> list[dict[str, Any]]:
     """``latentlab tune`` (and ``project --tune``): pivots from the projector, then :func:`tune` per image.
 
@@ -271,6 +270,7 @@ def tune_to_folder(
         pivot: the pivots' :class:`~latentlab.projection.ProjectConfig` (default :func:`pivot_config`: PTI's
             450 W steps at lr 5e-3 with G's constant noise); a W+ config makes W+ pivots.
         batch_size: pivots projected together (the tunings run one after another: each is its own copy of G).
+        encoder: the pivots' projection starts from this encoder's codes (``pivot.init == "encoder"``).
     Returns:
         The summary rows.
     """
@@ -287,7 +287,7 @@ def tune_to_folder(
     device = G.w_avg.device
     pconfig = pivot_config(loss=getattr(pivot_loss, "name", "loss")) if pivot is None else pivot
     t0 = time.perf_counter()
-    pivots = project_pivots(G, targets.images, pivot_loss, pconfig, batch_size)
+    pivots = project_pivots(G, targets.images, pivot_loss, pconfig, batch_size, encoder=encoder)
     pivot_seconds = (time.perf_counter() - t0) / len(targets.paths)
     names = _unique_stems(targets.paths)
     rows = []
@@ -303,7 +303,8 @@ def tune_to_folder(
         with torch.no_grad():
             after = result.G.synthesis(ws, noise_mode="const")
         meta = {**result.meta(), "pivot": {"space": pconfig.space, "steps": pconfig.steps, "lr": pconfig.lr,
-                                           "lpips": lp_before, "l2": l2_before, "loss": pconfig.loss}}  # fmt: skip
+                                           "lpips": lp_before, "l2": l2_before, "loss": pconfig.loss,
+                                           "init": pconfig.init}}  # fmt: skip
         save_tuned(outdir / f"{name}.safetensors", result.G, G, base_ref, ws, meta, image=str(path))
         code_meta = {"network": base_ref, "space": pconfig.space, "pivot": True, "tuned": f"{name}.safetensors"}
         save_latents(outdir / f"{name}.npz", ws[0].cpu(), meta=code_meta)

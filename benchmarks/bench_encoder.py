@@ -1,0 +1,225 @@
+"""The encoder against optimization on the embedded model: time to quality, editability, speed.
+
+Modes (JSON lines on stdout; the figures go to benchmarks/RESULTS.md and docs/projection.md):
+
+* ``speed``: the encoder alone, images/s at batch 64 and 1 (median of ``--repeats`` timed runs, after warm-up),
+  beside the generator's synthesis at batch 64 measured the same way in the same process.
+* ``quality``: two sets of images, ``--images`` each: held-out generated images (psi 1, half with random noise;
+  their true codes are known) and fresh SynthFaces renders (dataset seed 4242, which neither the model nor the
+  encoder saw). For W and W+: optimization from ``w_avg`` (1000 steps, the paper's schedule), the encoder alone,
+  and the encoder followed by 50 / 100 / 200 steps of the same projector (``--init encoder``). Per method: PSNR and
+  LPIPS-VGG (the summary's metric, pretrained weights), seconds per image at ``--batch`` (the encoder's pass
+  included), the code error on the generated set, and the editability of its codes: the shipped directions'
+  target and mean off-target change at the flip alpha (benchmarks/bench_editing.py's measure). ``--plot``
+  draws LPIPS against seconds per image.
+* ``schedule``: the refinement's learning rate and code noise after the encoder, 100 steps, LPIPS-VGG.
+
+    python benchmarks/bench_encoder.py --mode speed
+    python benchmarks/bench_encoder.py --mode quality --images 16 --plot docs/images/encoder-time-quality.png
+    python benchmarks/bench_encoder.py --mode schedule --images 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from latentlab import load_generator  # noqa: E402
+from latentlab.data.synthfaces import render_item  # noqa: E402
+from latentlab.io import from_uint8  # noqa: E402
+from latentlab.perceptual import LPIPSLoss, build_loss  # noqa: E402
+from latentlab.projection import project  # noqa: E402
+from latentlab.projection.encoder import load_encoder  # noqa: E402
+from latentlab.projection.encoder_train import EncoderTrainConfig, batch_generator, sample_training_images  # noqa: E402
+from latentlab.registry import encoder_path  # noqa: E402
+
+EDITS = ("smile", "glasses")
+
+
+def _rate(fn, n: int, repeats: int) -> float:
+    fn()
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return n / statistics.median(times)
+
+
+def speed(G, enc, repeats: int) -> None:
+    x = torch.rand(64, G.img_channels, G.img_resolution, G.img_resolution) * 2 - 1
+    ws = G.mapping(torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(0)), None)
+    with torch.no_grad():
+        enc64 = _rate(lambda: enc(x), 64, repeats)
+        enc1 = _rate(lambda: [enc(x[i : i + 1]) for i in range(16)], 16, repeats)
+        synth = _rate(lambda: G.synthesis(ws, noise_mode="const"), 64, repeats)
+    print(json.dumps({"mode": "speed", "encoder_img_s_batch64": round(enc64, 1), "encoder_img_s_batch1": round(enc1, 1),
+                      "synthesis_img_s_batch64": round(synth, 1), "threads": torch.get_num_threads(),
+                      "encoder_params_M": round(sum(p.numel() for p in enc.parameters()) / 1e6, 2)}), flush=True)
+
+
+def image_sets(G, n: int) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    cfg = EncoderTrainConfig(const_noise=0.5)
+    gen_imgs, w = sample_training_images(G, n, batch_generator(20261203, 0, salt=3), cfg, psi=(1.0, 1.0))
+    fresh = from_uint8(np.stack([render_item(i, G.img_resolution, seed=4242)[0] for i in range(n)]))
+    return {"generated": (gen_imgs, w), "fresh": (fresh, None)}
+
+
+def scores(G, proj, target, lpips, w_true, w_var) -> dict:
+    with torch.no_grad():
+        mse = (proj.images - target).square().mean(dim=(1, 2, 3))
+        out = {"psnr": float((10 * torch.log10(4 / mse)).mean()),
+               "lpips": float(lpips(proj.images, lpips.prepare(target)).mean())}  # fmt: skip
+        if w_true is not None:
+            out["w_error"] = float(((proj.ws - w_true).square().sum(2).mean() / w_var).sqrt())
+    return out
+
+
+def editability(G, clf, proj) -> dict:
+    from bench_editing import TARGETS, edit_effect
+
+    from latentlab.pretrained import load_direction
+
+    out = {}
+    for name in EDITS:
+        r = edit_effect(G, clf, proj.ws, proj.noise, load_direction(name, model="synthfaces-64"), TARGETS[name])
+        out[name] = {"target": round(r["target_change"], 4), "off_target": round(r["mean_other_change"], 4)}
+    return out
+
+
+def methods(space: str):
+    yield "optimization 1000", {"steps": 1000}
+    yield "encoder alone", {"steps": 0, "encoder": True}
+    for k in (50, 100, 200):
+        yield f"encoder + {k}", {"steps": k, "encoder": True}
+
+
+def quality(G, enc, args) -> list[dict]:
+    from latentlab.pretrained import load_classifier
+    from latentlab.projection import w_statistics
+
+    lpips = LPIPSLoss("vgg")
+    loss = build_loss("auto", download=False, log=lambda s: None, resolution=G.img_resolution)
+    clf = load_classifier("synthfaces-64", device="cpu")
+    w_var = w_statistics(G)[1] ** 2
+    rows = []
+    for set_name, (target, w_true) in image_sets(G, args.images).items():
+        for space in ("w", "w+"):
+            for name, m in methods(space):
+                t0 = time.perf_counter()
+                proj = project(G, target, space=space, steps=m["steps"], loss=loss, batch_size=args.batch,
+                               progress=False, encoder=enc if m.get("encoder") else None)  # fmt: skip
+                seconds = (time.perf_counter() - t0) / len(target)
+                row = {"mode": "quality", "set": set_name, "space": space, "method": name, "steps": m["steps"],
+                       "loss": proj.loss_name, "seconds_per_image": round(seconds, 4),
+                       **scores(G, proj, target, lpips, w_true, w_var)}  # fmt: skip
+                if set_name == "fresh":
+                    row["edits"] = editability(G, clf, proj)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def schedule(G, enc, args) -> None:
+    lpips = LPIPSLoss("vgg")
+    loss = build_loss("auto", download=False, log=lambda s: None, resolution=G.img_resolution)
+    sets = image_sets(G, args.images)
+    for lr in (0.1, 0.03, 0.01):
+        for noise in (0.05, 0.0):
+            for set_name, (target, _) in sets.items():
+                for space in ("w", "w+"):
+                    proj = project(G, target, space=space, steps=100, loss=loss, batch_size=args.batch, progress=False,
+                                   encoder=enc, lr=lr, noise_factor=noise)  # fmt: skip
+                    with torch.no_grad():
+                        lp = float(lpips(proj.images, lpips.prepare(target)).mean())
+                    print(json.dumps({"mode": "schedule", "lr": lr, "noise_factor": noise, "set": set_name,
+                                      "space": space, "lpips": round(lp, 4)}), flush=True)  # fmt: skip
+
+
+def plot(rows: list[dict], path: str) -> None:
+    """LPIPS against seconds per image (log scale), one panel per image set, drawn with Pillow."""
+    from PIL import Image, ImageDraw
+
+    sets = sorted({r["set"] for r in rows})
+    W, H, pad = 460, 340, 56
+    img = Image.new("RGB", (W * len(sets), H), "white")
+    d = ImageDraw.Draw(img)
+    colors = {"w": (40, 90, 200), "w+": (210, 70, 40)}
+    secs = [r["seconds_per_image"] for r in rows]
+    lo_t, hi_t = np.log10(max(min(secs), 1e-4)) - 0.2, np.log10(max(secs)) + 0.2
+    for k, s in enumerate(sets):
+        sub = [r for r in rows if r["set"] == s]
+        lps = [r["lpips"] for r in sub]
+        lo_l, hi_l = min(lps) - 0.02, max(lps) + 0.02
+        x0 = k * W
+
+        def xy(r, x0=x0, lo_l=lo_l, hi_l=hi_l):
+            x = x0 + pad + (np.log10(max(r["seconds_per_image"], 1e-4)) - lo_t) / (hi_t - lo_t) * (W - 2 * pad)
+            y = H - pad - (r["lpips"] - lo_l) / (hi_l - lo_l) * (H - 2 * pad)
+            return x, y
+
+        d.rectangle([x0 + pad, pad, x0 + W - pad, H - pad], outline=(120, 120, 120))
+        d.text((x0 + pad, 12), f"{s} images: LPIPS-VGG (lower is better)", fill="black")
+        d.text((x0 + pad, H - 22), "seconds per image, log scale (2 CPU cores)", fill="black")
+        for e in range(int(np.floor(lo_t)), int(np.ceil(hi_t)) + 1):
+            if lo_t <= e <= hi_t:
+                x = x0 + pad + (e - lo_t) / (hi_t - lo_t) * (W - 2 * pad)
+                d.line([x, H - pad, x, H - pad + 5], fill="black")
+                d.text((x - 10, H - pad + 8), f"{10.0**e:g}", fill="black")
+        for v in np.linspace(lo_l, hi_l, 5):
+            y = H - pad - (v - lo_l) / (hi_l - lo_l) * (H - 2 * pad)
+            d.text((x0 + 8, y - 6), f"{v:.3f}", fill="black")
+        for space in ("w", "w+"):
+            enc_rows = [r for r in sub if r["space"] == space and r["method"].startswith("encoder")]
+            pts = [xy(r) for r in sorted(enc_rows, key=lambda r: r["steps"])]
+            d.line(pts, fill=colors[space], width=2)
+            for r in sub:
+                if r["space"] != space:
+                    continue
+                x, y = xy(r)
+                shape = d.rectangle if r["method"].startswith("optimization") else d.ellipse
+                shape([x - 4, y - 4, x + 4, y + 4], fill=colors[space])
+                label = r["method"].replace("optimization 1000", "opt 1000").replace("encoder alone", "enc")
+                d.text((x + 6, y - 12), label.replace("encoder + ", "+"), fill=colors[space])
+        d.text((x0 + W - pad - 120, pad + 6), "W", fill=colors["w"])
+        d.text((x0 + W - pad - 100, pad + 6), "W+", fill=colors["w+"])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mode", choices=["speed", "quality", "schedule"], default="speed")
+    ap.add_argument("--network", default="synthfaces-64")
+    ap.add_argument("--encoder", default=None, help="encoder file (default: the network's embedded encoder)")
+    ap.add_argument("--images", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--plot", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    G = load_generator(args.network, device="cpu")
+    enc = load_encoder(encoder_path(args.network, args.encoder), G=G)
+    if args.mode == "speed":
+        speed(G, enc, args.repeats)
+    elif args.mode == "quality":
+        rows = quality(G, enc, args)
+        if args.plot:
+            plot(rows, args.plot)
+    else:
+        schedule(G, enc, args)
+
+
+if __name__ == "__main__":
+    main()

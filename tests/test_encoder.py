@@ -1,0 +1,403 @@
+"""Encoders: the network, its files, training (learning, exact resume, kill -9), projection and tuning from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from latentlab import save_checkpoint
+from latentlab.cli import cli
+from latentlab.io.checkpoint import CheckpointError
+from latentlab.nn.generator import model_fingerprint
+from latentlab.projection import ProjectConfig, project, project_batch
+from latentlab.projection.encoder import Encoder, encode, encoder_config, load_encoder, new_encoder, save_encoder
+from latentlab.projection.encoder_train import (
+    EncoderTrainConfig,
+    EncoderTrainer,
+    batch_generator,
+    read_encoder_state,
+    sample_training_images,
+    state_path,
+    stats_path,
+    train_encoder,
+)
+from latentlab.validate import InvalidInput
+
+from conftest import tiny_G
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = {"channel_base": 256, "channel_max": 32}  # a small encoder for the 16-px test generator
+
+
+def _config(**kw) -> EncoderTrainConfig:
+    base = dict(steps=4, batch=4, loss="mse", held_out=8, snap=2, **SMALL)
+    return EncoderTrainConfig(**{**base, **kw})
+
+
+def _images(G, n=3, seed=0):
+    return sample_training_images(G, n, batch_generator(seed, 0, salt=7), _config())[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# The network.
+
+
+def test_encoder_codes_have_e4e_form_and_read_features_by_resolution(G):
+    enc = new_encoder(G, "tiny", seed=0, **SMALL)
+    c = enc.config
+    assert (c.resolution, c.num_ws, c.w_dim, c.g_resolution) == (16, G.num_ws, G.w_dim, 16)
+    assert [c.row_resolution(i) for i in range(G.num_ws)] == [4, 4, 8, 8, 8, 8]  # 16-px input: rows read <= 8
+    x = _images(G, 3)
+    ws, deltas = enc(x, parts=True)
+    assert ws.shape == (3, G.num_ws, G.w_dim) and torch.equal(deltas[:, 0], torch.zeros_like(deltas[:, 0]))
+    torch.testing.assert_close(ws - deltas, ws[:, :1].expand_as(ws))  # every row = row 0 + its delta
+    w_only = enc(x, active=1)
+    assert torch.equal(w_only, ws[:, :1].expand_as(ws))  # no deltas: one W code
+    two = enc(x, active=3)
+    assert torch.equal(two[:, :3], ws[:, :3]) and torch.equal(two[:, 3:], ws[:, :1].expand(3, 3, -1))
+    # The same seed builds the same encoder; another seed another.
+    assert torch.equal(new_encoder(G, "tiny", seed=0, **SMALL)(x), ws)
+    assert not torch.equal(new_encoder(G, "tiny", seed=1, **SMALL)(x), ws)
+
+
+def test_encoder_refuses_wrong_images(G):
+    enc = new_encoder(G, "tiny", **SMALL)
+    with pytest.raises(InvalidInput, match=r"must be \[N, 3, 16, 16\].*got \(1, 3, 32, 32\)"):
+        enc(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(InvalidInput, match=r"must be \[N, 3, 16, 16\].*got \(1, 1, 16, 16\)"):
+        enc(torch.zeros(1, 1, 16, 16))
+    with pytest.raises(InvalidInput, match="NaN|finite"):
+        enc(torch.full((1, 3, 16, 16), float("nan")))
+
+
+def test_large_generators_images_are_read_at_256(G):
+    big = dataclasses.replace(encoder_config(G, **SMALL), g_resolution=1024, resolution=256)
+    enc = Encoder(big)
+    assert list(enc.features(torch.zeros(1, 3, 1024, 1024))) == [128, 64, 32, 16, 8, 4]
+    assert enc(torch.zeros(2, 3, 1024, 1024)).shape == (2, G.num_ws, G.w_dim)
+
+
+# --------------------------------------------------------------------------------------------------
+# Files.
+
+
+def test_encoder_file_round_trip_and_generator_check(tmp_path, G):
+    enc = new_encoder(G, "tiny.safetensors", seed=3, **SMALL)
+    path = save_encoder(tmp_path / "enc.safetensors", enc, {"step": 7})
+    back = load_encoder(path, G=G)
+    x = _images(G)
+    assert torch.equal(back(x), enc.eval()(x))
+    assert back.generator == {"network": "tiny.safetensors", "fingerprint": model_fingerprint(G)}
+    assert back.meta == {"step": 7}
+    other = tiny_G(9)
+    with pytest.raises(InvalidInput, match=f"trained for tiny.safetensors \\(fingerprint {model_fingerprint(G)}\\)"):
+        load_encoder(path, G=other, name="other.pkl")
+    with pytest.raises(InvalidInput, match="64-px"):
+        back.check_generator(tiny_G(0, resolution=64))
+
+
+def test_bad_encoder_files_are_refused_with_their_reason(tmp_path, G):
+    path = save_encoder(tmp_path / "enc.safetensors", new_encoder(G, **SMALL))
+    torn = tmp_path / "torn.safetensors"
+    torn.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(CheckpointError, match="not a readable encoder file"):
+        load_encoder(torn)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"x": torch.zeros(2)}, str(foreign))
+    with pytest.raises(CheckpointError, match="not a latentlab encoder file"):
+        load_encoder(foreign)
+    tensors = load_file(str(path))
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        md = f.metadata()
+    tensors["base.1.weight"] = tensors["base.1.weight"][:, :3].contiguous()
+    bad = tmp_path / "bad.safetensors"
+    save_file(tensors, str(bad), metadata=md)
+    with pytest.raises(CheckpointError, match="base.1.weight has shape"):
+        load_encoder(bad)
+    del tensors["base.1.weight"]
+    save_file(tensors, str(bad), metadata=md)
+    with pytest.raises(CheckpointError, match="missing tensor encoder.base.1.weight"):
+        load_encoder(bad)
+    with pytest.raises(FileNotFoundError, match="no such encoder file"):
+        load_encoder(tmp_path / "absent.safetensors")
+    with pytest.raises(InvalidInput, match=".safetensors"):
+        save_encoder(tmp_path / "enc.pt", new_encoder(G, **SMALL))
+
+
+# --------------------------------------------------------------------------------------------------
+# Training.
+
+
+def test_training_samples_vary_truncation_and_noise_and_are_seeded(G):
+    cfg = _config(psi_min=0.5, const_noise=0.5)
+    a, wa = sample_training_images(G, 16, batch_generator(0, 5), cfg)
+    b, wb = sample_training_images(G, 16, batch_generator(0, 5), cfg)
+    assert torch.equal(a, b) and torch.equal(wa, wb)
+    c, _ = sample_training_images(G, 16, batch_generator(0, 6), cfg)
+    assert not torch.equal(a, c)
+    # psi in [0.5, 1]: the codes' distance from w_avg, relative to untruncated ones from the same z, is psi.
+    z = torch.randn([16, G.z_dim], generator=batch_generator(0, 5))
+    full = G.mapping(z, None)
+    ratio = ((wa - G.w_avg).norm(dim=2) / (full - G.w_avg).norm(dim=2))[:, 0]
+    assert ratio.min() >= 0.5 - 1e-5 and ratio.max() <= 1 + 1e-5 and ratio.std() > 0.05
+    # Some samples are rendered with the constant maps, some with random noise.
+    const = G.synthesis(wa, noise_mode="const")
+    same = [(const[i] - a[i]).abs().max().item() < 1e-5 for i in range(16)]
+    assert 0 < sum(same) < 16
+
+
+def test_an_encoder_learns_to_invert_the_generator(G):
+    cfg = _config(steps=150, batch=16, lr=2e-3, held_out=32, psi_min=0.7)
+    tr = EncoderTrainer(G, cfg, "tiny")
+    before = tr.evaluate()
+    for _ in range(cfg.steps):
+        tr.step()
+    after = tr.evaluate()
+    assert after["w_error"] < 0.6 * before["w_error"], (before, after)
+    assert after["psnr"] > before["psnr"] + 2, (before, after)
+
+
+def test_training_resumes_exactly_with_every_term(tmp_path, G, synth_zip):
+    from latentlab.data.datasets import ImageDataset
+
+    cfg = _config(steps=4, snap=2, delta_weight=1e-2, progressive_every=1, progressive_start=1, latent_d_weight=0.1)
+    data = ImageDataset(synth_zip, resolution=16, crop="center", use_labels=False)
+    full = train_encoder(G, tmp_path / "full.safetensors", cfg, "tiny", dataset=data, progress=False)
+    half = train_encoder(G, tmp_path / "run.safetensors", dataclasses.replace(cfg, steps=2), "tiny", dataset=data,
+                         progress=False)  # fmt: skip
+    assert half.step_idx == 2
+    resumed = train_encoder(G, tmp_path / "run.safetensors", cfg, "tiny", dataset=data, resume=True, progress=False)
+    a, b = load_file(str(tmp_path / "full.safetensors")), load_file(str(tmp_path / "run.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.latent_d is not None
+    pairs = zip(full.latent_d.parameters(), resumed.latent_d.parameters(), strict=True)
+    assert all(torch.equal(p, q) for p, q in pairs)
+    rows = [json.loads(line) for line in stats_path(tmp_path / "run.safetensors").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]
+    assert read_encoder_state(state_path(tmp_path / "run.safetensors"))["step"] == 4
+
+
+def test_resume_refuses_other_settings_data_or_generator(tmp_path, G, synth_zip):
+    out = tmp_path / "enc.safetensors"
+    train_encoder(G, out, _config(steps=2), "tiny", progress=False)
+    with pytest.raises(InvalidInput, match="--resume"):
+        train_encoder(G, out, _config(steps=4), "tiny", progress=False)
+    with pytest.raises(InvalidInput, match="lr=0.001, not 0.01"):
+        train_encoder(G, out, _config(steps=4, lr=0.01), "tiny", resume=True, progress=False)
+    with pytest.raises(InvalidInput, match="another generator"):
+        train_encoder(tiny_G(4), out, _config(steps=4), "tiny", resume=True, progress=False)
+    from latentlab.data.datasets import ImageDataset
+
+    data = ImageDataset(synth_zip, resolution=16, crop="center", use_labels=False)
+    with pytest.raises(InvalidInput, match="without real images"):
+        train_encoder(G, out, _config(steps=4), "tiny", dataset=data, resume=True, progress=False)
+    state_path(out).write_bytes(b"not a state")
+    with pytest.raises(CheckpointError, match="not a readable encoder training state"):
+        train_encoder(G, out, _config(steps=4), "tiny", resume=True, progress=False)
+
+
+_KILL_SCRIPT = """
+import sys, time, torch
+import latentlab.projection.encoder_train as et
+from latentlab.io.checkpoint import load_checkpoint
+sys.path.insert(0, "tests")
+from conftest import tiny_G
+
+flag = sys.argv[1]
+calls = {"n": 0}
+write = et._write_state
+
+def stall(obj, path):
+    calls["n"] += 1
+    if calls["n"] == 2:  # the second snapshot's state: half a file, tell the test, wait to be killed
+        with open(path, "wb") as f:
+            f.write(b"half a file" * 100)
+            f.flush()
+        open(flag, "w").close()
+        time.sleep(120)
+    return write(obj, path)
+
+et._write_state = stall
+et.train_encoder(tiny_G(), sys.argv[2], et.EncoderTrainConfig(**__CONFIG__), "tiny", progress=False)
+"""
+
+
+def test_kill_9_during_a_snapshot_leaves_a_resumable_training(tmp_path, G):
+    cfg = _config(steps=6, snap=2)
+    out = tmp_path / "enc.safetensors"
+    flag = tmp_path / "saving"
+    script = _KILL_SCRIPT.replace("__CONFIG__", repr(dataclasses.asdict(cfg)))
+    proc = subprocess.Popen([sys.executable, "-c", script, str(flag), str(out)], cwd=REPO)
+    try:
+        deadline = time.time() + 120
+        while not flag.exists():
+            assert proc.poll() is None, "the training exited before its second snapshot"
+            assert time.time() < deadline, "the training never reached its second snapshot"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert [p for p in tmp_path.iterdir() if ".tmp-" in p.name], "the kill should have left a temporary file"
+    assert read_encoder_state(state_path(out))["step"] == 2  # the last complete state
+    train_encoder(G, out, cfg, "tiny", resume=True, progress=False)
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    full = tmp_path / "full.safetensors"
+    train_encoder(G, full, cfg, "tiny", progress=False)
+    a, b = load_file(str(full)), load_file(str(out))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --------------------------------------------------------------------------------------------------
+# Projection and tuning from an encoder.
+
+
+def test_projection_from_the_encoder(G):
+    from latentlab.perceptual import build_loss
+
+    enc = new_encoder(G, "tiny", seed=2, **SMALL).eval()
+    x = _images(G, 3)
+    codes = encode(enc, x, batch_size=2)
+    loss = build_loss("mse")
+    alone = project(G, x, space="w+", steps=0, loss=loss, encoder=enc, progress=False)
+    torch.testing.assert_close(alone.ws, codes, atol=1e-5, rtol=0)  # batch 8 here, 2 in encode: float rounding
+    assert alone.config.init == "encoder"
+    torch.testing.assert_close(alone.images, G.synthesis(codes, noise_mode="const"))  # the encoder's rendering
+    in_w = project(G, x, space="w", steps=0, loss=loss, encoder=enc, progress=False)
+    torch.testing.assert_close(in_w.ws, codes[:, :1].expand_as(codes), atol=1e-5, rtol=0)
+    # Steps from the encoder move away from its code and lower the loss; each image is independent.
+    cfg = ProjectConfig(space="w+", steps=20, init="encoder", loss="mse")
+    refined = project_batch(G, x, loss, cfg, init=codes)
+    assert (refined.losses < alone.losses).all()
+    single = project_batch(G, x[1:2], loss, cfg, init=codes[1:2])
+    torch.testing.assert_close(single.ws, refined.ws[1:2], atol=1e-5, rtol=0)
+    with pytest.raises(InvalidInput, match="start codes must be"):
+        project_batch(G, x, loss, cfg, init=codes[:, :2])
+    with pytest.raises(InvalidInput, match="init is 'encoder' but start codes were not given"):
+        project_batch(G, x, loss, cfg)
+    with pytest.raises(InvalidInput, match="this encoder was trained for .* not for this generator"):
+        project(G, x, steps=0, loss=loss, encoder=new_encoder(tiny_G(8), **SMALL), progress=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# The command line.
+
+
+@pytest.fixture
+def synth_zip(tmp_path):
+    from latentlab.data.synthfaces import write_dataset
+
+    return write_dataset(tmp_path / "synth.zip", 12, resolution=32, seed=0, workers=1, progress=False)
+
+
+def _photos(folder: Path, G, n=2) -> Path:
+    folder.mkdir()
+    from latentlab.io.images import to_uint8
+
+    for i, img in enumerate(to_uint8(_images(G, n, seed=4))):
+        Image.fromarray(img).save(folder / f"p{i}.png")
+    return folder
+
+
+def test_cli_trains_an_encoder_and_projects_and_tunes_from_it(tmp_path, G):
+    net = save_checkpoint(tmp_path / "G.safetensors", G_ema=G)
+    enc = tmp_path / "enc.safetensors"
+    r = CliRunner().invoke(cli, ["encoder", "train", "--network", str(net), "--out", str(enc), "--steps", "3",
+                                 "--batch", "2", "--loss", "mse", "--snap", "2", "--no-progress"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "trained 3 steps" in r.output and enc.is_file() and state_path(enc).is_file()
+    info = CliRunner().invoke(cli, ["encoder", "info", str(enc)])
+    assert info.exit_code == 0 and f"fingerprint {model_fingerprint(G)}" in info.output
+    assert "trained 3 steps" in info.output
+    photos = _photos(tmp_path / "photos", G)
+    out = tmp_path / "proj"
+    r = CliRunner().invoke(cli, ["project", str(photos), "--network", str(net), "--init", "encoder", "--encoder",
+                                 str(enc), "--steps", "0", "--loss", "mse", "--outdir", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert "from the encoder" in r.output
+    from latentlab.io.latents import load_latents
+
+    codes = load_latents(out / "p0.npz")
+    assert codes.meta["config"]["init"] == "encoder" and codes.meta["encoder"] == str(enc)
+    want = encode(load_encoder(enc), _load_target(photos / "p0.png"))
+    assert (torch.as_tensor(codes.w) - want[0, :1]).abs().max() < 1e-5  # W: row 0 of the encoder's code
+    tuned = tmp_path / "tuned"
+    r = CliRunner().invoke(cli, ["tune", str(photos / "p1.png"), "--network", str(net), "--init", "encoder",
+                                 "--encoder", str(enc), "--pivot-steps", "0", "--pivot-loss", "mse", "--steps", "1",
+                                 "--outdir", str(tuned), "--no-progress"])  # fmt: skip
+    assert r.exit_code in (0, 1), r.output  # tuning needs LPIPS-AlexNet weights; offline tests may not have them
+    if r.exit_code == 0:
+        summary = json.loads((tuned / "summary.json").read_text())
+        assert summary["pivot"]["init"] == "encoder" and summary["pivot"]["steps"] == 0
+
+
+def _load_target(path):
+    from latentlab.projection import load_target
+
+    return torch.from_numpy(load_target(path, 16, 3)[None]).float() / 127.5 - 1
+
+
+def test_cli_refuses_bad_encoder_input(tmp_path, G):
+    net = save_checkpoint(tmp_path / "G.safetensors", G_ema=G)
+    other = save_checkpoint(tmp_path / "other.safetensors", G_ema=tiny_G(6))
+    enc = save_encoder(tmp_path / "enc.safetensors", new_encoder(G, str(net), **SMALL))
+    photos = _photos(tmp_path / "photos", G, 1)
+
+    def run(*args):
+        return CliRunner().invoke(cli, [*args, "--no-progress"])
+
+    base = ["project", str(photos), "--outdir", str(tmp_path / "o"), "--loss", "mse"]
+    r = run(*base, "--network", str(net), "--steps", "0")
+    assert r.exit_code == 2 and "--steps 0 projects nothing: it needs --init encoder" in r.output
+    r = run(*base, "--network", str(other), "--init", "encoder", "--encoder", str(enc))
+    assert r.exit_code == 1 and "this encoder was trained for" in r.output and "fingerprint" in r.output
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 64)
+    r = run(*base, "--network", str(net), "--init", "encoder", "--encoder", str(corrupt))
+    assert r.exit_code == 1 and "not a readable encoder file" in r.output
+    r = run(*base, "--network", str(net), "--init", "encoder")
+    assert r.exit_code == 1 and "has no embedded encoder" in r.output and "latentlab encoder train" in r.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run("encoder", "train", "--network", str(net), "--out", str(tmp_path / "e2.safetensors"), "--data",
+            str(empty), "--loss", "mse", "--steps", "1")  # fmt: skip
+    assert r.exit_code == 1 and "no usable images" in r.output
+    (empty / "bad.png").write_bytes(b"not a png")
+    r = run("encoder", "train", "--network", str(net), "--out", str(tmp_path / "e2.safetensors"), "--data",
+            str(empty), "--loss", "mse", "--steps", "1")  # fmt: skip
+    assert r.exit_code == 1 and "no usable images" in r.output and "bad.png" in r.output
+    r = run("encoder", "train", "--network", str(net), "--out", str(tmp_path / "e2.pt"), "--loss", "mse")
+    assert r.exit_code == 1 and ".safetensors" in r.output
+    assert not (tmp_path / "e2.safetensors").exists() and not state_path(tmp_path / "e2.safetensors").exists()
+
+
+def test_encoder_path_finds_the_embedded_encoder_or_says_how_to_train_one(tmp_path, monkeypatch, G):
+    from latentlab.registry import ENCODERS, encoder_path
+
+    monkeypatch.setenv("LATENTLAB_PRETRAINED", str(tmp_path))
+    monkeypatch.setitem(ENCODERS, "toy", "toy-encoder.safetensors")
+    with pytest.raises(FileNotFoundError, match="toy has no embedded encoder.*latentlab encoder train --network toy"):
+        encoder_path("toy")
+    save_encoder(tmp_path / "toy-encoder.safetensors", new_encoder(G, "toy", **SMALL))
+    assert encoder_path("toy") == tmp_path / "toy-encoder.safetensors"
+    mine = save_encoder(tmp_path / "mine.safetensors", new_encoder(G, **SMALL))
+    assert encoder_path("toy", mine) == mine  # an explicit file wins
+    with pytest.raises(FileNotFoundError, match="no such encoder file"):
+        encoder_path("toy", tmp_path / "absent.safetensors")
+    with pytest.raises(FileNotFoundError, match="has no embedded encoder"):
+        encoder_path(str(tmp_path / "G.safetensors"))
