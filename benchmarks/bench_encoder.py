@@ -22,6 +22,7 @@ Modes (JSON lines on stdout; the figures go to benchmarks/RESULTS.md and docs/pr
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -59,20 +60,28 @@ def _rate(fn, n: int, repeats: int) -> float:
 def speed(G, enc, repeats: int) -> None:
     x = torch.rand(64, G.img_channels, G.img_resolution, G.img_resolution) * 2 - 1
     ws = G.mapping(torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(0)), None)
+    nchw = copy.deepcopy(enc).to(memory_format=torch.contiguous_format)  # load_encoder's CPU layout is channels-last
+    out = {"mode": "speed", "threads": torch.get_num_threads(),
+           "encoder_params_M": round(sum(p.numel() for p in enc.parameters()) / 1e6, 2)}
     with torch.no_grad():
-        enc64 = _rate(lambda: enc(x), 64, repeats)
-        enc1 = _rate(lambda: [enc(x[i : i + 1]) for i in range(16)], 16, repeats)
-        synth = _rate(lambda: G.synthesis(ws, noise_mode="const"), 64, repeats)
-    print(json.dumps({"mode": "speed", "encoder_img_s_batch64": round(enc64, 1), "encoder_img_s_batch1": round(enc1, 1),
-                      "synthesis_img_s_batch64": round(synth, 1), "threads": torch.get_num_threads(),
-                      "encoder_params_M": round(sum(p.numel() for p in enc.parameters()) / 1e6, 2)}), flush=True)
+        for label, e in (("channels_last", enc), ("nchw", nchw)):
+            for b in (64, 8, 1):
+                out[f"encoder_{label}_img_s_batch{b}"] = round(
+                    _rate(lambda e=e, b=b: [e(x[i : i + b]) for i in range(0, 64 if b > 1 else 16, b)],
+                          64 if b > 1 else 16, repeats), 1)  # fmt: skip
+        out["synthesis_img_s_batch64"] = round(_rate(lambda: G.synthesis(ws, noise_mode="const"), 64, repeats), 1)
+    print(json.dumps(out), flush=True)
 
 
 def image_sets(G, n: int) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """Held-out generated images (with their codes), fresh renders, and aligned photo-like crops."""
+    from bench_photos import photos
+
     cfg = EncoderTrainConfig(const_noise=0.5)
     gen_imgs, w = sample_training_images(G, n, batch_generator(20261203, 0, salt=3), cfg, psi=(1.0, 1.0))
     fresh = from_uint8(np.stack([render_item(i, G.img_resolution, seed=4242)[0] for i in range(n)]))
-    return {"generated": (gen_imgs, w), "fresh": (fresh, None)}
+    crops = photos(n, 0, G.img_resolution)[0]
+    return {"generated": (gen_imgs, w), "fresh": (fresh, None), "photos": (crops, None)}
 
 
 def scores(G, proj, target, lpips, w_true, w_var) -> dict:
@@ -97,11 +106,13 @@ def editability(G, clf, proj) -> dict:
     return out
 
 
-def methods(space: str):
-    yield "optimization 1000", {"steps": 1000}
-    yield "encoder alone", {"steps": 0, "encoder": True}
-    for k in (50, 100, 200):
-        yield f"encoder + {k}", {"steps": k, "encoder": True}
+def methods(which: str):
+    if which in ("all", "opt"):
+        yield "optimization 1000", {"steps": 1000}
+    if which in ("all", "enc"):
+        yield "encoder alone", {"steps": 0, "encoder": True}
+        for k in (50, 100, 200):
+            yield f"encoder + {k}", {"steps": k, "encoder": True}
 
 
 def quality(G, enc, args) -> list[dict]:
@@ -109,21 +120,23 @@ def quality(G, enc, args) -> list[dict]:
     from latentlab.projection import w_statistics
 
     lpips = LPIPSLoss("vgg")
-    loss = build_loss("auto", download=False, log=lambda s: None, resolution=G.img_resolution)
+    loss = build_loss(args.loss, download=False, log=lambda s: None, resolution=G.img_resolution)
     clf = load_classifier("synthfaces-64", device="cpu")
     w_var = w_statistics(G)[1] ** 2
     rows = []
     for set_name, (target, w_true) in image_sets(G, args.images).items():
         for space in ("w", "w+"):
-            for name, m in methods(space):
+            for name, m in methods(args.methods):
                 t0 = time.perf_counter()
                 proj = project(G, target, space=space, steps=m["steps"], loss=loss, batch_size=args.batch,
-                               progress=False, encoder=enc if m.get("encoder") else None)  # fmt: skip
+                               progress=False, encoder=enc if m.get("encoder") else None,
+                               mse_weight=args.mse)  # fmt: skip
                 seconds = (time.perf_counter() - t0) / len(target)
                 row = {"mode": "quality", "set": set_name, "space": space, "method": name, "steps": m["steps"],
-                       "loss": proj.loss_name, "seconds_per_image": round(seconds, 4),
+                       "loss": proj.loss_name + (f"+{args.mse:g}mse" if args.mse else ""),
+                       "seconds_per_image": round(seconds, 4),
                        **scores(G, proj, target, lpips, w_true, w_var)}  # fmt: skip
-                if set_name == "fresh":
+                if set_name != "generated":
                     row["edits"] = editability(G, clf, proj)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
@@ -144,6 +157,33 @@ def schedule(G, enc, args) -> None:
                         lp = float(lpips(proj.images, lpips.prepare(target)).mean())
                     print(json.dumps({"mode": "schedule", "lr": lr, "noise_factor": noise, "set": set_name,
                                       "space": space, "lpips": round(lp, 4)}), flush=True)  # fmt: skip
+
+
+def _timed(rows: list[dict], times: str | None) -> list[dict]:
+    """The quality rows with the seconds of a quiet ``--mode speed`` run (method, space) where there is one."""
+    if times is None:
+        return rows
+    quiet = {}
+    for line in Path(times).read_text().splitlines():
+        r = json.loads(line)
+        if r.get("mode") == "method-speed":
+            quiet[(r["method"], r["space"])] = r["seconds_per_image"]
+    return [{**r, "seconds_per_image": quiet.get((r["method"], r["space"]), r["seconds_per_image"])} for r in rows]
+
+
+def method_speed(G, enc, args) -> None:
+    """Seconds per image of every method, side by side in this process, one batch of ``--batch`` fresh renders."""
+    loss = build_loss(args.loss, download=False, log=lambda s: None, resolution=G.img_resolution)
+    target = image_sets(G, args.batch)["fresh"][0]
+    for space in ("w", "w+"):
+        for name, m in methods("all"):
+            t0 = time.perf_counter()
+            project(G, target, space=space, steps=m["steps"], loss=loss, batch_size=args.batch, progress=False,
+                    encoder=enc if m.get("encoder") else None, mse_weight=args.mse)  # fmt: skip
+            seconds = (time.perf_counter() - t0) / len(target)
+            print(json.dumps({"mode": "method-speed", "space": space, "method": name, "batch": args.batch,
+                              "seconds_per_image": round(seconds, 4), "threads": torch.get_num_threads()}),
+                  flush=True)  # fmt: skip
 
 
 def plot(rows: list[dict], path: str) -> None:
@@ -206,17 +246,25 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--plot", default=None)
+    ap.add_argument("--plot", default=None, help="quality: draw the plot from these rows (and --rows files)")
+    ap.add_argument("--methods", choices=["all", "opt", "enc"], default="all", help="quality: which methods")
+    ap.add_argument("--rows", nargs="*", default=[], help="quality rows (JSON lines) from earlier runs, for --plot")
+    ap.add_argument("--times", default=None, help="speed rows (JSON lines) whose seconds replace the quality runs'")
+    ap.add_argument("--loss", default="auto", help="the projector's distance (auto: ms-ssim at 64 px)")
+    ap.add_argument("--mse", type=float, default=0.0, help="the projector's extra pixel MSE weight")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     G = load_generator(args.network, device="cpu")
     enc = load_encoder(encoder_path(args.network, args.encoder), G=G)
     if args.mode == "speed":
         speed(G, enc, args.repeats)
+        method_speed(G, enc, args)
     elif args.mode == "quality":
         rows = quality(G, enc, args)
+        for f in args.rows:
+            rows += [json.loads(line) for line in Path(f).read_text().splitlines() if '"quality"' in line]
         if args.plot:
-            plot(rows, args.plot)
+            plot(_timed(rows, args.times), args.plot)
     else:
         schedule(G, enc, args)
 

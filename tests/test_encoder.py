@@ -98,7 +98,8 @@ def test_encoder_file_round_trip_and_generator_check(tmp_path, G):
     path = save_encoder(tmp_path / "enc.safetensors", enc, {"step": 7})
     back = load_encoder(path, G=G)
     x = _images(G)
-    assert torch.equal(back(x), enc.eval()(x))
+    torch.testing.assert_close(back(x), enc.eval()(x), atol=1e-5, rtol=0)  # loaded channels-last on the CPU
+    assert back.fromrgb.weight.is_contiguous(memory_format=torch.channels_last)
     assert back.generator == {"network": "tiny.safetensors", "fingerprint": model_fingerprint(G)}
     assert back.meta == {"step": 7}
     other = tiny_G(9)
@@ -160,6 +161,20 @@ def test_training_samples_vary_truncation_and_noise_and_are_seeded(G):
     assert 0 < sum(same) < 16
 
 
+def test_learning_rate_and_progressive_schedules():
+    cfg = EncoderTrainConfig(steps=100, lr=1e-3, lr_rampdown=0.25)
+    assert [cfg.learning_rate(s) for s in (0, 50, 75)] == [1e-3, 1e-3, 1e-3]
+    assert cfg.learning_rate(87.5) == pytest.approx(5e-4) and cfg.learning_rate(100) == 0
+    assert EncoderTrainConfig(lr_rampdown=0).learning_rate(5999) == 1e-3
+    e4e = EncoderTrainConfig(progressive_start=10, progressive_every=5)
+    assert [e4e.active_rows(s, 6) for s in (0, 9, 10, 14, 15, 100)] == [1, 1, 2, 2, 3, 6]
+    assert EncoderTrainConfig().active_rows(0, 6) is None
+    with pytest.raises(InvalidInput, match="loss must be one of"):
+        EncoderTrainConfig(loss="ssim")
+    with pytest.raises(InvalidInput, match="psi_min"):
+        EncoderTrainConfig(psi_min=1.5)
+
+
 def test_an_encoder_learns_to_invert_the_generator(G):
     cfg = _config(steps=150, batch=16, lr=2e-3, held_out=32, psi_min=0.7)
     tr = EncoderTrainer(G, cfg, "tiny")
@@ -174,7 +189,9 @@ def test_an_encoder_learns_to_invert_the_generator(G):
 def test_training_resumes_exactly_with_every_term(tmp_path, G, synth_zip):
     from latentlab.data.datasets import ImageDataset
 
-    cfg = _config(steps=4, snap=2, delta_weight=1e-2, progressive_every=1, progressive_start=1, latent_d_weight=0.1)
+    # lr_rampdown 0: a run extended before its ramp-down began is the run started with the larger count
+    cfg = _config(steps=4, snap=2, delta_weight=1e-2, progressive_every=1, progressive_start=1, latent_d_weight=0.1,
+                  lr_rampdown=0.0)  # fmt: skip
     data = ImageDataset(synth_zip, resolution=16, crop="center", use_labels=False)
     full = train_encoder(G, tmp_path / "full.safetensors", cfg, "tiny", dataset=data, progress=False)
     half = train_encoder(G, tmp_path / "run.safetensors", dataclasses.replace(cfg, steps=2), "tiny", dataset=data,
@@ -401,3 +418,33 @@ def test_encoder_path_finds_the_embedded_encoder_or_says_how_to_train_one(tmp_pa
         encoder_path("toy", tmp_path / "absent.safetensors")
     with pytest.raises(FileNotFoundError, match="has no embedded encoder"):
         encoder_path(str(tmp_path / "G.safetensors"))
+
+
+def test_an_encoder_trains_and_projects_on_a_stylegan1_generator(tmp_path):
+    from test_stylegan1 import v1
+
+    G = v1().requires_grad_(False)
+    out = tmp_path / "v1-enc.safetensors"
+    tr = train_encoder(G, out, _config(steps=2), "v1", progress=False)
+    assert tr.step_idx == 2 and tr.history[-1]["psnr"] > 0
+    enc = load_encoder(out, G=G)
+    x = _images(G, 2)
+    from latentlab.perceptual import build_loss
+
+    p = project(G, x, space="w+", steps=2, loss=build_loss("mse"), encoder=enc, progress=False)
+    assert p.ws.shape == (2, G.num_ws, G.w_dim) and torch.isfinite(p.ws).all()
+
+
+def test_cli_e4e_flag_sets_e4e_terms_and_single_options_override(tmp_path, G):
+    from latentlab.projection.encoder_train import E4E
+
+    net = save_checkpoint(tmp_path / "G.safetensors", G_ema=G)
+    for extra, want in (([], {"delta_weight": 0.0, "latent_d_weight": 0.0, "progressive_every": 0}),
+                        (["--e4e"], E4E),
+                        (["--e4e", "--latent-d-weight", "0"], {**E4E, "latent_d_weight": 0.0})):  # fmt: skip
+        out = tmp_path / f"e{len(extra)}.safetensors"
+        r = CliRunner().invoke(cli, ["encoder", "train", "--network", str(net), "--out", str(out), "--steps", "1",
+                                     "--batch", "2", "--loss", "mse", "--no-progress", *extra])  # fmt: skip
+        assert r.exit_code == 0, r.output
+        saved = read_encoder_state(state_path(out))["config"]
+        assert {k: saved[k] for k in want} == want

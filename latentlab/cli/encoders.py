@@ -30,6 +30,8 @@ def encoder() -> None:
               help="Images per step.")
 @click.option("--lr", type=Finite(0, 1, low_open=True), default=_DEFAULT.lr, show_default=True,
               help="Adam learning rate.")
+@click.option("--lr-rampdown", type=Finite(0, 1), default=_DEFAULT.lr_rampdown, show_default=True,
+              help="The last share of the steps, over which the rate falls to 0 (cosine).")
 @click.option("--loss", type=click.Choice(LOSS_CHOICES), default=_DEFAULT.loss, show_default=True,
               help="Perceptual distance between input and rendering (mse: pixels only).")
 @click.option("--lpips-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -65,9 +67,9 @@ def encoder() -> None:
 @click.option("--threads", type=click.IntRange(1, 4096), default=None, help="CPU threads.  [default: torch's]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
-def train_cmd(network, out, data, steps, batch, lr, loss, lpips_weights, lpips_weight, l2_weight, latent_weight,
-              psi_min, const_noise, mixing, real_fraction, e4e, delta_weight, progressive_every, progressive_start,
-              latent_d_weight, seed, snap, resume, threads, progress, device):  # fmt: skip
+def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_weights, lpips_weight, l2_weight,
+              latent_weight, psi_min, const_noise, mixing, real_fraction, e4e, delta_weight, progressive_every,
+              progressive_start, latent_d_weight, seed, snap, resume, threads, progress, device):  # fmt: skip
     """Train an encoder for a generator: images -> W+ codes in one forward pass (pSp / e4e).
 
     It learns from the generator's own samples (z seeded per step, truncation and noise varied):
@@ -97,10 +99,10 @@ def train_cmd(network, out, data, steps, batch, lr, loss, lpips_weights, lpips_w
     picked = {"delta_weight": delta_weight, "progressive_every": progressive_every,
               "progressive_start": progressive_start, "latent_d_weight": latent_d_weight}  # fmt: skip
     terms = {k: (v if v is not None else e4e_values.get(k, getattr(_DEFAULT, k))) for k, v in picked.items()}
-    config = EncoderTrainConfig(steps=steps, batch=batch, lr=lr, loss=loss, lpips_weight=lpips_weight,
-                                l2_weight=l2_weight, latent_weight=latent_weight, psi_min=psi_min,
-                                const_noise=const_noise, mixing=mixing, real_fraction=real_fraction, seed=seed,
-                                snap=snap, **terms)  # fmt: skip
+    config = EncoderTrainConfig(steps=steps, batch=batch, lr=lr, lr_rampdown=lr_rampdown, loss=loss,
+                                lpips_weight=lpips_weight, l2_weight=l2_weight, latent_weight=latent_weight,
+                                psi_min=psi_min, const_noise=const_noise, mixing=mixing, real_fraction=real_fraction,
+                                seed=seed, snap=snap, **terms)  # fmt: skip
     if threads is not None:
         torch.set_num_threads(threads)
     dev = resolve_device(device)

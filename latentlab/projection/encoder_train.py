@@ -22,12 +22,15 @@ spread; ``w_std`` as the projector defines it). e4e's terms (Tov et al. 2021), o
 Every ``snap`` steps the encoder file and a training state are written atomically (``<out>`` and
 ``<out stem>.state.pt``, ``torch.load(weights_only=True)``-safe, holding the encoder too, so there is never a
 mismatched pair), and the held-out figures are appended to ``<out stem>.stats.jsonl``. A run killed at any
-moment (kill -9 included) continues with ``resume=True`` and ends bit-identical to an uninterrupted one.
+moment (kill -9 included) continues with ``resume=True`` and ends bit-identical to an uninterrupted one. The
+step count may grow on resume: the learning rate's ramp-down then follows the new count, so a run extended
+before its ramp-down began is the same as one started with the larger count.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -60,6 +63,7 @@ class EncoderTrainConfig:
     steps: int = 6000  # optimizer steps
     batch: int = 8  # images per step (pSp: 8)
     lr: float = 1e-3  # Adam learning rate (pSp: 1e-4 with Ranger over 500k steps)
+    lr_rampdown: float = 0.25  # the last fraction of the steps, over which the rate falls to 0 (cosine)
     loss: str = "lpips-alex"  # the perceptual distance (LOSS_CHOICES; pSp: AlexNet; measured best per second)
     lpips_weight: float = 0.8  # pSp's lpips_lambda
     l2_weight: float = 1.0  # pSp's l2_lambda
@@ -85,7 +89,8 @@ class EncoderTrainConfig:
         big = Bound(0, 1e6)
         number_fields(self, {
             "steps": Bound(1, 10**9, integer=True), "batch": Bound(1, 65536, integer=True),
-            "lr": Bound(0, 1, low_open=True), "lpips_weight": big, "l2_weight": big, "latent_weight": big,
+            "lr": Bound(0, 1, low_open=True), "lr_rampdown": Bound(0, 1), "lpips_weight": big, "l2_weight": big,
+            "latent_weight": big,
             "psi_min": Bound(0, 1), "const_noise": Bound(0, 1), "mixing": Bound(0, 1), "real_fraction": Bound(0, 1),
             "delta_weight": big, "progressive_start": Bound(0, 10**9, integer=True),
             "progressive_every": Bound(0, 10**9, integer=True), "latent_d_weight": big,
@@ -93,6 +98,13 @@ class EncoderTrainConfig:
             "seed": Bound(0, 2**32 - 1, integer=True), "snap": Bound(1, 10**9, integer=True),
             "channel_base": Bound(16, 2**20, integer=True), "channel_max": Bound(4, 4096, integer=True),
         }, "EncoderTrainConfig")  # fmt: skip
+
+    def learning_rate(self, step: int) -> float:
+        """``lr``, then a cosine fall to 0 over the last ``lr_rampdown`` of the steps (as the projector's)."""
+        if self.lr_rampdown == 0:
+            return self.lr
+        ramp = min(1.0, (1.0 - step / self.steps) / self.lr_rampdown)
+        return self.lr * (0.5 - 0.5 * math.cos(math.pi * ramp))
 
     def active_rows(self, step: int, num_ws: int) -> int | None:
         """How many W+ rows have their delta at ``step`` (None = all): e4e's progressive schedule."""
@@ -154,6 +166,9 @@ def sample_training_images(G: Generator, n: int, gen: torch.Generator, config: E
     for _, layer in G.synthesis.noise_layers():
         r = layer.resolution
         rand = torch.randn([n, 1, r, r], generator=gen).to(device)
+        if not getattr(layer, "use_noise", True):
+            noise.append(None)
+            continue
         noise.append(torch.where(const[:, None, None, None], layer.noise_const.reshape(1, 1, r, r), rand))
     return G.synthesis(w, noise=noise), w
 
@@ -232,6 +247,8 @@ class EncoderTrainer:
         step = self.step_idx
         target, w_true, n_fake = self._batch(step)
         active = cfg.active_rows(step, G.num_ws)
+        for group in self.opt.param_groups:
+            group["lr"] = cfg.learning_rate(step)
         ws, deltas = enc(target, active=active, parts=True, check=False)
         recon = G.synthesis(ws, noise_mode="const")
         mse, lp = self.image_loss(recon, target)
