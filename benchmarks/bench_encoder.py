@@ -125,7 +125,9 @@ def quality(G, enc, args) -> list[dict]:
     w_var = w_statistics(G)[1] ** 2
     rows = []
     for set_name, (target, w_true) in image_sets(G, args.images).items():
-        for space in ("w", "w+"):
+        if set_name not in args.sets.split(","):
+            continue
+        for space in args.spaces.split(","):
             for name, m in methods(args.methods):
                 t0 = time.perf_counter()
                 proj = project(G, target, space=space, steps=m["steps"], loss=loss, batch_size=args.batch,
@@ -247,6 +249,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--plot", default=None, help="quality: draw the plot from these rows (and --rows files)")
+    ap.add_argument("--sets", default="generated,fresh,photos", help="quality: which image sets")
+    ap.add_argument("--spaces", default="w,w+", help="quality: which spaces")
     ap.add_argument("--methods", choices=["all", "opt", "enc"], default="all", help="quality: which methods")
     ap.add_argument("--rows", nargs="*", default=[], help="quality rows (JSON lines) from earlier runs, for --plot")
     ap.add_argument("--times", default=None, help="speed rows (JSON lines) whose seconds replace the quality runs'")
@@ -255,7 +259,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     G = load_generator(args.network, device="cpu")
-    enc = load_encoder(encoder_path(args.network, args.encoder), G=G)
+    need = args.mode != "quality" or args.methods != "opt"
+    enc = load_encoder(encoder_path(args.network, args.encoder), G=G) if need else None
     if args.mode == "speed":
         speed(G, enc, args.repeats)
         method_speed(G, enc, args)

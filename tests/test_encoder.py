@@ -448,3 +448,18 @@ def test_cli_e4e_flag_sets_e4e_terms_and_single_options_override(tmp_path, G):
         assert r.exit_code == 0, r.output
         saved = read_encoder_state(state_path(out))["config"]
         assert {k: saved[k] for k in want} == want
+
+
+def test_a_diverging_training_stops_and_keeps_the_last_good_snapshot(tmp_path, G, monkeypatch):
+    out = tmp_path / "enc.safetensors"
+    train_encoder(G, out, _config(steps=2, snap=2), "tiny", progress=False)
+    good = out.read_bytes()
+    real = EncoderTrainer.evaluate
+
+    def exploded(self):
+        return {**real(self), "w_error": 1e6}
+
+    monkeypatch.setattr(EncoderTrainer, "evaluate", exploded)
+    with pytest.raises(InvalidInput, match="diverged at step 4.*last good snapshot \\(step 2\\).*lower --lr"):
+        train_encoder(G, out, _config(steps=4, snap=2), "tiny", resume=True, progress=False)
+    assert out.read_bytes() == good and read_encoder_state(state_path(out))["step"] == 2

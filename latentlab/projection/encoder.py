@@ -2,8 +2,8 @@
 
 latentlab's encoder keeps pSp's idea and e4e's output form on a backbone sized for the generator:
 
-* **a residual pyramid** (the discriminator's residual blocks without its minibatch-std head): the image, at
-  G's resolution up to 256 (pSp's input size; larger models' images are resized), is brought to
+* **a residual pyramid** (residual blocks like the discriminator's, without its blur and minibatch-std): the
+  image, at G's resolution up to 256 (pSp's input size; larger models' images are resized), is brought to
   ``channels(R)`` by a 1x1 conv, then halved by residual blocks down to 4x4, keeping the feature map of every
   resolution ``f_r``;
 * **map to style by resolution**: W+ row ``i`` drives the generator's layers at ``r_i = 2**(i//2 + 2)``

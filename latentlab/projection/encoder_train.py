@@ -62,7 +62,7 @@ class EncoderTrainConfig:
 
     steps: int = 6000  # optimizer steps
     batch: int = 8  # images per step (pSp: 8)
-    lr: float = 1e-3  # Adam learning rate (pSp: 1e-4 with Ranger over 500k steps)
+    lr: float = 3e-4  # Adam learning rate (pSp: 1e-4 with Ranger over 500k steps; 1e-3 diverged here)
     lr_rampdown: float = 0.25  # the last fraction of the steps, over which the rate falls to 0 (cosine)
     loss: str = "lpips-alex"  # the perceptual distance (LOSS_CHOICES; pSp: AlexNet; measured best per second)
     lpips_weight: float = 0.8  # pSp's lpips_lambda
@@ -443,6 +443,7 @@ def train_encoder(
             bar.set_postfix_str(" ".join(f"{k} {v:.4f}" for k, v in stats.items()), refresh=False)
             if trainer.step_idx % config.snap == 0 or trainer.step_idx == config.steps:
                 figures = trainer.evaluate()
+                _check_diverged(trainer, figures, out)
                 rate = (trainer.step_idx - done0) / max(time.perf_counter() - t0, 1e-9)
                 trainer.history.append({"step": trainer.step_idx, **figures, "train": stats,
                                         "steps_per_s": round(rate, 3)})  # fmt: skip
@@ -455,6 +456,21 @@ def train_encoder(
     if not out.exists():  # resumed a finished run: nothing to do, but make sure the file is there
         _save(trainer, out, trainer.history[-1] if trainer.history else trainer.evaluate())
     return trainer
+
+
+DIVERGED = 10.0  # a held-out code error this many times the best so far (or not finite) stops the training
+
+
+def _check_diverged(trainer: EncoderTrainer, figures: dict[str, float], out: Path) -> None:
+    """Stop before a diverged encoder overwrites the last good snapshot."""
+    best = min((h["w_error"] for h in trainer.history), default=None)
+    w = figures["w_error"]
+    if math.isfinite(w) and (best is None or w <= DIVERGED * best):
+        return
+    raise InvalidInput(f"the encoder training diverged at step {trainer.step_idx}: held-out code error {w:.4g} w_std "
+                       f"against {best:.4g} at best; {out.name} and its state keep the last good snapshot (step "
+                       f"{trainer.history[-1]['step'] if trainer.history else 0}). Train anew with a lower --lr "
+                       f"(now {trainer.config.lr:g})")  # fmt: skip
 
 
 def _remove_temporaries(out: Path) -> None:
