@@ -165,7 +165,7 @@ def test_learning_rate_and_progressive_schedules():
     cfg = EncoderTrainConfig(steps=100, lr=1e-3, lr_rampdown=0.25)
     assert [cfg.learning_rate(s) for s in (0, 50, 75)] == [1e-3, 1e-3, 1e-3]
     assert cfg.learning_rate(87.5) == pytest.approx(5e-4) and cfg.learning_rate(100) == 0
-    assert EncoderTrainConfig(lr_rampdown=0).learning_rate(5999) == 1e-3
+    assert EncoderTrainConfig(lr=1e-3, lr_rampdown=0).learning_rate(5999) == 1e-3
     e4e = EncoderTrainConfig(progressive_start=10, progressive_every=5)
     assert [e4e.active_rows(s, 6) for s in (0, 9, 10, 14, 15, 100)] == [1, 1, 2, 2, 3, 6]
     assert EncoderTrainConfig().active_rows(0, 6) is None
@@ -213,7 +213,7 @@ def test_resume_refuses_other_settings_data_or_generator(tmp_path, G, synth_zip)
     train_encoder(G, out, _config(steps=2), "tiny", progress=False)
     with pytest.raises(InvalidInput, match="--resume"):
         train_encoder(G, out, _config(steps=4), "tiny", progress=False)
-    with pytest.raises(InvalidInput, match="lr=0.001, not 0.01"):
+    with pytest.raises(InvalidInput, match="lr=0.0003, not 0.01"):
         train_encoder(G, out, _config(steps=4, lr=0.01), "tiny", resume=True, progress=False)
     with pytest.raises(InvalidInput, match="another generator"):
         train_encoder(tiny_G(4), out, _config(steps=4), "tiny", resume=True, progress=False)
