@@ -41,6 +41,26 @@ def _seeded(cls, cfg, seed: int):
     return randomize_(net, seed).eval()
 
 
+def kill_9_when_flagged(args: list[str], flag, cwd, what: str = "the run") -> None:
+    """Start ``args``, wait (up to 120 s) until it creates the file ``flag``, then kill it with SIGKILL."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(args, cwd=cwd)
+    try:
+        deadline = time.time() + 120
+        while not flag.exists():
+            assert proc.poll() is None, f"{what} exited before its second snapshot"
+            assert time.time() < deadline, f"{what} never reached its second snapshot"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now (for torchrun's rendezvous)."""
     with socket.socket() as s:

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +31,7 @@ from latentlab.projection.encoder_train import (
 )
 from latentlab.validate import InvalidInput
 
-from conftest import tiny_G
+from conftest import kill_9_when_flagged, tiny_G
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {"channel_base": 256, "channel_max": 32}  # a small encoder for the 16-px test generator
@@ -258,18 +254,7 @@ def test_kill_9_during_a_snapshot_leaves_a_resumable_training(tmp_path, G):
     out = tmp_path / "enc.safetensors"
     flag = tmp_path / "saving"
     script = _KILL_SCRIPT.replace("__CONFIG__", repr(dataclasses.asdict(cfg)))
-    proc = subprocess.Popen([sys.executable, "-c", script, str(flag), str(out)], cwd=REPO)
-    try:
-        deadline = time.time() + 120
-        while not flag.exists():
-            assert proc.poll() is None, "the training exited before its second snapshot"
-            assert time.time() < deadline, "the training never reached its second snapshot"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_9_when_flagged([sys.executable, "-c", script, str(flag), str(out)], flag, REPO, "the training")
     assert [p for p in tmp_path.iterdir() if ".tmp-" in p.name], "the kill should have left a temporary file"
     assert read_encoder_state(state_path(out))["step"] == 2  # the last complete state
     train_encoder(G, out, cfg, "tiny", resume=True, progress=False)

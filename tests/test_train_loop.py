@@ -5,10 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from latentlab.cli import cli
 from latentlab.io.checkpoint import CheckpointError
 from latentlab.train import TrainConfig, Trainer, find_resume_point, list_snapshots, train
 
-from conftest import free_port, relative_difference
+from conftest import free_port, kill_9_when_flagged, relative_difference
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -218,18 +216,7 @@ def test_kill_9_during_a_save_leaves_a_resumable_run(tmp_path, data, what):
     cfg = _config(tmp_path)
     flag = tmp_path / "saving"
     script = _KILL_SCRIPT.replace("__CONFIG__", repr({k: v for k, v in cfg.to_dict().items() if k not in ("G", "D")}))
-    proc = subprocess.Popen([sys.executable, "-c", script, what, str(flag)], cwd=REPO)
-    try:
-        deadline = time.time() + 120
-        while not flag.exists():
-            assert proc.poll() is None, "the trainer exited before the second snapshot"
-            assert time.time() < deadline, "the trainer never reached the second snapshot"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_9_when_flagged([sys.executable, "-c", script, what, str(flag)], flag, REPO, "the trainer")
     run = tmp_path / "run"
     leftovers = [p.name for p in run.iterdir() if ".tmp-" in p.name]
     assert leftovers, "the kill should have left a temporary file behind"
