@@ -139,6 +139,7 @@ def _project_photo(G, photo: np.ndarray, outdir: Path, sections: list, rows: lis
     lines: list[str] = []
     loss = build_loss("auto", download=False, log=lines.append, resolution=G.img_resolution).to(G.w_avg.device)
     yield from lines
+    out["loss"] = loss  # the encoder's section refines with the same distance
     target = from_uint8(photo).to(G.w_avg.device)
     images, notes = [photo], []
     for space in ("w", "w+"):
@@ -166,7 +167,7 @@ def _encode_photo(G, network, photo: np.ndarray, outdir: Path, sections: list, r
     from .io import from_uint8, save_image, save_latents, to_uint8
     from .io.latents import noise_arrays
     from .perceptual.pixels import psnr
-    from .projection import build_loss, project
+    from .projection import project
     from .projection.encoder import load_encoder
     from .registry import encoder_path
 
@@ -175,7 +176,7 @@ def _encode_photo(G, network, photo: np.ndarray, outdir: Path, sections: list, r
     except FileNotFoundError:
         return
     enc = load_encoder(path, device=G.w_avg.device, G=G, name=str(network))
-    loss = build_loss("auto", download=False, log=lambda _: None, resolution=G.img_resolution).to(G.w_avg.device)
+    loss = projections["loss"]
     target = from_uint8(photo).to(G.w_avg.device)
     results = []
     for steps in (0, ENCODER_STEPS):

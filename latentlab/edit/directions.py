@@ -36,7 +36,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..io.atomic import atomic_path
-from ..nn.generator import Generator, model_fingerprint
+from ..nn.generator import Generator, accepts_fingerprint, model_fingerprint
 from ..utils import short_error
 from ..validate import MAX_CODE_ABS, InvalidInput, float_array, int_list, json_object, optional_number, str_list, string
 from .ops import LayerSpec, layer_indices
@@ -140,8 +140,7 @@ class Direction:
         if self.dim != want:
             raise ValueError(f"direction {self.name!r} has {self.dim} dimensions; this generator's "
                              f"{(self.space or 'w').upper()} has {want}")  # fmt: skip
-        tuned_from = (getattr(G, "tuned_from", None) or {}).get("fingerprint")  # a PTI model: its base's directions
-        if self.model_hash is not None and self.model_hash not in (model_fingerprint(G), tuned_from):
+        if self.model_hash is not None and not accepts_fingerprint(G, self.model_hash):  # PTI: its base's too
             raise ValueError(f"direction {self.name!r} was fitted on model {self.model or '?'} (fingerprint "
                              f"{self.model_hash}), not on {name or 'this generator'} (fingerprint "
                              f"{model_fingerprint(G)})")  # fmt: skip

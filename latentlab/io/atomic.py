@@ -9,6 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def remove_temporaries(folder: str | os.PathLike, names: tuple[str, ...] | None = None) -> None:
+    """Delete the temporaries :func:`atomic_path` left in ``folder`` when a process was killed mid-write: those of
+    the target file ``names`` only, or every one (``.<name>.tmp-*``) when None."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for p in folder.glob(".*.tmp-*"):
+        if names is None or any(p.name.startswith(f".{n}.tmp-") for n in names):
+            p.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success rename it to ``path``.

@@ -123,6 +123,12 @@ def seed_to_z(z_dim: int, seed: int, device: torch.device | str = "cpu") -> Tens
     return torch.from_numpy(z).to(torch.float32).to(device)
 
 
+def accepts_fingerprint(G: Generator, fingerprint: str) -> bool:
+    """Whether something recorded for ``fingerprint`` (a direction, an encoder) belongs to ``G``: G's own
+    :func:`model_fingerprint`, or, for a PTI-tuned generator, its base's."""
+    return fingerprint in (model_fingerprint(G), (getattr(G, "tuned_from", None) or {}).get("fingerprint"))
+
+
 def model_fingerprint(G: Generator) -> str:
     """A short hash of a generator's configuration and of every parameter and buffer (16 hex digits).
 

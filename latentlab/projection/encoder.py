@@ -14,8 +14,8 @@ latentlab's encoder keeps pSp's idea and e4e's output form on a backbone sized f
   rows. ``active`` (e4e's progressive training) zeroes the deltas of rows ``>= active``.
 
 Why not pSp's own backbone: its IR-SE50 ResNet (trained from ArcFace weights) costs ~24 GFLOP per 256-px
-image and needs weights nothing here can download; for 64-px models this pyramid costs ~0.1 GFLOP, so the
-encoder alone runs at hundreds of images per second on two CPU cores (``benchmarks/bench_encoder.py``).
+image and needs weights nothing here can download; for the 64-px embedded model this pyramid costs 0.23 GMAC
+per image (8.2 M parameters; its speed: ``benchmarks/bench_encoder.py --mode speed``).
 
 Encoder files (:func:`save_encoder`, :func:`load_encoder`) are ``.safetensors`` with ``format =
 "latentlab-encoder"`` metadata holding the config and the generator they belong to: its name or path and its
@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from .._version import __version__
 from ..io.atomic import atomic_path
 from ..io.checkpoint import CheckpointError
-from ..nn.generator import Generator, model_fingerprint
+from ..nn.generator import Generator, accepts_fingerprint, model_fingerprint
 from ..utils import short_error
 from ..validate import InvalidInput, image_batch, number_fields
 
@@ -194,8 +194,7 @@ class Encoder(nn.Module):
         want = self.generator.get("fingerprint")
         if want is None:
             return
-        have = {model_fingerprint(G), (getattr(G, "tuned_from", None) or {}).get("fingerprint")}
-        if want not in have:
+        if not accepts_fingerprint(G, want):
             raise InvalidInput(
                 f"this encoder was trained for {self.generator.get('network') or '?'} (fingerprint {want}), not "
                 f"for {name or 'this generator'} (fingerprint {model_fingerprint(G)}); train one for it with "

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, remove_temporaries
 from ..io.checkpoint import CheckpointError
 from ..nn.generator import Generator, model_fingerprint
 from ..validate import Bound, InvalidInput, number_fields, string
@@ -427,7 +427,7 @@ def train_encoder(
         raise InvalidInput(f"--out must name a .safetensors file, got {str(out)!r}")
     trainer = EncoderTrainer(G, config, network, dataset, distance)
     sp = state_path(out)
-    _remove_temporaries(out)
+    remove_temporaries(out.parent, (out.name, state_path(out).name, stats_path(out).name))  # a kill -9's leftovers
     if sp.exists():
         if not resume:
             raise InvalidInput(f"{sp} exists: a training of {out.name} was started; continue it with --resume or "
@@ -473,11 +473,3 @@ def _check_diverged(trainer: EncoderTrainer, figures: dict[str, float], out: Pat
                        f"(now {trainer.config.lr:g})")  # fmt: skip
 
 
-def _remove_temporaries(out: Path) -> None:
-    """Delete the temporary files a killed run left mid-write beside ``out`` (see io/atomic.py)."""
-    if not out.parent.is_dir():
-        return
-    stems = (out.name, state_path(out).name, stats_path(out).name)
-    for p in out.parent.iterdir():
-        if any(p.name.startswith(f".{s}.tmp-") for s in stems):
-            p.unlink(missing_ok=True)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..data.datasets import ImageDataset
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, remove_temporaries
 from ..io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from ..io.images import make_grid, save_image, to_uint8
 from ..nn.config import DiscriminatorConfig, get_preset
@@ -409,12 +409,6 @@ def _write_state(state: dict[str, Any], path: Path) -> None:
     torch.save(state, path)
 
 
-def _remove_temporaries(outdir: Path) -> None:
-    """Delete the temporary files a killed run left mid-write (``.<name>.tmp-*``, see io/atomic.py)."""
-    for p in outdir.glob(".*.tmp-*"):
-        p.unlink(missing_ok=True)
-
-
 def _grid_image(images: torch.Tensor):
     return make_grid(to_uint8(images), cols=min(8, images.shape[0]))
 
@@ -515,7 +509,7 @@ def train(config: TrainConfig, *, world: World | None = None, dataset: ImageData
         say(f"resuming from {state_path} at {trainer.cur_nimg / 1000:.3f} kimg")
     if w.is_main:
         outdir.mkdir(parents=True, exist_ok=True)
-        _remove_temporaries(outdir)
+        remove_temporaries(outdir)
         _write_json(outdir / "config.json", config.to_dict())
         _truncate_stats(outdir / "stats.jsonl", trainer.cur_nimg)
         if trainer.cur_nimg == 0:
