@@ -53,6 +53,6 @@ def test_an_upward_import_breaks_the_contract(tmp_path, module, bad_import, impo
 
 def test_a_new_module_needs_a_layer(tmp_path):
     root = _copy_package(tmp_path)
-    (root / "latentlab" / "serve.py").write_text('"""A web app without a place in the house."""\n')
+    (root / "latentlab" / "notebook.py").write_text('"""A notebook widget without a place in the house."""\n')
     r = _lint(root, pythonpath=root)
-    assert r.returncode == 1 and "latentlab.serve" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 1 and "latentlab.notebook" in r.stdout, r.stdout + r.stderr

@@ -7,7 +7,8 @@
 * :mod:`.photos`: ``align``;
 * :mod:`.editing`: ``directions fit|pca|sefa|list``, ``edit``, ``mix``, ``interpolate``, ``noise``;
 * :mod:`.metrics`: ``metrics``;
-* :mod:`.demo`: ``demo``.
+* :mod:`.demo`: ``demo``;
+* :mod:`.serve`: ``serve`` (the browser editor).
 
 Every command is a thin wrapper over one library function. This is the top layer: nothing in the library
 imports it.
@@ -19,7 +20,7 @@ import os
 
 import click
 
-from . import demo, editing, encoders, metrics, models, photos, projection, training
+from . import demo, editing, encoders, metrics, models, photos, projection, serve, training
 
 
 class _Group(click.Group):
@@ -65,6 +66,6 @@ for _command in (
     models.presets, models.weights, training.train, training.dataset, training.classifier, demo.demo,
     editing.directions, editing.edit_cmd, editing.mix_cmd, editing.interpolate_cmd, editing.noise_cmd,
     metrics.metrics_cmd, photos.align_cmd, projection.tune_cmd, photos.edit_photo_cmd, photos.paste_cmd,
-    encoders.encoder,
+    encoders.encoder, serve.serve_cmd,
 ):  # fmt: skip
     cli.add_command(_command)

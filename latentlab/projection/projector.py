@@ -51,10 +51,14 @@ class ProjectConfig:
 
     space: str = "w"  # "w": one code broadcast to all layers; "w+": one code per layer
     steps: int = 1000  # optimization steps (0: the start itself, e.g. the encoder's code)
-    lr: float = 0.1  # peak Adam learning rate
+    # peak Adam learning rate; None: 0.1 from w_avg (NVIDIA's), 0.03 from an encoder's code (0.1 undoes the
+    # encoder's start in runs under about 50 steps; benchmarks/RESULTS.md, "Encoders", the refinement's schedule)
+    lr: float | None = None
     lr_rampup: float = 0.05  # fraction of the steps over which the lr ramps up linearly
     lr_rampdown: float = 0.25  # fraction of the steps over which it ramps down (cosine) at the end
-    noise_factor: float = 0.05  # initial code-noise std, in units of w_std
+    # initial code-noise std, in units of w_std; None: 0.05 from w_avg (NVIDIA's), 0 from an encoder's code (it
+    # only shakes a start that is already close)
+    noise_factor: float | None = None
     noise_ramp: float = 0.75  # fraction of the steps after which the code noise is zero
     noise_weight: float = 1e5  # weight of the noise-map autocorrelation penalty
     optimize_noise: bool = True  # False = keep G's stored noise maps fixed
@@ -67,12 +71,17 @@ class ProjectConfig:
 
     def __post_init__(self) -> None:
         string(self.space, "space", where="ProjectConfig", choices=SPACES)
+        string(self.init, "init", where="ProjectConfig", choices=INITS)
+        from_encoder = self.init == "encoder"
+        if self.lr is None:
+            object.__setattr__(self, "lr", 0.03 if from_encoder else 0.1)
+        if self.noise_factor is None:
+            object.__setattr__(self, "noise_factor", 0.0 if from_encoder else 0.05)
         number_fields(self, _BOUNDS, "ProjectConfig")
         if not isinstance(self.optimize_noise, bool):
             raise InvalidInput(f"ProjectConfig: optimize_noise must be True or False, got {self.optimize_noise!r:.40}")
         optional_number(self.class_idx, "class_idx", where="ProjectConfig", integer=True, low=0)
         string(self.loss, "loss", where="ProjectConfig")
-        string(self.init, "init", where="ProjectConfig", choices=INITS)
         if self.steps == 0 and self.init == "w_avg":
             raise InvalidInput("ProjectConfig: steps=0 from w_avg projects nothing; 0 steps is for init='encoder' "
                                "(the encoder's codes alone)")  # fmt: skip
