@@ -335,3 +335,25 @@ def test_tiny_networks_depend_on_their_seed_alone():
     b = tiny_G(3).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(tiny_D(1).b4.fc.weight, tiny_D(2).b4.fc.weight)
+
+
+def test_synthesis_until_returns_the_partial_skip_image():
+    G = tiny_G(seed=3)
+    ws = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0)), None)
+    with torch.no_grad():
+        full = G.synthesis(ws, noise_mode="const")
+        torch.testing.assert_close(G.synthesis(ws, noise_mode="const", until=16), full, rtol=0, atol=0)
+        # the blocks one by one, through their own API: the image after the 8x8 block
+        x = img = None
+        w_idx = 0
+        for block in G.synthesis.blocks()[:2]:
+            x, img = block(x, img, ws.narrow(1, w_idx, block.num_conv + block.num_torgb), noise_mode="const",
+                           fused=False, memory_format=torch.channels_last)  # fmt: skip
+            w_idx += block.num_conv
+        part = G.synthesis(ws, noise_mode="const", until=8)
+    assert part.shape == (2, 3, 8, 8)
+    torch.testing.assert_close(part, img.contiguous(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"until must be one of the block resolutions \[4, 8, 16\], got 12"):
+        G.synthesis(ws, until=12)
+    with pytest.raises(ValueError, match="needs the skip architecture"):
+        tiny_G(seed=3, architecture="orig").synthesis(ws, until=8)

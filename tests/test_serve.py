@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from latentlab.cli import cli
 from latentlab.edit import edit, mix, truncate
-from latentlab.edit.directions import load_direction
+from latentlab.edit.directions import Direction, load_direction
 from latentlab.io import load_latents, to_uint8
 from latentlab.nn.generator import seed_to_z
 from latentlab.serve import Editor, ServedModel, create_app
@@ -138,6 +138,26 @@ def test_each_control_changes_what_it_should(client, served):
     np.testing.assert_array_equal(r1, r1b)
     assert (r1 != r2).any() and (r1 != base).any()
     np.testing.assert_array_equal(img(noise="none"), reference(G, seed_ws(G, 3), noise_mode="none"))
+
+
+def test_preview_is_the_partial_image_for_large_models_only(client, served):
+    from latentlab.serve.app import can_preview
+
+    from conftest import tiny_G
+
+    s = state(edits=[{"direction": "shipped/smile", "alpha": 1, "layers": "all"}])
+    np.testing.assert_array_equal(png(client.post("/api/render", json={**s, "preview": True})),
+                                  png(client.post("/api/render", json=s)))  # 64 px: always the full render
+    assert not can_preview(served.G)
+    big = ServedModel("big", tiny_G(seed=1, resolution=512, channel_base=512, channel_max=8), "big")
+    big.directions["sefa/0"] = Direction(torch.ones(big.G.w_dim), "ones", "w", "given")
+    app = TestClient(create_app(Editor({"big": big})))
+    b = {"model": "big", "source": {"kind": "seed", "seed": 1}, "edits": [{"direction": "sefa/0", "alpha": 1}]}
+    assert can_preview(big.G)
+    assert png(app.post("/api/render", json={**b, "preview": True})).shape == (128, 128, 3)
+    assert png(app.post("/api/render", json=b)).shape == (512, 512, 3)
+    r = app.post("/api/render", json={**b, "preview": "yes"})
+    assert r.status_code == 400 and "preview must be true or false" in r.json()["error"]
 
 
 def test_two_tabs_keep_their_own_state(client):

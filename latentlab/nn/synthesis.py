@@ -292,6 +292,7 @@ class SynthesisNetwork(nn.Module):
         noise: Sequence[Tensor | None] | None = None,
         generator: torch.Generator | None = None,
         channels_last: bool | None = None,
+        until: int | None = None,
     ) -> Tensor:
         """Render W+ codes.
 
@@ -305,10 +306,19 @@ class SynthesisNetwork(nn.Module):
                 each ``[N or 1, 1, r, r]``; they replace ``noise_const`` and are scaled by the strengths.
             generator: random source for ``noise_mode="random"``, on the device of ``ws``.
             channels_last: run the activations channels-last; None = on CPU only (measured faster there).
+            until: stop after the block of this resolution and return the image summed so far, ``[N, C, r, r]``
+                (the skip architecture's partial sum: a cheap, blurred preview; the editor shows it while a
+                slider is dragged). None = the full image. Only for the skip architecture.
         Returns:
             ``[N, img_channels, R, R]`` float32, contiguous NCHW; values roughly in [-1, 1].
         """
         check_synthesis_args(ws, self.num_ws, self.w_dim, noise_mode, noise, self.num_ws - 1)
+        if until is not None:
+            sides = [b.resolution for b in self.blocks()]
+            if until not in sides:
+                raise ValueError(f"until must be one of the block resolutions {sides}, got {until!r:.40}")
+            if self.blocks()[-1].architecture != "skip" and until != sides[-1]:
+                raise ValueError("until= needs the skip architecture (only it has an image before the last block)")
         ws = ws.to(torch.float32)
         if fused is None:
             needs_grad = torch.is_grad_enabled() and (
@@ -328,6 +338,8 @@ class SynthesisNetwork(nn.Module):
                            generator=generator, memory_format=memory_format)  # fmt: skip
             w_idx += block.num_conv
             n_idx += block.num_conv
+            if block.resolution == until:
+                break
         return img.contiguous()
 
 

@@ -59,6 +59,7 @@ MAX_UPLOAD_PIXELS = 50_000_000  # checked from the header before any pixel is de
 MAX_JSON_BYTES = 1 * 2**20
 MAX_SAMPLES = 64
 MAX_SWEEP_FRAMES = 240
+PREVIEW_SIDE = 128  # models above 256 px show the skip architecture's 128-px partial image while a slider moves
 
 
 def png_bytes(image: torch.Tensor) -> bytes:
@@ -67,6 +68,15 @@ def png_bytes(image: torch.Tensor) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
+
+
+def can_preview(G) -> bool:
+    """Whether ``G`` gets the cheap preview: a StyleGAN2 skip generator above 256 px."""
+    from ..nn.synthesis import SynthesisNetwork
+
+    syn = G.synthesis
+    return (type(syn) is SynthesisNetwork and G.img_resolution > 256
+            and syn.blocks()[-1].architecture == "skip")  # fmt: skip
 
 
 def data_url(png: bytes) -> str:
@@ -106,10 +116,13 @@ class Editor:
         state = parse_state(payload, self.num_ws)
         m = self.models[state.model]
         c = compose(m, state, self.codes)
+        G = c.generator
         with torch.no_grad():
-            dev = c.generator.w_avg.device
+            dev = G.w_avg.device
             noise = None if c.noise is None else [None if x is None else x.to(dev) for x in c.noise]
-            img = c.generator.synthesis(c.ws.to(dev), noise_mode=c.noise_mode, noise=noise).cpu()
+            until = PREVIEW_SIDE if state.preview and can_preview(G) else None
+            img = G.synthesis(c.ws.to(dev), noise_mode=c.noise_mode, noise=noise,
+                              **({} if until is None else {"until": until})).cpu()  # fmt: skip
         return img, c, m
 
     def detector(self):

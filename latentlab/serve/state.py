@@ -11,7 +11,8 @@ beyond the codes a projection made (kept by id in :class:`~latentlab.serve.model
      "edits": [{"direction": "shipped/smile", "alpha": 1.5, "layers": "all"}],   # alpha in units of std
      "mix": {"source": {...}, "layers": "fine"} | null,                      # style mixing from a second code
      "interp": {"source": {...}, "t": 0.5} | null,                           # lerp in W+ towards a second code
-     "noise": "const" | "random" | "none", "noise_seed": 0}
+     "noise": "const" | "random" | "none", "noise_seed": 0,
+     "preview": false}                     # true while a slider is dragged: a cheap preview for large models
 
 Composition order: source codes, interpolation, style mixing, truncation, then the edits (each
 ``alpha * std`` along its unit direction on its layers), as ``latentlab generate`` then ``latentlab edit``
@@ -71,6 +72,7 @@ class EditState:
     interp_t: float = 0.0
     noise: str = "const"
     noise_seed: int = 0
+    preview: bool = False
 
 
 def _obj(x: Any, what: str) -> dict:
@@ -83,6 +85,12 @@ def _int(x: Any, what: str, low: int = 0, high: int = MAX_SEED) -> int:
     if isinstance(x, bool) or not isinstance(x, int):
         raise InvalidInput(f"{what} must be an integer, got {x!r:.40}")
     return int(number(x, what, low=low, high=high, integer=True))
+
+
+def _bool(x: Any, what: str) -> bool:
+    if not isinstance(x, bool):
+        raise InvalidInput(f"{what} must be true or false, got {x!r:.40}")
+    return x
 
 
 def parse_source(x: Any, what: str = "source") -> Source:
@@ -130,7 +138,7 @@ def parse_state(payload: Any, num_ws_of) -> EditState:
         num_ws_of: ``model name -> num_ws``; raises InvalidInput for a model the server does not offer.
     """
     x = _obj(payload, "the state")
-    known = {"model", "source", "psi", "cutoff", "edits", "mix", "interp", "noise", "noise_seed"}
+    known = {"model", "source", "psi", "cutoff", "edits", "mix", "interp", "noise", "noise_seed", "preview"}
     extra = sorted(set(x) - known)
     if extra:
         raise InvalidInput(f"unknown state field(s): {', '.join(map(str, extra))[:200]}")
@@ -163,7 +171,7 @@ def parse_state(payload: Any, num_ws_of) -> EditState:
         model=model, source=parse_source(x.get("source"), "source"), psi=psi, cutoff=cutoff, edits=tuple(parsed),
         mix_source=mix_source, mix_layers=mix_layers, interp_source=interp_source, interp_t=interp_t,
         noise=string(x.get("noise", "const"), "noise", choices=NOISE_MODES),
-        noise_seed=_int(x.get("noise_seed", 0), "noise_seed"),
+        noise_seed=_int(x.get("noise_seed", 0), "noise_seed"), preview=_bool(x.get("preview", False), "preview"),
     )  # fmt: skip
 
 

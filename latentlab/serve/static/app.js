@@ -63,8 +63,10 @@ function state() {
 }
 
 // Renders: at most one request in flight; changes made meanwhile are coalesced into one more render.
-function changed() {
+// preview: a slider is being dragged (large models answer with a cheap preview; the release renders in full)
+function changed(preview = false) {
   ui.changedAt = performance.now();
+  ui.wantPreview = preview;
   if (ui.inFlight) { ui.pending = true; return; }
   render();
 }
@@ -74,7 +76,7 @@ async function render() {
   ui.pending = false;
   const started = ui.changedAt;
   try {
-    const res = await api("/api/render", state());
+    const res = await api("/api/render", { ...state(), preview: Boolean(ui.wantPreview) });
     const blob = await res.blob();
     const img = $("image");
     const url = URL.createObjectURL(blob);
@@ -161,8 +163,8 @@ function addSlider(key, init = {}) {
   text.value = init.custom ?? (d.layers ? d.layers.join(",") : "");
   text.hidden = sel.value !== "custom";
   out.textContent = parseFloat(range.value).toFixed(1);
-  range.addEventListener("input", () => { out.textContent = parseFloat(range.value).toFixed(1); changed(); });
-  range.addEventListener("change", commit);
+  range.addEventListener("input", () => { out.textContent = parseFloat(range.value).toFixed(1); changed(true); });
+  range.addEventListener("change", () => { changed(false); commit(); });
   sel.addEventListener("change", () => { text.hidden = sel.value !== "custom"; changed(); commit(); });
   text.addEventListener("change", () => { changed(); commit(); });
   row.querySelector(".remove").addEventListener("click", () => { row.remove(); changed(); commit(); });
