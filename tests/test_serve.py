@@ -123,6 +123,11 @@ def test_each_control_changes_what_it_should(client, served):
     mixed = mix(seed_ws(G, 3), seed_ws(G, 10), "coarse")
     np.testing.assert_array_equal(img(mix={"source": {"kind": "seed", "seed": 10}, "layers": "coarse"}),
                                   reference(G, mixed))  # fmt: skip
+    # a second code per layer group: coarse from seed 10, fine from seed 11
+    two = mix(mixed, seed_ws(G, 11), "fine")
+    np.testing.assert_array_equal(img(mix=[{"source": {"kind": "seed", "seed": 10}, "layers": "coarse"},
+                                           {"source": {"kind": "seed", "seed": 11}, "layers": "fine"}]),
+                                  reference(G, two))  # fmt: skip
     # interpolation: t = 0 is the start, t = 1 the other code
     other = {"kind": "seed", "seed": 20}
     np.testing.assert_array_equal(img(interp={"source": other, "t": 0.0}), base)
@@ -182,7 +187,8 @@ def test_two_tabs_keep_their_own_state(client):
     ({"edits": [{"direction": "shipped/nose", "alpha": 1}]}, "has no direction 'shipped/nose'"),
     ({"edits": [{"direction": "shipped/smile", "alpha": 1, "layers": "fine2"}]}, "edits\\[0\\].layers"),
     ({"edits": [{"direction": "shipped/smile", "alpha": 1e9}]}, "alpha must be >= -100.* and <= 100"),
-    ({"mix": {"source": {"kind": "seed", "seed": 1}, "layers": [12]}}, "mix.layers.0. must be >= 0 and <= 9, got 12"),
+    ({"mix": {"source": {"kind": "seed", "seed": 1}, "layers": [12]}}, "mix.0..layers.0. must be >= 0 and <= 9"),
+    ({"mix": [{"source": {"kind": "seed", "seed": 1}}] * 9}, "mix must be a list of at most 8"),
     ({"interp": {"source": {"kind": "seed", "seed": 1}, "t": 2}}, "interp.t must be >= 0 and <= 1, got 2"),
     ({"noise": "loud"}, "noise must be one of"),
 ])  # fmt: skip

@@ -137,6 +137,19 @@ def test_slider_drag_changes_the_image(page):
     time.sleep(0.3)
     wait(driver, "!window.latentlab.inFlight && !window.latentlab.pending")
     np.testing.assert_array_equal(image_pixels(driver), before)
+    # style mixing: the coarse rows from seed 10 (the box's default), then undo
+    n = driver.execute_script("return window.latentlab.renders;")
+    driver.find_element(By.ID, "mix-coarse-on").click()
+    wait(driver, f"window.latentlab.renders > {n} && !window.latentlab.inFlight && !window.latentlab.pending")
+    from latentlab.edit import mix
+
+    with torch.no_grad():
+        mixed = mix(G.mapping(seed_to_z(G.z_dim, 0), None), G.mapping(seed_to_z(G.z_dim, 10), None), "coarse")
+        want = to_uint8(G.synthesis(mixed, noise_mode="const"))[0]
+    np.testing.assert_array_equal(image_pixels(driver), want)
+    driver.find_element(By.ID, "undo").click()
+    wait(driver, "!document.getElementById('mix-coarse-on').checked")
+    wait(driver, "!window.latentlab.inFlight && !window.latentlab.pending")
 
 
 def test_upload_projects_and_bad_upload_shows_an_error(page, tmp_path):

@@ -9,7 +9,7 @@ beyond the codes a projection made (kept by id in :class:`~latentlab.serve.model
                {"kind": "code", "id": "<a projection's code id>"},
      "psi": 1.0, "cutoff": null,                                             # truncation (cutoff: leading rows)
      "edits": [{"direction": "shipped/smile", "alpha": 1.5, "layers": "all"}],   # alpha in units of std
-     "mix": {"source": {...}, "layers": "fine"} | null,                      # style mixing from a second code
+     "mix": [{"source": {...}, "layers": "fine"}, ...] | null,               # style mixing: a code per group
      "interp": {"source": {...}, "t": 0.5} | null,                           # lerp in W+ towards a second code
      "noise": "const" | "random" | "none", "noise_seed": 0,
      "preview": false}                     # true while a slider is dragged: a cheap preview for large models
@@ -38,6 +38,7 @@ NOISE_MODES = ("const", "random", "none")
 MAX_SEED = 2**32 - 1
 MAX_BLEND = 8  # seeds in one blend
 MAX_EDITS = 64  # sliders in one state
+MAX_MIXES = 8  # second codes in one state
 MAX_ALPHA = 100.0  # |alpha| in units of std
 
 
@@ -66,8 +67,7 @@ class EditState:
     psi: float = 1.0
     cutoff: int | None = None
     edits: tuple[SliderEdit, ...] = ()
-    mix_source: Source | None = None
-    mix_layers: str | list[int] = "fine"
+    mixes: tuple[tuple[Source, str | list[int]], ...] = ()  # (second code, the layers taken from it), in order
     interp_source: Source | None = None
     interp_t: float = 0.0
     noise: str = "const"
@@ -157,11 +157,16 @@ def parse_state(payload: Any, num_ws_of) -> EditState:
         name = string(e.get("direction"), f"edits[{i}].direction")
         alpha = float(number(e.get("alpha", 0.0), f"edits[{i}].alpha", low=-MAX_ALPHA, high=MAX_ALPHA))
         parsed.append(SliderEdit(name, alpha, _layers(e.get("layers"), num_ws, f"edits[{i}].layers")))
-    mix_source, mix_layers = None, "fine"
-    if x.get("mix") is not None:
-        m = _obj(x["mix"], "mix")
-        mix_source = parse_source(m.get("source"), "mix.source")
-        mix_layers = _layers(m.get("layers", "fine"), num_ws, "mix.layers")
+    mixes = []
+    raw = x.get("mix")
+    if raw is not None:
+        raw = [raw] if isinstance(raw, dict) else raw
+        if not isinstance(raw, list) or len(raw) > MAX_MIXES:
+            raise InvalidInput(f"mix must be a list of at most {MAX_MIXES} {{source, layers}} objects")
+        for i, m in enumerate(raw):
+            m = _obj(m, f"mix[{i}]")
+            mixes.append((parse_source(m.get("source"), f"mix[{i}].source"),
+                          _layers(m.get("layers", "fine"), num_ws, f"mix[{i}].layers")))  # fmt: skip
     interp_source, interp_t = None, 0.0
     if x.get("interp") is not None:
         m = _obj(x["interp"], "interp")
@@ -169,7 +174,7 @@ def parse_state(payload: Any, num_ws_of) -> EditState:
         interp_t = float(number(m.get("t", 0.0), "interp.t", low=0, high=1))
     return EditState(
         model=model, source=parse_source(x.get("source"), "source"), psi=psi, cutoff=cutoff, edits=tuple(parsed),
-        mix_source=mix_source, mix_layers=mix_layers, interp_source=interp_source, interp_t=interp_t,
+        mixes=tuple(mixes), interp_source=interp_source, interp_t=interp_t,
         noise=string(x.get("noise", "const"), "noise", choices=NOISE_MODES),
         noise_seed=_int(x.get("noise_seed", 0), "noise_seed"), preview=_bool(x.get("preview", False), "preview"),
     )  # fmt: skip
@@ -219,9 +224,9 @@ def compose(model: ServedModel, state: EditState, store: CodeStore) -> Composed:
     if state.interp_source is not None and state.interp_t > 0:
         other, _ = source_codes(model, state.interp_source, store)
         ws = lerp(ws, other, torch.tensor(state.interp_t))
-    if state.mix_source is not None:
-        other, _ = source_codes(model, state.mix_source, store)
-        ws = mix(ws, other, state.mix_layers)
+    for src, layers in state.mixes:
+        other, _ = source_codes(model, src, store)
+        ws = mix(ws, other, layers)
     if state.psi != 1 or state.cutoff is not None:
         ws = truncate(ws, model.G.w_avg.cpu(), state.psi, state.cutoff)
     for e in state.edits:

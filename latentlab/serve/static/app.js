@@ -57,7 +57,9 @@ function state() {
       layers: layersOf(row),
     })),
   };
-  if ($("mix-on").checked) s.mix = { source: { kind: "seed", seed: int("mix-seed") }, layers: $("mix-layers").value };
+  const mixes = ["coarse", "middle", "fine"].filter((g) => $(`mix-${g}-on`).checked)
+    .map((g) => ({ source: { kind: "seed", seed: int(`mix-${g}-seed`) }, layers: g }));
+  if (mixes.length) s.mix = mixes;
   if ($("interp-on").checked) s.interp = { source: { kind: "seed", seed: int("interp-seed") }, t: parseFloat($("interp-t").value) };
   return s;
 }
@@ -343,8 +345,8 @@ async function fit() {
 }
 
 function bind() {
-  const live = ["seed", "blend-a", "blend-b", "blend-t", "psi", "cutoff", "noise", "mix-on", "mix-layers", "mix-seed",
-    "interp-on", "interp-seed", "interp-t"];
+  const live = ["seed", "blend-a", "blend-b", "blend-t", "psi", "cutoff", "noise", "mix-coarse-on", "mix-coarse-seed",
+    "mix-middle-on", "mix-middle-seed", "mix-fine-on", "mix-fine-seed", "interp-on", "interp-seed", "interp-t"];
   for (const id of live) {
     $(id).addEventListener("input", () => { if (id === "psi") $("psi-out").textContent = parseFloat($("psi").value).toFixed(2); changed(); });
     $(id).addEventListener("change", commit);
