@@ -192,7 +192,7 @@ def plot(rows: list[dict], path: str) -> None:
     """LPIPS against seconds per image (log scale), one panel per image set, drawn with Pillow."""
     from PIL import Image, ImageDraw
 
-    sets = sorted({r["set"] for r in rows})
+    sets = [s for s in ("generated", "fresh", "photos") if any(r["set"] == s for r in rows)]
     W, H, pad = 460, 340, 56
     img = Image.new("RGB", (W * len(sets), H), "white")
     d = ImageDraw.Draw(img)
@@ -239,6 +239,27 @@ def plot(rows: list[dict], path: str) -> None:
     img.save(path)
 
 
+def markdown(rows: list[dict]) -> str:
+    """The time-to-quality table of ``rows`` (one per set, W and W+ rows), in RESULTS.md's layout."""
+    out = []
+    order = ["optimization 1000", "encoder alone", "encoder + 50", "encoder + 100", "encoder + 200"]
+    for s in ("generated", "fresh", "photos"):
+        sub = [r for r in rows if r["set"] == s]
+        if not sub:
+            continue
+        out += [f"**{s}**", "", "| space | method | s / image | PSNR | LPIPS-VGG | w error | smile: target / off "
+                "| glasses: target / off |", "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for space in ("w", "w+"):
+            for r in sorted((r for r in sub if r["space"] == space), key=lambda r: order.index(r["method"])):
+                e = r.get("edits") or {}
+                ed = [f"{e[k]['target']:.3f} / {e[k]['off_target']:.3f}" if k in e else "" for k in EDITS]
+                we = f"{r['w_error']:.3f}" if r.get("w_error") is not None else ""
+                out.append(f"| {'W' if space == 'w' else 'W+'} | {r['method']} | {r['seconds_per_image']:.3f} | "
+                           f"{r['psnr']:.2f} | {r['lpips']:.3f} | {we} | {ed[0]} | {ed[1]} |")  # fmt: skip
+        out.append("")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mode", choices=["speed", "quality", "schedule"], default="speed")
@@ -256,9 +277,17 @@ def main() -> None:
     ap.add_argument("--times", default=None, help="speed rows (JSON lines) whose seconds replace the quality runs'")
     ap.add_argument("--loss", default="auto", help="the projector's distance (auto: ms-ssim at 64 px)")
     ap.add_argument("--mse", type=float, default=0.0, help="the projector's extra pixel MSE weight")
+    ap.add_argument("--markdown", action="store_true", help="quality: print the table of all rows (RESULTS.md)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     G = load_generator(args.network, device="cpu")
+    if args.mode == "quality" and args.images == 0:  # only --rows: draw and tabulate earlier runs
+        rows = [json.loads(line) for f in args.rows for line in Path(f).read_text().splitlines() if '"quality"' in line]
+        if args.plot:
+            plot(_timed(rows, args.times), args.plot)
+        if args.markdown:
+            print(markdown(_timed(rows, args.times)))
+        return
     need = args.mode != "quality" or args.methods != "opt"
     enc = load_encoder(encoder_path(args.network, args.encoder), G=G) if need else None
     if args.mode == "speed":
@@ -270,6 +299,8 @@ def main() -> None:
             rows += [json.loads(line) for line in Path(f).read_text().splitlines() if '"quality"' in line]
         if args.plot:
             plot(_timed(rows, args.times), args.plot)
+        if args.markdown:
+            print(markdown(_timed(rows, args.times)))
     else:
         schedule(G, enc, args)
 

@@ -93,9 +93,10 @@ def test_config_validation():
     with pytest.raises(ValueError, match="steps=0 from w_avg projects nothing"):
         ProjectConfig(steps=0)
     assert ProjectConfig(steps=0, init="encoder").steps == 0  # the encoder alone
-    # NVIDIA's code noise (0.05 w_std) and lr (0.1) from w_avg; none and 0.03 from an encoder's code unless asked for
+    # NVIDIA's code noise (0.05 w_std) from w_avg, none from an encoder's code; lr 0.1 but 0.03 for short refinements
     assert ProjectConfig().noise_factor == 0.05 and ProjectConfig(init="encoder").noise_factor == 0.0
-    assert ProjectConfig().lr == 0.1 and ProjectConfig(init="encoder").lr == 0.03  # and the gentler rate
+    assert ProjectConfig().lr == 0.1 and ProjectConfig(init="encoder", steps=100).lr == 0.1
+    assert ProjectConfig(init="encoder", steps=99).lr == 0.03  # a short refinement takes smaller steps
     assert ProjectConfig(init="encoder", noise_factor=0.05).noise_factor == 0.05
     with pytest.raises(ValueError, match="noise_factor must be >= 0"):
         ProjectConfig(noise_factor=-1)

@@ -85,6 +85,8 @@ def test_models_lists_layers_directions_and_encoder(client, served):
     assert {"shipped/smile", "shipped/glasses", "sefa/0", "sefa/9", "pca/0", "pca/9"} <= set(keys)
     smile = next(d for d in m["directions"] if d["key"] == "shipped/smile")
     assert smile["label"] == "smile" and 0.5 < smile["accuracy"] <= 1
+    sefa = next(d for d in m["directions"] if d["key"] == "sefa/0")
+    assert sefa["label"] == "SeFa 0" and sefa["layers"] is None  # fitted on every layer: the page offers "all"
     assert "/" not in json.dumps(info).replace("shipped/", "").replace("sefa/", "").replace("pca/", "")  # no paths
 
 

@@ -35,7 +35,7 @@ from ._common import SEED, Finite, device_option, tune_options
 @click.option("--mse", "mse_weight", type=Finite(0), default=0.0, show_default=True,
               help="Weight of an extra pixel MSE term.")
 @click.option("--lr", type=Finite(0, 10, low_open=True), default=None,
-              help="Peak Adam learning rate [default: 0.1 from w_avg, 0.03 from --init encoder].")
+              help="Peak Adam learning rate [default: 0.1; 0.03 for --init encoder under 100 steps].")
 @click.option("--noise/--no-noise", "optimize_noise", default=True, show_default=True,
               help="Optimize the per-layer noise maps too (the StyleGAN2 projector does).")
 @click.option("--noise-weight", type=Finite(0), default=1e5, show_default=True, help="Noise regularization weight.")

@@ -43,6 +43,7 @@ from ..validate import InvalidInput, count, image_batch, number_fields, optional
 
 SPACES = ("w", "w+")
 INITS = ("w_avg", "encoder")  # where the search starts
+SHORT_REFINEMENT = 100  # from an encoder, runs of fewer steps than this default to lr 0.03 (ProjectConfig.lr)
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,8 @@ class ProjectConfig:
 
     space: str = "w"  # "w": one code broadcast to all layers; "w+": one code per layer
     steps: int = 1000  # optimization steps (0: the start itself, e.g. the encoder's code)
-    # peak Adam learning rate; None: 0.1 from w_avg (NVIDIA's), 0.03 from an encoder's code (0.1 undoes the
-    # encoder's start in runs under about 50 steps; benchmarks/RESULTS.md, "Encoders", the refinement's schedule)
+    # peak Adam learning rate; None: 0.1 (NVIDIA's), but 0.03 for a run of under 100 steps from an encoder's code
+    # (0.1 then undoes the encoder's start; benchmarks/RESULTS.md, "Encoders", the refinement's schedule)
     lr: float | None = None
     lr_rampup: float = 0.05  # fraction of the steps over which the lr ramps up linearly
     lr_rampdown: float = 0.25  # fraction of the steps over which it ramps down (cosine) at the end
@@ -74,7 +75,7 @@ class ProjectConfig:
         string(self.init, "init", where="ProjectConfig", choices=INITS)
         from_encoder = self.init == "encoder"
         if self.lr is None:
-            object.__setattr__(self, "lr", 0.03 if from_encoder else 0.1)
+            object.__setattr__(self, "lr", 0.03 if from_encoder and self.steps < SHORT_REFINEMENT else 0.1)
         if self.noise_factor is None:
             object.__setattr__(self, "noise_factor", 0.0 if from_encoder else 0.05)
         number_fields(self, _BOUNDS, "ProjectConfig")

@@ -231,11 +231,13 @@ def create_app(editor: Editor) -> Starlette:
                              "default": next(iter(editor.models)), "align": editor.detector() is not None,
                              "max_upload_mb": editor.max_upload_bytes // 2**20})  # fmt: skip
 
+    def _render_png(payload: Any) -> bytes:
+        return png_bytes(editor.render(payload)[0])
+
     async def render(request: Request) -> Response:
         payload = await _json(request)
         t0 = time.perf_counter()
-        img, _, _ = await run(editor.render, payload)
-        png = await run(png_bytes, img)
+        png = await run(_render_png, payload)  # one trip to a worker thread
         ms = (time.perf_counter() - t0) * 1000
         return Response(png, media_type="image/png", headers={"X-Render-Ms": f"{ms:.1f}", "Cache-Control": "no-store"})
 

@@ -156,7 +156,7 @@ class ServedModel:
         dirs = []
         for key, d in self.directions.items():
             dirs.append({"key": key, "label": _label(key, d), "kind": key.split("/")[0],
-                         "layers": list(d.layers) if d.layers is not None else None,
+                         "layers": None if d.layers is None or len(set(d.layers)) == G.num_ws else list(d.layers),
                          "accuracy": d.accuracy})  # fmt: skip
         return {"name": self.name, "resolution": G.img_resolution, "channels": G.img_channels,
                 "num_ws": G.num_ws, "w_dim": G.w_dim, "layers": layer_table(G),
