@@ -475,3 +475,12 @@ def test_serve_cli_help_and_host_warning(monkeypatch):
     assert "warning" not in out.output and "http://127.0.0.1:7860/" in out.output
     out = CliRunner().invoke(cli, ["serve", "--network", "no-such-model"])
     assert out.exit_code != 0 and "no-such-model" in out.output
+
+
+def test_public_names_never_show_a_path():
+    from latentlab.serve import public_name
+
+    assert public_name(MODEL, set()) == MODEL
+    assert public_name("/home/me/runs/ffhq snap\n\"x\".pkl", set()) == "ffhq-snap--x"
+    assert public_name("/a/net.pkl", {"net"}) == "net-2" and public_name("/b/net.pkl", {"net", "net-2"}) == "net-3"
+    assert public_name("/a/---.pkl", set()) == "model"

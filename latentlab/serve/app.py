@@ -29,6 +29,7 @@ import asyncio
 import base64
 import io
 import json
+import queue
 import tempfile
 import threading
 import time
@@ -137,9 +138,10 @@ class Editor:
                     self._detector = False
             return self._detector or None
 
-    def read_upload(self, data: bytes, model: ServedModel, align: bool) -> tuple[torch.Tensor, bool]:
-        """Decode an uploaded image into a target ``[1, C, R, R]``: aligned (FFHQ) when asked and possible,
-        else centre-cropped to a square and resized. InvalidInput for non-images and oversized ones."""
+    def read_upload(self, data: bytes, model: ServedModel, align: bool) -> tuple[np.ndarray, bool]:
+        """Decode an uploaded image into a uint8 target ``[R, R, C]`` at the model's resolution: aligned (FFHQ)
+        when asked and possible, else centre-cropped to a square and resized. InvalidInput for non-images and
+        oversized ones. (Uploads are kept as uint8: a quarter of the memory of float targets.)"""
         if not data:
             raise InvalidInput("the upload is empty")
         try:
@@ -173,7 +175,7 @@ class Editor:
             rgb = np.asarray(Image.fromarray(rgb[y : y + s, x : x + s]).resize((res, res), Image.LANCZOS))
         if model.G.img_channels == 1:
             rgb = np.asarray(Image.fromarray(rgb).convert("L"))[..., None]
-        return from_uint8(rgb[None]), aligned
+        return np.ascontiguousarray(rgb), aligned
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -228,7 +230,7 @@ def create_app(editor: Editor) -> Starlette:
 
     async def models(request: Request) -> Response:
         return JSONResponse({"models": [m.describe() for m in editor.models.values()],
-                             "default": next(iter(editor.models)), "align": editor.detector() is not None,
+                             "default": next(iter(editor.models)), "align": await run(editor.detector) is not None,
                              "max_upload_mb": editor.max_upload_bytes // 2**20})  # fmt: skip
 
     def _render_png(payload: Any) -> bytes:
@@ -299,7 +301,8 @@ def create_app(editor: Editor) -> Starlette:
         data = await _body(request, editor.max_upload_bytes, "upload")
         target, aligned = await run(editor.read_upload, data, m, align == "1")
         key = editor.uploads.put((m.name, target))
-        return JSONResponse({"id": key, "preview": data_url(await run(png_bytes, target)), "aligned": aligned})
+        return JSONResponse({"id": key, "preview": data_url(await run(png_bytes, from_uint8(target[None]))),
+                             "aligned": aligned})  # fmt: skip
 
     async def project(request: Request) -> Response:
         req = parse_project_request(await _json(request), editor.models)
@@ -308,7 +311,7 @@ def create_app(editor: Editor) -> Starlette:
             raise InvalidInput(f"the upload was made for model {model_name!r}, not {req.model!r}")
         if not editor.jobs.acquire(blocking=False):
             return _error(429, f"{editor.max_jobs} projections are running already; try again when one is done")
-        job = ProjectionJob(editor.models[req.model], target, req, editor.codes, editor.tools)
+        job = ProjectionJob(editor.models[req.model], from_uint8(target[None]), req, editor.codes, editor.tools)
         try:
             job.start()
         except BaseException:
@@ -320,7 +323,7 @@ def create_app(editor: Editor) -> Starlette:
                 while True:
                     try:
                         ev = await run(job.events.get, True, 0.5)
-                    except Exception:  # queue.Empty: nothing new yet
+                    except queue.Empty:  # nothing new yet
                         if await request.is_disconnected():
                             return
                         continue

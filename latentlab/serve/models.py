@@ -40,8 +40,8 @@ def public_name(name_or_path: str, taken: set[str]) -> str:
     text = str(name_or_path)
     if text in list_models():
         base = text
-    else:
-        base = Path(text).stem or "model"
+    else:  # a file's stem, reduced to characters that are safe in a page, a header and a download's name
+        base = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(text).stem)[:60].strip("-.") or "model"
     name, k = base, 2
     while name in taken:
         name, k = f"{base}-{k}", k + 1
