@@ -316,6 +316,9 @@ def test_project_from_the_encoder_and_edit_the_result(client, editor):
     edited = png(client.post("/api/render", json=state(source=src, edits=[
         {"direction": "shipped/smile", "alpha": 2, "layers": "all"}])))  # fmt: skip
     assert (edited != shown).any()
+    # a seed's face morphs into the photo: t = 1 is the projected code itself (with the seed's constant noise)
+    morph = png(client.post("/api/render", json=state(interp={"source": src, "t": 1.0})))
+    np.testing.assert_array_equal(morph, reference(G, editor.codes.get(done["code"]).ws))
     # the encoder alone, and optimization from w_avg
     ev = _events(client, {"model": MODEL, "upload": up["id"], "method": "encoder", "steps": 0})
     assert ev[-1]["event"] == "done" and ev[-1]["steps"] == 0

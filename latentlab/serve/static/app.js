@@ -60,7 +60,10 @@ function state() {
   const mixes = ["coarse", "middle", "fine"].filter((g) => $(`mix-${g}-on`).checked)
     .map((g) => ({ source: { kind: "seed", seed: int(`mix-${g}-seed`) }, layers: g }));
   if (mixes.length) s.mix = mixes;
-  if ($("interp-on").checked) s.interp = { source: { kind: "seed", seed: int("interp-seed") }, t: parseFloat($("interp-t").value) };
+  if ($("interp-on").checked) {
+    const towards = $("interp-kind").value === "code" && ui.code ? { kind: "code", id: ui.code } : { kind: "seed", seed: int("interp-seed") };
+    s.interp = { source: towards, t: parseFloat($("interp-t").value) };
+  }
   return s;
 }
 
@@ -192,6 +195,8 @@ function fillModel(name) {
   $("sliders").innerHTML = "";
   ui.code = null;
   $("source-code").disabled = true;
+  $("interp-kind").value = "seed";
+  $("interp-kind").querySelector("option[value=code]").disabled = true;
   document.querySelector("input[name=source][value=seed]").checked = true;
   $("code-info").textContent = "";
   ui.upload = null;
@@ -283,6 +288,7 @@ function onProjectEvent(ev) {
   } else if (ev.event === "done") {
     ui.code = ev.code;
     $("source-code").disabled = false;
+    $("interp-kind").querySelector("option[value=code]").disabled = false;
     $("source-code").checked = true;
     $("code-info").textContent = `${ev.psnr.toFixed(1)} dB, ${ev.seconds.toFixed(1)} s`;
     $("project-status").textContent = `done: ${ev.method}${ev.steps ? ` + ${ev.steps} steps` : ""}${ev.pti ? " + PTI" : ""}`;
@@ -346,7 +352,7 @@ async function fit() {
 
 function bind() {
   const live = ["seed", "blend-a", "blend-b", "blend-t", "psi", "cutoff", "noise", "mix-coarse-on", "mix-coarse-seed",
-    "mix-middle-on", "mix-middle-seed", "mix-fine-on", "mix-fine-seed", "interp-on", "interp-seed", "interp-t"];
+    "mix-middle-on", "mix-middle-seed", "mix-fine-on", "mix-fine-seed", "interp-on", "interp-kind", "interp-seed", "interp-t"];
   for (const id of live) {
     $(id).addEventListener("input", () => { if (id === "psi") $("psi-out").textContent = parseFloat($("psi").value).toFixed(2); changed(); });
     $(id).addEventListener("change", commit);
