@@ -8,6 +8,7 @@ import http.server
 import os
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -181,3 +182,31 @@ def serve_files(files: dict[str, bytes], truncated: dict[str, str] | None = None
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def dlib_landmarks():
+    """A DlibLandmarks; skips where latentlab[align] is not installed (fails in CI, which installs it)."""
+    from latentlab.faces import DlibLandmarks, LandmarksUnavailable
+
+    try:
+        return DlibLandmarks()
+    except LandmarksUnavailable as e:
+        if os.environ.get("LATENTLAB_REQUIRE_WEIGHTS") == "1":
+            pytest.fail(f"latentlab[align] should be installed: {e}")
+        pytest.skip(str(e))
+
+
+@pytest.fixture
+def astronaut(tmp_path) -> Path:
+    """scikit-image's astronaut portrait (Eileen Collins, NASA, public domain) as a file."""
+    try:
+        import skimage.data as skimage_data
+    except ImportError as e:
+        if os.environ.get("LATENTLAB_REQUIRE_WEIGHTS") == "1":
+            pytest.fail(f"scikit-image (a dev dependency) should be installed: {e}")
+        pytest.skip(str(e))
+    src = Path(skimage_data.__file__).parent / "astronaut.png"
+    dst = tmp_path / "astronaut.png"
+    dst.write_bytes(src.read_bytes())
+    return dst

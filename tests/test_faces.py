@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import cv2
@@ -30,34 +29,6 @@ from latentlab.faces import (
     read_landmarks_file,
 )
 from latentlab.validate import InvalidInput
-
-
-@pytest.fixture
-def dlib_landmarks():
-    """A DlibLandmarks; skips where latentlab[align] is not installed (fails in CI, which installs it)."""
-    from latentlab.faces import DlibLandmarks, LandmarksUnavailable
-
-    try:
-        return DlibLandmarks()
-    except LandmarksUnavailable as e:
-        if os.environ.get("LATENTLAB_REQUIRE_WEIGHTS") == "1":
-            pytest.fail(f"latentlab[align] should be installed: {e}")
-        pytest.skip(str(e))
-
-
-@pytest.fixture
-def astronaut(tmp_path) -> Path:
-    """scikit-image's astronaut portrait (Eileen Collins, NASA, public domain) as a file."""
-    try:
-        import skimage.data as skimage_data
-    except ImportError as e:
-        if os.environ.get("LATENTLAB_REQUIRE_WEIGHTS") == "1":
-            pytest.fail(f"scikit-image (a dev dependency) should be installed: {e}")
-        pytest.skip(str(e))
-    src = Path(skimage_data.__file__).parent / "astronaut.png"
-    dst = tmp_path / "astronaut.png"
-    dst.write_bytes(src.read_bytes())
-    return dst
 
 
 def similarity(angle_deg: float, scale: float, t: tuple[float, float]) -> np.ndarray:

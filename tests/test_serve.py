@@ -3,6 +3,7 @@ exports re-read by the CLI, uploads, projections as server-sent events, fitting 
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -295,6 +296,27 @@ def test_upload_checks_and_resizes(client, editor):
     assert r.status_code == 413 and "upload" in r.json()["error"]
     assert client.post("/api/upload?model=nope", content=b"x").json()["error"].startswith("unknown model 'nope'")
     assert "align must be 0 or 1" in client.post(f"/api/upload?model={MODEL}&align=yes", content=b"x").text
+
+
+def test_upload_aligns_a_photo_as_ffhq(served, dlib_landmarks, astronaut):
+    client = TestClient(create_app(Editor({MODEL: served}, detector=dlib_landmarks)))
+    assert client.get("/api/models").json()["align"] is True
+    r = _upload(client, astronaut.read_bytes(), align=1)
+    assert r.status_code == 200 and r.json()["aligned"] is True
+    preview = np.asarray(Image.open(io.BytesIO(base64.b64decode(r.json()["preview"].split(",")[1]))))
+    assert preview.shape == (64, 64, 3)
+    # the same crop as the library's alignment of that photo
+    from latentlab.edit.photo import find_face
+    from latentlab.faces.ffhq import align_image
+    from latentlab.faces.photos import load_photo
+
+    rgb = load_photo(astronaut)
+    kp, lm, box, score, _ = find_face(rgb, detector=dlib_landmarks)
+    want, _ = align_image(rgb, kp, size=64, transform_size=256, landmarks=lm, box=box, score=score)
+    np.testing.assert_array_equal(preview, want)
+    flat = _png_bytes(np.full((200, 200, 3), 128, np.uint8))  # no face in it
+    r = _upload(client, flat, align=1)
+    assert r.status_code == 400 and "no face found in the upload" in r.json()["error"]
 
 
 def test_project_from_the_encoder_and_edit_the_result(client, editor):
