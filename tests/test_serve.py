@@ -307,13 +307,32 @@ def test_upload_aligns_a_photo_as_ffhq(served, dlib_landmarks, astronaut):
     assert preview.shape == (64, 64, 3)
     # the same crop as the library's alignment of that photo
     from latentlab.edit.photo import find_face
+    from latentlab.faces import TEMPLATES
     from latentlab.faces.ffhq import align_image
     from latentlab.faces.photos import load_photo
 
+    assert served.alignment == "synthfaces"  # the embedded model's own framing, from the registry
     rgb = load_photo(astronaut)
     kp, lm, box, score, _ = find_face(rgb, detector=dlib_landmarks)
-    want, _ = align_image(rgb, kp, size=64, transform_size=256, landmarks=lm, box=box, score=score)
+    want, _ = align_image(rgb, kp, size=64, transform_size=256, landmarks=lm, box=box, score=score,
+                          template=TEMPLATES["synthfaces"])  # fmt: skip
     np.testing.assert_array_equal(preview, want)
+    # project it, edit it, and put it back into the photo: outside the face the photo is kept bit for bit
+    ev = _events(client, {"model": MODEL, "upload": r.json()["id"], "method": "encoder", "steps": 0})
+    src = {"kind": "code", "id": ev[-1]["code"]}
+    edit_state = state(source=src, edits=[{"direction": "shipped/smile", "alpha": 3, "layers": "all"}])
+    out = client.post("/api/export/photo", json=edit_state)
+    assert out.status_code == 200 and out.headers["content-disposition"].endswith('-photo.png"')
+    photo = np.asarray(Image.open(io.BytesIO(out.content)))
+    assert photo.shape == rgb.shape
+    changed = (photo != rgb).any(2)
+    assert changed.any() and changed.mean() < 0.25  # the face moved, the rest did not
+    unedited = client.post("/api/export/photo", json=state(source=src)).content
+    still = np.asarray(Image.open(io.BytesIO(unedited)))
+    # with no edit only the resampling of the face's own pixels remains (measured 0.07 against 0.79 mean change)
+    assert np.abs(still.astype(int) - rgb).mean() < 0.2 * np.abs(photo.astype(int) - rgb).mean()
+    r = client.post("/api/export/photo", json=state())
+    assert r.status_code == 400 and "needs a projected photo" in r.json()["error"]
     flat = _png_bytes(np.full((200, 200, 3), 128, np.uint8))  # no face in it
     r = _upload(client, flat, align=1)
     assert r.status_code == 400 and "no face found in the upload" in r.json()["error"]

@@ -274,15 +274,31 @@ def edit_photo(
             imgs = imgs.expand(-1, 3, -1, -1)
     recon, edited = to_uint8(imgs.cpu())
     t1 = time.perf_counter()
-    if blend == "replace":
-        out = paste_back(image, edited, tr, feather=feather)
-    else:
-        out = _paste_delta(image, kp, tr, recon, edited, template, feather)
+    out = paste_edit(image, kp, tr, recon, edited, template, feather, blend)
     timings["paste"] = time.perf_counter() - t1
     meta.update({"direction": direction.name, "alpha": alpha, "units": units, "step": step, "layers": layers,
                  "blend": blend, "faces": n_faces, "face": face,
                  "seconds": {k: round(v, 3) for k, v in timings.items()}})  # fmt: skip
     return PhotoEdit(out, crop, recon, edited, tr, ws, moved.detach().cpu(), noise, Gr, n_faces, meta)
+
+
+def paste_edit(image: np.ndarray, kp: Any, tr: AlignTransform, recon: np.ndarray, edited: np.ndarray,
+               template: Template = FFHQ, feather: float = FEATHER, blend: str = "delta") -> np.ndarray:  # fmt: skip
+    """Put an edited crop back into its photo (``edit_photo``'s last step; the editor's photo export).
+
+    Args:
+        image: the photo, uint8 RGB ``[H, W, 3]``.
+        kp: the face's ``[4, 2]`` keypoints in the photo; ``tr`` its crop's :class:`AlignTransform`.
+        recon, edited: uint8 ``[R, R, 3]``: the model's rendering of the crop's code before and after the edit.
+        blend: ``"replace"`` pastes ``edited`` itself; ``"delta"`` adds ``edited - recon`` (enlarged) to the
+            photo's own crop at the face's size, so the photo's detail stays where the edit changes nothing.
+    Returns:
+        uint8 ``[H, W, 3]``; outside the face mask, the photo's own pixels.
+    """
+    string(blend, "blend", choices=BLENDS)
+    if blend == "replace":
+        return paste_back(image, edited, tr, feather=feather)
+    return _paste_delta(image, kp, tr, recon, edited, template, feather)
 
 
 def _paste_delta(image, kp, tr, recon, edited, template, feather) -> np.ndarray:

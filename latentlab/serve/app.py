@@ -10,6 +10,7 @@ for a failure of the server's own, which keeps serving):
 ``POST /api/render``      an edit state (:mod:`latentlab.serve.state`) -> ``image/png``; ``X-Render-Ms``
 ``POST /api/export/png``  the same image as a download
 ``POST /api/export/codes`` the state's codes as ``.npz`` (``latentlab generate --latents`` reads it)
+``POST /api/export/photo`` a state whose source is an aligned, projected upload -> the photo with the edit in it
 ``POST /api/export/sweep`` ``{"state", "direction": index into state.edits, "low", "high", "frames"}`` -> MP4
 ``POST /api/upload``      the raw image bytes (``?model=&align=0|1``) -> ``{"id", "preview", "aligned"}``
 ``POST /api/project``     a :class:`~latentlab.serve.jobs.ProjectRequest` -> ``text/event-stream``
@@ -50,7 +51,7 @@ from starlette.routing import Route
 from ..io.images import from_uint8, to_8bit_mode, to_uint8
 from ..validate import InvalidInput, number, string
 from .jobs import ProjectionJob, Tools, parse_project_request
-from .models import BoundedStore, CodeStore, ServedModel
+from .models import BoundedStore, CodeStore, ServedModel, Upload
 from .state import compose, parse_state
 
 STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
@@ -138,10 +139,11 @@ class Editor:
                     self._detector = False
             return self._detector or None
 
-    def read_upload(self, data: bytes, model: ServedModel, align: bool) -> tuple[np.ndarray, bool]:
-        """Decode an uploaded image into a uint8 target ``[R, R, C]`` at the model's resolution: aligned (FFHQ)
-        when asked and possible, else centre-cropped to a square and resized. InvalidInput for non-images and
-        oversized ones. (Uploads are kept as uint8: a quarter of the memory of float targets.)"""
+    def read_upload(self, data: bytes, model: ServedModel, align: bool) -> Upload:
+        """Decode an uploaded image into a uint8 target ``[R, R, C]`` at the model's resolution: aligned with the
+        model's framing (FFHQ's procedure; ``ServedModel.alignment``) when asked, keeping what pasting the edit
+        back needs, else centre-cropped to a square and resized. InvalidInput for non-images and oversized ones.
+        (Targets are kept as uint8: a quarter of the memory of float ones.)"""
         if not data:
             raise InvalidInput("the upload is empty")
         try:
@@ -156,26 +158,26 @@ class Editor:
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
             raise InvalidInput(f"the upload is not a readable image ({str(e)[:200]})") from None
         res = model.G.img_resolution
-        aligned = False
+        kp = tr = None
         if align:
             det = self.detector()
             if det is None:
                 raise InvalidInput("face alignment needs the align extra (pip install 'latentlab[align]'); "
                                    "upload an aligned crop with alignment off")  # fmt: skip
             from ..edit.photo import find_face
+            from ..faces import TEMPLATES
             from ..faces.ffhq import align_image
 
             kp, lm, box, score, _ = find_face(rgb, detector=det, name="the upload")
-            rgb, _ = align_image(rgb, kp, size=res, transform_size=max(4 * res, 256), landmarks=lm, box=box,
-                                 score=score)  # fmt: skip
-            aligned = True
+            crop, tr = align_image(rgb, kp, size=res, transform_size=max(4 * res, 256), landmarks=lm, box=box,
+                                   score=score, template=TEMPLATES[model.alignment])  # fmt: skip
         else:
             s = min(rgb.shape[:2])
             y, x = (rgb.shape[0] - s) // 2, (rgb.shape[1] - s) // 2
-            rgb = np.asarray(Image.fromarray(rgb[y : y + s, x : x + s]).resize((res, res), Image.LANCZOS))
+            crop = np.asarray(Image.fromarray(rgb[y : y + s, x : x + s]).resize((res, res), Image.LANCZOS))
         if model.G.img_channels == 1:
-            rgb = np.asarray(Image.fromarray(rgb).convert("L"))[..., None]
-        return np.ascontiguousarray(rgb), aligned
+            crop = np.asarray(Image.fromarray(crop).convert("L"))[..., None]
+        return Upload(model.name, np.ascontiguousarray(crop), data if tr is not None else None, kp, tr)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -263,6 +265,31 @@ def create_app(editor: Editor) -> Starlette:
             path = save_latents(Path(d) / "codes.npz", c.ws[0].numpy(), meta=meta, **arrays)
             return path.read_bytes(), f"{m.name}-codes.npz"
 
+    def _photo(payload: Any) -> tuple[bytes, str]:
+        """The edited face put back into the uploaded photo (``edit_photo``'s delta blend)."""
+        from ..edit.photo import paste_edit
+        from ..faces import TEMPLATES
+
+        img, c, m = editor.render(payload)
+        entry = c.entry
+        if entry is None or entry.upload is None or entry.upload.transform is None:
+            raise InvalidInput("the photo export needs a projected photo that was uploaded with 'align the face' "
+                               "on (the source of the state must be its code)")  # fmt: skip
+        up = entry.upload
+        recon = _render_entry(entry)
+        with Image.open(io.BytesIO(up.data)) as im:
+            photo = np.asarray(to_8bit_mode(im, channels=3))
+        grey = img.shape[1] == 1
+        edited, base = (to_uint8(x.expand(-1, 3, -1, -1) if grey else x)[0] for x in (img, recon))
+        out = paste_edit(photo, up.keypoints, up.transform, base, edited, TEMPLATES[m.alignment], blend="delta")
+        buf = io.BytesIO()
+        Image.fromarray(out).save(buf, format="PNG", compress_level=3)
+        return buf.getvalue(), f"{m.name}-photo.png"
+
+    async def export_photo(request: Request) -> Response:
+        data, name = await run(_photo, await _json(request))
+        return _attachment(data, "image/png", name)
+
     async def export_codes(request: Request) -> Response:
         data, name = await run(_codes_npz, await _json(request))
         return _attachment(data, "application/octet-stream", name)
@@ -299,19 +326,20 @@ def create_app(editor: Editor) -> Starlette:
         if align not in ("0", "1"):
             raise InvalidInput("align must be 0 or 1")
         data = await _body(request, editor.max_upload_bytes, "upload")
-        target, aligned = await run(editor.read_upload, data, m, align == "1")
-        key = editor.uploads.put((m.name, target))
-        return JSONResponse({"id": key, "preview": data_url(await run(png_bytes, from_uint8(target[None]))),
-                             "aligned": aligned})  # fmt: skip
+        up = await run(editor.read_upload, data, m, align == "1")
+        key = editor.uploads.put(up)
+        return JSONResponse({"id": key, "preview": data_url(await run(png_bytes, from_uint8(up.target[None]))),
+                             "aligned": up.transform is not None})  # fmt: skip
 
     async def project(request: Request) -> Response:
         req = parse_project_request(await _json(request), editor.models)
-        model_name, target = editor.uploads.get(req.upload)
-        if model_name != req.model:
-            raise InvalidInput(f"the upload was made for model {model_name!r}, not {req.model!r}")
+        up = editor.uploads.get(req.upload)
+        if up.model != req.model:
+            raise InvalidInput(f"the upload was made for model {up.model!r}, not {req.model!r}")
         if not editor.jobs.acquire(blocking=False):
             return _error(429, f"{editor.max_jobs} projections are running already; try again when one is done")
-        job = ProjectionJob(editor.models[req.model], from_uint8(target[None]), req, editor.codes, editor.tools)
+        job = ProjectionJob(editor.models[req.model], from_uint8(up.target[None]), req, editor.codes, editor.tools,
+                            upload=up)  # fmt: skip
         try:
             job.start()
         except BaseException:
@@ -436,6 +464,7 @@ def create_app(editor: Editor) -> Starlette:
         Route("/", page), Route("/static/{name}", static), Route("/api/models", models),
         Route("/api/render", render, methods=["POST"]), Route("/api/export/png", export_png, methods=["POST"]),
         Route("/api/export/codes", export_codes, methods=["POST"]),
+        Route("/api/export/photo", export_photo, methods=["POST"]),
         Route("/api/export/sweep", export_sweep, methods=["POST"]),
         Route("/api/upload", upload, methods=["POST"]), Route("/api/project", project, methods=["POST"]),
         Route("/api/samples", samples, methods=["POST"]), Route("/api/fit", fit, methods=["POST"]),

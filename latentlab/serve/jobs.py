@@ -81,11 +81,13 @@ class ProjectionJob:
         tools: shared, lazily built helpers (the projector's loss, W statistics, LPIPS for PTI): a
             :class:`Tools`.
         every: send a ``progress`` event every this many steps (and at the last).
+        upload: the :class:`~latentlab.serve.models.Upload` the target came from, stored with the result.
     """
 
     def __init__(self, model: ServedModel, target: torch.Tensor, request: ProjectRequest, store: CodeStore,
-                 tools: Tools, every: int = 5):  # fmt: skip
+                 tools: Tools, every: int = 5, upload: Any = None):  # fmt: skip
         self.model, self.target, self.request, self.store, self.tools = model, target, request, store, tools
+        self.upload = upload  # the Upload it came from, kept with the code (the photo export pastes into it)
         self.every = max(1, int(every))
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.cancel = threading.Event()
@@ -154,7 +156,7 @@ class ProjectionJob:
         meta = {"method": r.method, "steps": r.steps, "space": r.space, "pti": r.pti, "psnr": round(psnr, 2),
                 "seconds": round(time.perf_counter() - t0, 2), "loss": loss_name}  # fmt: skip
         entry = Entry(m.name, ws[:1].clone(), None if noise is None else [None if x is None else x[:1] for x in noise],
-                      generator=None if tuned is None else tuned.G, meta=meta)  # fmt: skip
+                      generator=None if tuned is None else tuned.G, meta=meta, upload=self.upload)  # fmt: skip
         code = self.store.put(entry)
         return {"event": "done", "code": code, **meta}
 

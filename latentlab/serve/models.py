@@ -25,7 +25,15 @@ import torch
 from ..edit.directions import Direction, load_direction, model_fingerprint, pca_directions, sefa_directions
 from ..nn.generator import Generator
 from ..nn.wplus import layer_table
-from ..registry import ENCODERS, direction_path, encoder_path, list_directions, list_models, load_generator
+from ..registry import (
+    ENCODERS,
+    alignment_of,
+    direction_path,
+    encoder_path,
+    list_directions,
+    list_models,
+    load_generator,
+)
 from ..validate import InvalidInput
 
 SEFA_COMPONENTS = 10
@@ -56,6 +64,7 @@ class ServedModel:
     G: Generator
     source: str  # the registry name or file it came from (server side only, never sent to the page)
     encoder_file: Path | None = None
+    alignment: str = "ffhq"  # the face framing it expects (latentlab.faces.TEMPLATES; registry.alignment_of)
     directions: dict[str, Direction] = field(default_factory=dict)
     _std: dict[str, float] = field(default_factory=dict)
     _w: torch.Tensor | None = None
@@ -82,7 +91,7 @@ class ServedModel:
                 enc = encoder_path(str(name_or_path))
             except FileNotFoundError:
                 enc = None
-        m = cls(name=name, G=G, source=str(name_or_path), encoder_file=enc)
+        m = cls(name=name, G=G, source=str(name_or_path), encoder_file=enc, alignment=alignment_of(name_or_path))
         fp = model_fingerprint(G)
         if str(name_or_path) in list_models():
             for full in list_directions(str(name_or_path)):
@@ -160,7 +169,7 @@ class ServedModel:
                          "accuracy": d.accuracy})  # fmt: skip
         return {"name": self.name, "resolution": G.img_resolution, "channels": G.img_channels,
                 "num_ws": G.num_ws, "w_dim": G.w_dim, "layers": layer_table(G),
-                "directions": dirs, "encoder": self.encoder_file is not None,
+                "directions": dirs, "encoder": self.encoder_file is not None, "alignment": self.alignment,
                 "truncation_cutoff_max": G.num_ws}  # fmt: skip
 
 
@@ -184,6 +193,18 @@ class Entry:
     noise: list[torch.Tensor | None] | None = None
     generator: Any = None
     meta: dict[str, Any] = field(default_factory=dict)
+    upload: Upload | None = None  # the uploaded photo it was projected from (for the paste-back export)
+
+
+@dataclass
+class Upload:
+    """An uploaded image: the target at the model's resolution, and for an aligned photo what pasting back needs."""
+
+    model: str
+    target: Any  # uint8 [R, R, C]
+    data: bytes | None = None  # the photo's file, kept encoded (a quarter of its pixels' memory or less)
+    keypoints: Any = None  # [4, 2] in the photo
+    transform: Any = None  # the crop's AlignTransform
 
 
 class BoundedStore:

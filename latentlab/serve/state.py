@@ -188,6 +188,7 @@ class Composed:
     noise: list[torch.Tensor | None] | None  # per noise layer, [1, 1, r, r]; None = noise_mode alone
     noise_mode: str  # "const" or "none" for layers without a map
     generator: Any  # the generator to render with (a PTI-tuned one for a tuned code)
+    entry: Any = None  # the stored code the source is (CodeStore's Entry), or None for seeds and blends
 
 
 @torch.no_grad()
@@ -243,4 +244,4 @@ def compose(model: ServedModel, state: EditState, store: CodeStore) -> Composed:
     elif entry is not None and entry.noise is not None:
         noise = entry.noise  # a projection's own noise maps
     G = entry.generator if entry is not None and entry.generator is not None else model.G
-    return Composed(ws, noise, mode, G)
+    return Composed(ws, noise, mode, G, entry)

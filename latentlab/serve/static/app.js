@@ -194,6 +194,7 @@ function fillModel(name) {
   $("method").querySelector("option[value=encoder]").disabled = !m.encoder;
   $("sliders").innerHTML = "";
   ui.code = null;
+  $("export-photo").disabled = true;
   $("source-code").disabled = true;
   $("interp-kind").value = "seed";
   $("interp-kind").querySelector("option[value=code]").disabled = true;
@@ -229,6 +230,7 @@ async function upload(file) {
     const res = await api(`/api/upload?model=${encodeURIComponent(ui.model)}&align=${$("align").checked ? 1 : 0}`, file);
     const out = await res.json();
     ui.upload = out.id;
+    ui.uploadAligned = out.aligned;
     $("upload-preview").src = out.preview;
     $("upload-preview").hidden = false;
     $("project").disabled = false;
@@ -287,6 +289,7 @@ function onProjectEvent(ev) {
     $("project-status").textContent = `${ev.stage} ${ev.step}/${ev.steps}` + (ev.loss != null ? ` loss ${ev.loss.toFixed(4)}` : "");
   } else if (ev.event === "done") {
     ui.code = ev.code;
+    $("export-photo").disabled = !ui.uploadAligned;
     $("source-code").disabled = false;
     $("interp-kind").querySelector("option[value=code]").disabled = false;
     $("source-code").checked = true;
@@ -365,6 +368,7 @@ function bind() {
   $("reset").addEventListener("click", reset);
   $("export-png").addEventListener("click", () => download("/api/export/png", state()));
   $("export-codes").addEventListener("click", () => download("/api/export/codes", state()));
+  $("export-photo").addEventListener("click", () => download("/api/export/photo", state()));
   $("export-sweep").addEventListener("click", () => download("/api/export/sweep", { state: state(), direction: 0, low: -3, high: 3, frames: 48 }));
   $("upload").addEventListener("change", (e) => upload(e.target.files[0]));
   $("project").addEventListener("click", project);
