@@ -345,6 +345,8 @@ def create_app(editor: Editor) -> Starlette:
         except BaseException:
             editor.jobs.release()
             raise
+        # the slot comes back when the worker ends, whether or not the stream below is ever read
+        threading.Thread(target=_release_after, args=(job, editor.jobs), daemon=True).start()
 
         async def events():
             try:
@@ -364,7 +366,6 @@ def create_app(editor: Editor) -> Starlette:
                         return
             finally:
                 job.cancel.set()  # the page went away, or the job is over: either way nothing more is wanted
-                threading.Thread(target=_release_after, args=(job, editor.jobs), daemon=True).start()
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
