@@ -223,6 +223,35 @@ def test_resume_refuses_other_settings_data_or_generator(tmp_path, G, synth_zip)
         train_encoder(G, out, _config(steps=4), "tiny", resume=True, progress=False)
 
 
+def test_a_training_can_start_from_an_encoders_weights(tmp_path, G):
+    first = tmp_path / "first.safetensors"
+    train_encoder(G, first, _config(steps=2), "tiny", progress=False)
+    start = load_encoder(first, G=G)
+    # the warm start begins at the file's weights exactly
+    trainer = EncoderTrainer(G, _config(steps=2), "tiny")
+    trainer.warm_start(first)
+    for k, v in start.state_dict().items():
+        torch.testing.assert_close(trainer.encoder.state_dict()[k], v, rtol=0, atol=0)
+    # and fine-tunes from there; a resumed run must name the same start
+    out = tmp_path / "tuned.safetensors"
+    train_encoder(G, out, _config(steps=2), "tiny", progress=False, init=first)
+    tuned = load_encoder(out, G=G)
+    assert any((tuned.state_dict()[k] != v).any() for k, v in start.state_dict().items())
+    with pytest.raises(InvalidInput, match="started from another --init than this run's"):
+        train_encoder(G, out, _config(steps=4), "tiny", resume=True, progress=False)
+    train_encoder(G, out, _config(steps=4), "tiny", resume=True, progress=False, init=first)  # same start: resumes
+    assert read_encoder_state(state_path(out))["step"] == 4
+    with pytest.raises(InvalidInput, match="only start a training"):
+        trainer.step()
+        trainer.warm_start(first)
+    with pytest.raises(InvalidInput, match="channel_max=.*this training builds"):
+        EncoderTrainer(G, _config(steps=2, channel_max=16), "tiny").warm_start(first)
+    with pytest.raises(InvalidInput, match="another generator|fingerprint"):
+        EncoderTrainer(tiny_G(4), _config(steps=2), "tiny").warm_start(first)
+    with pytest.raises(InvalidInput, match="--init and --out are the same file"):
+        train_encoder(G, first, _config(steps=2), "tiny", progress=False, init=first)
+
+
 _KILL_SCRIPT = """
 import sys, time, torch
 import latentlab.projection.encoder_train as et

@@ -64,12 +64,14 @@ def encoder() -> None:
               help="Steps between snapshots (encoder file, state, held-out figures).")
 @click.option("--resume", is_flag=True, help="Continue the training whose state is beside --out (same settings; "
               "--steps may grow).")
+@click.option("--init", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Start from this encoder's weights (fine-tuning, e.g. on new --data); same generator and size.")
 @click.option("--threads", type=click.IntRange(1, 4096), default=None, help="CPU threads.  [default: torch's]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
 def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_weights, lpips_weight, l2_weight,
               latent_weight, psi_min, const_noise, mixing, real_fraction, e4e, delta_weight, progressive_every,
-              progressive_start, latent_d_weight, seed, snap, resume, threads, progress, device):  # fmt: skip
+              progressive_start, latent_d_weight, seed, snap, resume, init, threads, progress, device):  # fmt: skip
     """Train an encoder for a generator: images -> W+ codes in one forward pass (pSp / e4e).
 
     It learns from the generator's own samples (z seeded per step, truncation and noise varied):
@@ -86,6 +88,8 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
         latentlab encoder train --network synthfaces-64 --out enc.safetensors --steps 6000
         latentlab encoder train --network synthfaces-64 --out enc.safetensors --steps 6000 --resume
         latentlab encoder train --network G.pkl --out enc.safetensors --data photos.zip --e4e
+        latentlab encoder train --network synthfaces-64 --init pretrained/synthfaces-64-encoder.safetensors \
+            --data crops.zip --steps 2000 --out tuned-enc.safetensors      # fine-tune an encoder
         latentlab project photos/ --network synthfaces-64 --init encoder --encoder enc.safetensors --outdir p/
     """
     import torch
@@ -120,7 +124,7 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
     elif loss != "mse":
         distance = build_distance(loss, G.img_resolution)
     trainer = train_encoder(G, out, config, network=str(network), dataset=dataset, resume=resume,
-                            progress=progress, distance=distance, log=click.echo)  # fmt: skip
+                            progress=progress, distance=distance, log=click.echo, init=init)  # fmt: skip
     last = trainer.history[-1] if trainer.history else {}
     click.echo(f"trained {trainer.step_idx} steps; held-out: w error {last.get('w_error', float('nan')):.4f} w_std, "
                f"PSNR {last.get('psnr', float('nan')):.2f} dB; wrote {out}")  # fmt: skip

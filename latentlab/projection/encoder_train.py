@@ -201,6 +201,7 @@ class EncoderTrainer:
         self.encoder = new_encoder(G, network, config.seed, channel_base=config.channel_base,
                                    channel_max=config.channel_max).train()  # fmt: skip
         self.encoder.requires_grad_(True)
+        self.init_sha256 = ""  # the SHA-256 of the encoder file it started from (warm_start), "" = from scratch
         self.opt = torch.optim.Adam(self.encoder.parameters(), lr=config.lr, betas=(0.9, 0.999))
         self.latent_d = self.opt_d = None
         if config.latent_d_weight > 0:
@@ -306,6 +307,26 @@ class EncoderTrainer:
         return {"w_error": float(w_err), "mse": float(mse.mean()), "psnr": float(psnr), "lpips": float(lp.mean())}
 
     # ------------------------------------------------------------------------------------------ state
+    def warm_start(self, path: str | Path) -> None:
+        """Start from an encoder file's weights (``--init``: fine-tuning, e.g. on new ``--data``), before step 1.
+
+        Raises:
+            InvalidInput: after the first step, another generator's encoder, or another architecture.
+        """
+        from ..io.foreign import file_sha256
+        from .encoder import load_encoder
+
+        if self.step_idx != 0:
+            raise InvalidInput("an encoder's weights can only start a training, not join one at step "
+                               f"{self.step_idx}")  # fmt: skip
+        start = load_encoder(path, device=self.device, G=self.G, name=self.network or None)
+        if start.config != self.encoder.config:
+            mine, theirs = asdict(self.encoder.config), asdict(start.config)
+            k = next(k for k in mine if mine[k] != theirs[k])
+            raise InvalidInput(f"{path}: that encoder has {k}={theirs[k]!r}, this training builds {mine[k]!r}")
+        self.encoder.load_state_dict(start.state_dict())
+        self.init_sha256 = file_sha256(path)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (the encoder included), ``weights_only``-loadable."""
         return {
@@ -315,7 +336,7 @@ class EncoderTrainer:
             "latent_d": None if self.latent_d is None else self.latent_d.state_dict(),
             "opt_d": None if self.opt_d is None else self.opt_d.state_dict(),
             "data": None if self.stream is None else self.stream.state_dict(),
-            "history": json.dumps(self.history),
+            "history": json.dumps(self.history), "init": self.init_sha256,
         }  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any], where: str = "the training state") -> None:
@@ -330,6 +351,9 @@ class EncoderTrainer:
             k = diff[0]
             raise InvalidInput(f"{where} was trained with {k}={saved.get(k)!r}, not {mine[k]!r}; resume with the "
                                f"same settings (only the step count may change)")  # fmt: skip
+        if (state.get("init") or "") != self.init_sha256:
+            raise InvalidInput(f"{where} was started from {'no --init' if not state.get('init') else 'another --init'}"
+                               f" than this run's; resume with the same --init")  # fmt: skip
         if (state.get("data") is None) != (self.stream is None):
             raise InvalidInput(f"{where} was trained {'without' if state.get('data') is None else 'with'} real "
                                f"images; resume with the same --data")  # fmt: skip
@@ -406,6 +430,7 @@ def train_encoder(
     progress: bool = True,
     distance: nn.Module | None = None,
     log: Callable[[str], None] | None = None,
+    init: str | Path | None = None,
 ) -> EncoderTrainer:
     """Train an encoder for ``G`` and write it to ``out`` (see the module docstring for the files).
 
@@ -419,6 +444,8 @@ def train_encoder(
         progress: a progress bar.
         distance: the perceptual module (default: ``config.loss``'s).
         log: receives one line per snapshot.
+        init: start from this encoder file's weights (:meth:`EncoderTrainer.warm_start`); a resumed run must
+            name the same file (its SHA-256 is in the state).
     Returns:
         The trainer, after the last step.
     """
@@ -426,6 +453,10 @@ def train_encoder(
     if out.suffix != ".safetensors":
         raise InvalidInput(f"--out must name a .safetensors file, got {str(out)!r}")
     trainer = EncoderTrainer(G, config, network, dataset, distance)
+    if init is not None:
+        if Path(init).resolve() == out.resolve():
+            raise InvalidInput(f"--init and --out are the same file ({out}); the training would overwrite its start")
+        trainer.warm_start(init)
     sp = state_path(out)
     remove_temporaries(out.parent, (out.name, state_path(out).name, stats_path(out).name))  # a kill -9's leftovers
     if sp.exists():
