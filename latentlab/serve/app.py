@@ -48,7 +48,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..edit.codes import seed_codes
 from ..io.images import from_uint8, to_8bit_mode, to_uint8
+from ..render import render_codes
 from ..validate import InvalidInput, number, string
 from .jobs import ProjectionJob, Tools, parse_project_request
 from .models import BoundedStore, CodeStore, ServedModel, Upload
@@ -332,7 +334,7 @@ def create_app(editor: Editor) -> Starlette:
                              "aligned": up.transform is not None})  # fmt: skip
 
     async def project(request: Request) -> Response:
-        req = parse_project_request(await _json(request), editor.models)
+        req = parse_project_request(await _json(request), editor.model)
         up = editor.uploads.get(req.upload)
         if up.model != req.model:
             raise InvalidInput(f"the upload was made for model {up.model!r}, not {req.model!r}")
@@ -370,13 +372,9 @@ def create_app(editor: Editor) -> Starlette:
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     def _render_entry(entry) -> torch.Tensor:
-        G = entry.generator or editor.models[entry.model].G
-        with torch.no_grad():
-            return G.synthesis(entry.ws.to(G.w_avg.device), noise_mode="const", noise=entry.noise).cpu()
+        return render_codes(entry.generator or editor.models[entry.model].G, entry.ws, entry.noise)
 
     def _samples(payload: Any) -> dict:
-        from ..nn.generator import seed_to_z
-
         if not isinstance(payload, dict):
             raise InvalidInput("the samples request must be a JSON object")
         m = editor.model(payload.get("model"))
@@ -384,10 +382,7 @@ def create_app(editor: Editor) -> Starlette:
         n = int(number(payload.get("count", 24), "count", low=1, high=MAX_SAMPLES, integer=True))
         psi = float(number(payload.get("psi", 0.7), "psi", low=-2, high=2))
         seeds = list(range(seed, seed + n))
-        z = torch.cat([seed_to_z(m.G.z_dim, s) for s in seeds])
-        with torch.no_grad():
-            ws = m.G.mapping(z.to(m.G.w_avg.device), None, truncation_psi=psi)
-            imgs = torch.cat([m.G.synthesis(w[None], noise_mode="const").cpu() for w in ws])
+        imgs = render_codes(m.G, seed_codes(m.G, seeds, truncation_psi=psi).ws)
         return {"seeds": seeds, "images": [data_url(png_bytes(imgs[i : i + 1])) for i in range(n)]}
 
     async def samples(request: Request) -> Response:
@@ -395,7 +390,6 @@ def create_app(editor: Editor) -> Starlette:
 
     def _fit(payload: Any) -> dict:
         from ..edit.directions import fit_direction, model_fingerprint
-        from ..nn.generator import seed_to_z
 
         if not isinstance(payload, dict):
             raise InvalidInput("the fit request must be a JSON object")
@@ -414,9 +408,7 @@ def create_app(editor: Editor) -> Starlette:
         if set(sides["positive"]) & set(sides["negative"]):
             raise InvalidInput("a seed is marked both 'has it' and 'has not'")
         seeds = sides["positive"] + sides["negative"]
-        z = torch.cat([seed_to_z(m.G.z_dim, s) for s in seeds])
-        with torch.no_grad():
-            w = m.G.mapping(z.to(m.G.w_avg.device), None, truncation_psi=psi)[:, 0].cpu()
+        w = seed_codes(m.G, seeds, truncation_psi=psi).ws[:, 0]
         labels = torch.tensor([1.0] * len(sides["positive"]) + [0.0] * len(sides["negative"]))
         d = fit_direction(w, labels, attribute=name.replace(" ", "_"), space="w", ratio=None, split=0.75,
                           method="svm", seed=0, C=None, model=m.name, model_hash=model_fingerprint(m.G),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,19 +45,21 @@ class ProjectRequest:
     pti_steps: int = 350
 
 
-def parse_project_request(x: Any, models: dict[str, ServedModel]) -> ProjectRequest:
-    """A :class:`ProjectRequest` from the page's JSON; InvalidInput for anything wrong, with what was wrong."""
+def parse_project_request(x: Any, model_of: Callable[[Any], ServedModel]) -> ProjectRequest:
+    """A :class:`ProjectRequest` from the page's JSON; InvalidInput for anything wrong, with what was wrong.
+
+    ``model_of`` looks a model up by name and refuses unknown ones (``Editor.model``).
+    """
     if not isinstance(x, dict):
         raise InvalidInput("the projection request must be a JSON object")
     extra = sorted(set(x) - {"model", "upload", "method", "steps", "space", "pti", "pti_steps"})
     if extra:
         raise InvalidInput(f"unknown projection field(s): {', '.join(map(str, extra))[:200]}")
-    model = string(x.get("model"), "model")
-    if model not in models:
-        raise InvalidInput(f"unknown model {model!r:.80}; this server offers {', '.join(models)}")
+    served = model_of(x.get("model"))
+    model = served.name
     upload = string(x.get("upload"), "upload")
     method = string(x.get("method", "encoder"), "method", choices=METHODS)
-    if method == "encoder" and models[model].encoder_file is None:
+    if method == "encoder" and served.encoder_file is None:
         raise InvalidInput(f"model {model!r} has no encoder: choose method 'optimize' (or start the server with "
                            f"--encoder, made by `latentlab encoder train`)")  # fmt: skip
     steps = int(number(x.get("steps", 100), "steps", low=0, high=MAX_STEPS, integer=True))
@@ -152,7 +155,7 @@ class ProjectionJob:
                 images = tuned.G.synthesis(tuned.pivot.to(G.w_avg.device), noise_mode="const").cpu()
         self._check()
         mse = float((images - self.target).square().mean())
-        psnr = 10 * torch.log10(torch.tensor(4 / max(mse, 1e-12))).item()
+        psnr = 10 * torch.log10(torch.tensor(4 / max(mse, 1e-12))).item()  # finite: the event is JSON
         meta = {"method": r.method, "steps": r.steps, "space": r.space, "pti": r.pti, "psnr": round(psnr, 2),
                 "seconds": round(time.perf_counter() - t0, 2), "loss": loss_name}  # fmt: skip
         entry = Entry(m.name, ws[:1].clone(), None if noise is None else [None if x is None else x[:1] for x in noise],

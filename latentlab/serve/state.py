@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..edit.codes import seed_codes
 from ..edit.ops import edit, layer_indices, lerp, mix, truncate
-from ..nn.generator import seed_to_z
 from ..validate import InvalidInput, number, string
 
 if TYPE_CHECKING:
@@ -194,12 +194,10 @@ class Composed:
 @torch.no_grad()
 def source_codes(model: ServedModel, src: Source, store: CodeStore) -> tuple[torch.Tensor, Any]:
     """``([1, num_ws, w_dim] codes, stored entry or None)`` of a source, at psi 1."""
-    G = model.G
     if src.kind == "seed":
-        return G.mapping(seed_to_z(G.z_dim, src.seed), None).cpu(), None
+        return seed_codes(model.G, [src.seed]).ws, None
     if src.kind == "blend":
-        z = torch.cat([seed_to_z(G.z_dim, s) for s in src.seeds])
-        ws = G.mapping(z, None).cpu()
+        ws = seed_codes(model.G, list(src.seeds)).ws
         w = torch.tensor(src.weights, dtype=ws.dtype).view(-1, 1, 1)
         return (ws * w).sum(0, keepdim=True) / w.sum(), None
     entry = store.get(src.id, model.name)
