@@ -46,15 +46,20 @@ from latentlab.registry import encoder_path  # noqa: E402
 EDITS = ("smile", "glasses")
 
 
-def _rate(fn, n: int, repeats: int) -> float:
-    fn()
-    fn()
+def run_times(fn, repeats: int, warmup: int = 2) -> list[float]:
+    """Seconds of ``repeats`` calls of ``fn()``, after ``warmup`` untimed ones (the benchmarks' one timer)."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return n / statistics.median(times)
+    return times
+
+
+def _rate(fn, n: int, repeats: int) -> float:
+    return n / statistics.median(run_times(fn, repeats))
 
 
 def speed(G, enc, repeats: int) -> None:

@@ -24,7 +24,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from bench_encoder import run_times  # noqa: E402
 
 from latentlab.serve import Editor, ServedModel, create_app  # noqa: E402
 from latentlab.serve.app import png_bytes  # noqa: E402
@@ -35,14 +38,9 @@ STATE = {"model": "synthfaces-64", "source": {"kind": "seed", "seed": 7}, "psi":
                    {"direction": "sefa/0", "alpha": -1.0, "layers": "coarse"}]}  # fmt: skip
 
 
-def _median(fn, repeats: int) -> tuple[float, float]:
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
+def median_ms(fn, repeats: int, warmup: int = 2) -> tuple[float, float]:
+    """``(median, 90th percentile)`` in ms of ``repeats`` calls of ``fn()`` (bench_encoder's timer)."""
+    times = [t * 1000 for t in run_times(fn, repeats, warmup)]
     return statistics.median(times), float(np.percentile(times, 90))
 
 
@@ -61,8 +59,8 @@ def server_side(editor: Editor, repeats: int) -> dict:
         s["edits"][0]["alpha"] = (next(k) % 50) / 10  # a new value each time, as a dragged slider sends
         assert client.post("/api/render", json=s).status_code == 200
 
-    d50, d90 = _median(direct, repeats)
-    h50, h90 = _median(http, repeats)
+    d50, d90 = median_ms(direct, repeats)
+    h50, h90 = median_ms(http, repeats)
     return {"mode": "server", "threads": torch.get_num_threads(), "render_png_ms_median": round(d50, 1),
             "render_png_ms_p90": round(d90, 1), "http_ms_median": round(h50, 1),
             "http_ms_p90": round(h90, 1)}  # fmt: skip

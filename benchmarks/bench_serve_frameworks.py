@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
-import statistics
 import sys
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from bench_serve import STATE  # noqa: E402
+from bench_serve import STATE, median_ms  # noqa: E402
 
 from latentlab.serve import Editor, ServedModel, create_app  # noqa: E402
 from latentlab.serve.app import png_bytes  # noqa: E402
@@ -52,14 +51,10 @@ def serve(app, port: int):
 
 
 def timed(fn, repeats: int) -> dict:
-    for i in range(3):
-        fn(i)
-    times = []
-    for i in range(repeats):
-        t0 = time.perf_counter()
-        fn(i)
-        times.append((time.perf_counter() - t0) * 1000)
-    return {"ms_median": round(statistics.median(times), 1), "ms_p90": round(float(np.percentile(times, 90)), 1)}
+    """``fn(i)`` with a new ``i`` on every call (a new slider value), 3 untimed calls first: median and p90 in ms."""
+    calls = itertools.count()
+    median, p90 = median_ms(lambda: fn(next(calls)), repeats, warmup=3)
+    return {"ms_median": round(median, 1), "ms_p90": round(p90, 1)}
 
 
 def state(i: int) -> dict:
