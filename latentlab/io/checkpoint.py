@@ -278,6 +278,26 @@ def check_generator_choice(network: str) -> None:
         raise ValueError(f"network must be 'G_ema', 'G' or 'auto', got {network!r}")
 
 
+def load_state_file(path: Path, fmt: str, version: int, what: str, version_label: str) -> dict[str, Any]:
+    """A training-state file (``torch.save`` of a dict), read ``weights_only`` and checked for its format tag.
+
+    Args:
+        fmt, version: the ``format`` and ``format_version`` entries the file must have.
+        what: the kind of file in messages (``"training state"``); ``version_label`` names its version there.
+    Raises:
+        CheckpointError: unreadable (torn, foreign), another format, or another version.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for torn or foreign files
+        raise CheckpointError(f"{path}: not a readable {what} ({short_error(e)})") from None
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise CheckpointError(f"{path}: not a latentlab {what}")
+    if state.get("format_version") != version:
+        raise CheckpointError(f"{path}: {version_label} version {state.get('format_version')} is not supported")
+    return state
+
+
 def refuse_directory(path: str | os.PathLike) -> Path:
     """``path`` as a Path; raises ``IsADirectoryError`` (a clear line) when it names a folder."""
     path = Path(path)

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..io.atomic import atomic_path, remove_temporaries
-from ..io.checkpoint import CheckpointError
+from ..io.checkpoint import load_state_file
 from ..nn.generator import Generator, model_fingerprint
 from ..validate import Bound, InvalidInput, number_fields, string
 from .encoder import new_encoder, save_encoder
@@ -392,16 +392,7 @@ def stats_path(out: str | Path) -> Path:
 
 def read_encoder_state(path: Path) -> dict[str, Any]:
     """Load and check a training state written by :func:`train_encoder`; raises CheckpointError."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for torn or foreign files
-        why = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise CheckpointError(f"{path}: not a readable encoder training state ({why})") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise CheckpointError(f"{path}: not a latentlab encoder training state")
-    if state.get("format_version") != STATE_VERSION:
-        raise CheckpointError(f"{path}: encoder-state version {state.get('format_version')} is not supported")
-    return state
+    return load_state_file(path, STATE_FORMAT, STATE_VERSION, "encoder training state", "encoder-state")
 
 
 def _write_state(state: dict[str, Any], path: Path) -> None:

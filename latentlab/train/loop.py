@@ -34,7 +34,7 @@ import torch
 
 from ..data.datasets import ImageDataset
 from ..io.atomic import atomic_path, remove_temporaries
-from ..io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from ..io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_state_file, save_checkpoint
 from ..io.images import make_grid, save_image, to_uint8
 from ..nn.config import DiscriminatorConfig, get_preset
 from ..nn.discriminator import Discriminator
@@ -426,14 +426,7 @@ def list_snapshots(run: Path) -> list[Path]:
 
 def read_state(path: Path) -> dict[str, Any]:
     """Load and check one training-state file and the network file it names; raises CheckpointError."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for torn or foreign files
-        raise CheckpointError(f"{path}: not a readable training state ({str(e).splitlines()[0][:200]})") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise CheckpointError(f"{path}: not a latentlab training state")
-    if state.get("format_version") != STATE_VERSION:
-        raise CheckpointError(f"{path}: training-state version {state.get('format_version')} is not supported")
+    state = load_state_file(path, STATE_FORMAT, STATE_VERSION, "training state", "training-state")
     net = path.parent / str(state.get("network_file"))
     if not net.is_file():
         raise CheckpointError(f"{path}: its network file {net.name} is missing")
