@@ -222,4 +222,8 @@ def test_every_command_has_help_with_an_example_and_a_docs_section():
             missing.append(" ".join(path) + " (help)")
         if f"latentlab {' '.join(path)}" not in docs:
             missing.append(" ".join(path) + " (docs/cli.md)")
+        # A backslash-newline inside a docstring joins two example lines with a run of spaces.
+        for line in r.output.splitlines():
+            if line.lstrip().startswith("latentlab ") and "        " in line.split("#")[0].strip():
+                missing.append(" ".join(path) + f" (an example line was joined: {line.strip()[:60]}...)")
     assert not missing, missing

@@ -88,7 +88,7 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
         latentlab encoder train --network synthfaces-64 --out enc.safetensors --steps 6000
         latentlab encoder train --network synthfaces-64 --out enc.safetensors --steps 6000 --resume
         latentlab encoder train --network G.pkl --out enc.safetensors --data photos.zip --e4e
-        latentlab encoder train --network synthfaces-64 --init pretrained/synthfaces-64-encoder.safetensors \
+        latentlab encoder train --network synthfaces-64 --init pretrained/synthfaces-64-encoder.safetensors \\
             --data crops.zip --steps 2000 --out tuned-enc.safetensors      # fine-tune an encoder
         latentlab project photos/ --network synthfaces-64 --init encoder --encoder enc.safetensors --outdir p/
     """
