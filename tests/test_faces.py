@@ -437,3 +437,33 @@ def test_flip_averaged_landmarks_pair_the_mirror_points(dlib_landmarks, astronau
     m = dlib_landmarks._shape(np.ascontiguousarray(img[:, ::-1]), (w - 1 - b[2], b[1], w - 1 - b[0], b[3]))
     m[:, 0] = w - 1 - m[:, 0]
     np.testing.assert_array_equal(both.landmarks, (plain.landmarks + m[FLIP_68]) / 2)
+
+
+def test_photo_crops_script_pastes_and_aligns_back_to_the_renders_own_crop(tmp_path):
+    """benchmarks/photo_crops.py (the shipped encoder's fine-tuning data): each image is reproducible from
+    (seed, index), and a photo-like crop shows the same face as the SynthFaces-template crop of the render
+    itself; only the borders, where the photo's background shows, may differ."""
+    import subprocess
+    import sys
+
+    bench = Path(__file__).parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        from photo_crops import photo_crop
+    finally:
+        sys.path.remove(str(bench))
+    from latentlab.faces import SYNTHFACES
+
+    a, b = photo_crop(3, 2000, 64, plain=0.0), photo_crop(3, 2000, 64, plain=0.0)
+    assert a.shape == (64, 64, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert not np.array_equal(a, photo_crop(4, 2000, 64, plain=0.0))
+    face, detail = sf.item(3, seed=2000)
+    direct, _ = align_image(sf.render(face, 256, detail), sf.keypoints(face, 256), 64, template=SYNTHFACES)
+    centre = (slice(16, 48), slice(16, 48))
+    mse = ((a[centre].astype(float) - direct[centre].astype(float)) ** 2).mean()
+    assert 10 * np.log10(255**2 / mse) > 28
+    # plain=1: the render itself, in the generator's own framing
+    assert np.array_equal(photo_crop(3, 2000, 64, plain=1.0), sf.render(face, 64, detail))
+    r = subprocess.run([sys.executable, str(bench / "photo_crops.py"), "--count", "2", "--seed", "1000",
+                        "--out", str(tmp_path)], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode != 0 and "held-out" in r.stderr
