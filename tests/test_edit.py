@@ -18,6 +18,7 @@ from latentlab.edit import (
     fit_directions,
     interpolate,
     layer_indices,
+    lerp,
     load_direction,
     mix,
     mix_grid,
@@ -124,6 +125,19 @@ def test_slerp_stays_on_the_sphere_and_interpolate_hits_both_ends():
         interpolate(a, b[:2], 3)
     with pytest.raises(ValueError, match="'lerp' or 'slerp'"):
         interpolate(a, b, 3, "cubic")
+
+
+def test_lerp_is_exact_at_both_ends():
+    """``a + 1 * (b - a)`` rounds away from ``b`` for some floats; the editor's interpolation slider at t = 1
+    must render the other code's pixels exactly."""
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(64, 10, 256, generator=g) * 3, torch.randn(64, 10, 256, generator=g) * 3
+    assert not torch.equal(a + 1.0 * (b - a), b)  # the naive form does miss
+    assert torch.equal(lerp(a, b, torch.tensor(1.0)), b) and torch.equal(lerp(a, b, 0.0), a)
+    t = torch.tensor([0.0, 0.25, 1.0]).reshape(3, 1, 1, 1)
+    out = lerp(a[:1], b[:1], t)
+    assert torch.equal(out[0, 0], a[0]) and torch.equal(out[2, 0], b[0])
+    assert torch.allclose(out[1, 0], a[0] + 0.25 * (b[0] - a[0]), atol=1e-6)
 
 
 def test_parse_alphas():

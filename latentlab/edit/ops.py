@@ -141,8 +141,9 @@ def mix_grid(ws_cols: Tensor, ws_rows: Tensor, layers: LayerSpec) -> Tensor:
 
 
 def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Linear interpolation ``a + t (b - a)``; ``t`` broadcasts against ``a``'s leading dimensions."""
-    return a + t * (b - a)
+    """Linear interpolation ``a + t (b - a)``, exactly ``a`` at ``t = 0`` and exactly ``b`` at ``t = 1``
+    (``a + 1 * (b - a)`` need not round to ``b``); ``t`` broadcasts against ``a``'s leading dimensions."""
+    return torch.lerp(a, b, torch.as_tensor(t, dtype=a.dtype, device=a.device))
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
