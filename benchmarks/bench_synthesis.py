@@ -7,7 +7,9 @@ settings are process-wide: "default" (glibc as configured by the environment) an
 Side by side with NVIDIA's stylegan2-ada-pytorch: pass ``--reference DIR`` pointing at a checkout of theirs
 (never committed here). Their generator gets the same weights (the parameter names map one-to-one), and the
 two are timed in alternating rounds in the same process, so machine noise hits both alike. Their default
-inference path is the fused one ("nvidia"); "nvidia-nonfused" is their other path.
+inference path is the fused one ("nvidia"); "nvidia-nonfused" is their other path. "latentlab-bf16" runs the
+activations in bfloat16 (``dtype=torch.bfloat16``); every implementation but "latentlab" reports its PSNR
+against latentlab's float32 images (``psnr_vs_fp32_db_min``, the worst image; 4 = the [-1, 1] range squared).
 
 Example:
 
@@ -86,11 +88,17 @@ def worker(args) -> None:
     torch.set_num_threads(args.threads)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        G = Generator(get_preset(args.preset).G).eval()
+        if args.network:
+            from latentlab.registry import load_generator
+
+            G = load_generator(args.network, device="cpu").eval()
+        else:
+            G = Generator(get_preset(args.preset).G).eval()
     impls = {
         "latentlab": lambda z: G(z, noise_mode="const"),
         "latentlab-fused": lambda z: G(z, noise_mode="const", fused=True),
         "latentlab-nchw": lambda z: G(z, noise_mode="const", channels_last=False),
+        "latentlab-bf16": lambda z: G(z, noise_mode="const", dtype=torch.bfloat16),
     }
     ref_diff = None
     if args.reference:
@@ -106,6 +114,7 @@ def worker(args) -> None:
         iters = max(2, args.images // batch)
         rates: dict[str, list[float]] = {k: [] for k in impls}
         with torch.no_grad():
+            fp32 = impls["latentlab"](z) if "latentlab" in impls else None
             flops = _flops_per_image(impls[next(iter(impls))], z)
             for fn in impls.values():
                 for _ in range(2):
@@ -119,7 +128,7 @@ def worker(args) -> None:
         for name, r in rates.items():
             ips = statistics.median(r)
             rec = {
-                "bench": "synthesis", "preset": args.preset, "impl": name, "batch": batch,
+                "bench": "synthesis", "preset": args.network or args.preset, "impl": name, "batch": batch,
                 "threads": args.threads, "malloc": args.malloc, "malloc_applied": tuned,
                 "img_per_s": round(ips, 2), "img_per_s_min": round(min(r), 2), "img_per_s_max": round(max(r), 2),
                 "gflop_per_img": round(flops / 1e9, 4), "gflop_per_s": round(ips * flops / 1e9, 1),
@@ -129,12 +138,17 @@ def worker(args) -> None:
             }  # fmt: skip
             if ref_diff is not None:
                 rec["max_abs_diff_vs_nvidia"] = ref_diff
+            if fp32 is not None and name != "latentlab":
+                with torch.no_grad():
+                    mse = (impls[name](z).float() - fp32).square().mean(dim=(1, 2, 3)).clamp_min(1e-20)
+                rec["psnr_vs_fp32_db_min"] = round(float((10 * torch.log10(4 / mse)).min()), 1)
             print(json.dumps(rec), flush=True)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="bench-a", help="network preset (default: bench-a, the issue's Config A)")
+    p.add_argument("--network", default=None, help="a trained generator instead of the preset (e.g. synthfaces-64)")
     p.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--images", type=int, default=64, help="images per timing round and batch size")
@@ -152,7 +166,7 @@ def main() -> None:
         if mode not in ("default", "tuned"):
             p.error(f"unknown allocator mode {mode!r}")
         cmd = [sys.executable, __file__, "--worker", "--malloc", mode]
-        for key in ("preset", "batch", "threads", "images", "rounds", "reference", "impls", "peak_gflops"):
+        for key in ("preset", "network", "batch", "threads", "images", "rounds", "reference", "impls", "peak_gflops"):
             value = getattr(args, key)
             if value is not None:
                 cmd += [f"--{key.replace('_', '-')}", str(value)]

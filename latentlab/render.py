@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from .nn.generator import Generator, seed_to_z
 from .nn.mapping import check_truncation
+from .nn.synthesis import activation_dtype
 from .validate import float_tensor
 
 
@@ -56,6 +57,7 @@ def generate_images(
     class_idx: int | None = None,
     batch_size: int = 16,
     progress: bool = False,
+    precision: str = "fp32",
 ) -> Generated:
     """Render one image per seed, exactly as NVIDIA's ``generate.py`` draws its latents.
 
@@ -71,6 +73,8 @@ def generate_images(
         class_idx: label index for a conditional G (required then, refused otherwise).
         batch_size: images per forward pass.
         progress: show a progress bar.
+        precision: the synthesis' activations: ``"fp32"``, ``"bf16"`` (CPUs with AVX-512 BF16 or AMX, CUDA) or
+            ``"fp16"`` (CUDA); the mapping and the codes stay float32 (see ``SynthesisNetwork.forward``).
     """
     seeds = list(seeds)
     if not seeds:
@@ -80,6 +84,7 @@ def generate_images(
         raise ValueError(f"seeds must be in [0, 2**32), got {bad[0]}")
     check_truncation(truncation_psi, truncation_cutoff, G.num_ws)
     class_labels(G, 1, class_idx)  # checks the class index before any work
+    dtype = activation_dtype(precision, G.w_avg.device)
 
     device = G.w_avg.device
     images, zs, wss = [], [], []
@@ -92,12 +97,12 @@ def generate_images(
         if noise_mode == "random":
             # One generator per seed keeps every image independent of its batch mates.
             img = torch.cat([
-                G.synthesis(ws[i : i + 1], noise_mode="random",
+                G.synthesis(ws[i : i + 1], noise_mode="random", dtype=dtype,
                             generator=torch.Generator(device).manual_seed(s))
                 for i, s in enumerate(chunk)
             ])  # fmt: skip
         else:
-            img = G.synthesis(ws, noise_mode=noise_mode)
+            img = G.synthesis(ws, noise_mode=noise_mode, dtype=dtype)
         images.append(img.cpu())
         zs.append(z.cpu())
         wss.append(ws.cpu())
@@ -113,6 +118,7 @@ def render_codes(
     noise: Sequence[torch.Tensor | None] | None = None,
     noise_mode: str = "const",
     progress: bool = False,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Render W+ codes one image at a time, so that every image is the same whatever it is rendered with.
 
@@ -123,6 +129,7 @@ def render_codes(
             projection's optimized noise; None = ``noise_mode``.
         noise_mode: ``"const"`` or ``"none"`` for layers without a given map.
         progress: show a progress bar.
+        precision: the synthesis' activations, as for :func:`generate_images`.
     Returns:
         ``[N, C, R, R]`` float32 on the CPU, roughly in [-1, 1].
     """
@@ -133,10 +140,11 @@ def render_codes(
     if noise is not None and len(noise) != layers:
         raise ValueError(f"noise must list {layers} per-layer maps, got {len(noise)}")
     device = G.w_avg.device
+    dtype = activation_dtype(precision, device)
     out = []
     for i in tqdm(range(ws.shape[0]), desc="render", unit="img", disable=not progress):
         layer_noise = None
         if noise is not None:
             layer_noise = [None if x is None else x[i : i + 1].to(device) for x in noise]
-        out.append(G.synthesis(ws[i : i + 1].to(device), noise_mode=noise_mode, noise=layer_noise).cpu())
+        out.append(G.synthesis(ws[i : i + 1].to(device), noise_mode=noise_mode, noise=layer_noise, dtype=dtype).cpu())
     return torch.cat(out)

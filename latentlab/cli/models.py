@@ -29,8 +29,11 @@ from ._common import SEED, Finite, device_option
               help="Folder for seed%04d.png (or code%04d.png), codes.npz and (with --grid) grid.png.")
 @click.option("--grid/--no-grid", default=False, show_default=True, help="Also write all images as one grid.")
 @click.option("--batch", type=click.IntRange(1, 65536), default=16, show_default=True, help="Images per forward pass.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="The synthesis' arithmetic: bf16 on CPUs with AVX-512 BF16 or AMX (1.3-1.8x faster here, "
+                   "55 dB from fp32 on the embedded model) and CUDA; fp16 on CUDA only.")
 @device_option
-def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir, grid, batch, device):
+def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir, grid, batch, precision, device):
     """Render images from seeds, or re-render saved codes, with a generator.
 
     From seeds: one PNG per seed, the z and W+ codes as codes.npz (keys z, w, seeds; w is NVIDIA's
@@ -43,6 +46,8 @@ def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir
         latentlab generate --network net.safetensors --seeds 0-7,12 --trunc 0.7 --outdir out/ --grid
 
         latentlab generate --network synthfaces-64 --latents proj/photo.npz --outdir out/
+
+        latentlab generate --network synthfaces-64 --seeds 0-999 --precision bf16 --outdir many/
     """
     from ..io import load_latents, make_grid, save_image, save_latents, to_uint8
     from ..registry import load_generator
@@ -65,7 +70,8 @@ def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir
         ws = codes.w
         if psi != 1.0:
             ws = truncate(ws, G.w_avg.cpu(), psi, cutoff)
-        pixels = to_uint8(render_codes(G, ws, latents_noise(G, codes), noise_mode=noise_mode, progress=True))
+        pixels = to_uint8(render_codes(G, ws, latents_noise(G, codes), noise_mode=noise_mode, progress=True,
+                                       precision=precision))  # fmt: skip
         for i, img in enumerate(pixels):
             save_image(outdir / f"code{i:04d}.png", img)
         if grid:
@@ -75,13 +81,14 @@ def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir
 
     seed_list = parse_int_list(seeds, "seeds")
     result = generate_images(G, seed_list, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=noise_mode,
-                             class_idx=class_idx, batch_size=batch, progress=True)  # fmt: skip
+                             class_idx=class_idx, batch_size=batch, progress=True, precision=precision)  # fmt: skip
     pixels = to_uint8(result.images)
     outdir.mkdir(parents=True, exist_ok=True)
     for seed, img in zip(result.seeds, pixels, strict=True):
         save_image(outdir / f"seed{seed:04d}.png", img)
     meta = {"network": str(network), "space": "w+", "truncation_psi": psi, "truncation_cutoff": cutoff,
-            "noise_mode": noise_mode, "class_idx": class_idx, "source": "latentlab generate"}  # fmt: skip
+            "noise_mode": noise_mode, "class_idx": class_idx, "precision": precision,
+            "source": "latentlab generate"}  # fmt: skip
     save_latents(outdir / "codes.npz", result.ws, meta=meta, z=result.z, seeds=result.seeds)
     if grid:
         save_image(outdir / "grid.png", make_grid(pixels))

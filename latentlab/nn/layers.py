@@ -47,7 +47,7 @@ def bias_act(
         clamp: clamp the result to ``[-clamp, clamp]``; None disables.
     """
     if bias is not None:
-        x = x + bias.reshape([1, -1] + [1] * (x.ndim - 2))
+        x = x + bias.to(x.dtype).reshape([1, -1] + [1] * (x.ndim - 2))
     if act == "lrelu":
         x = F.leaky_relu(x, LRELU_SLOPE)
     elif act != "linear":
@@ -198,7 +198,7 @@ class Conv2dLayer(nn.Module):
 
     def forward(self, x: Tensor, gain: float = 1.0) -> Tensor:
         """``[N, C_in, H, W] -> [N, C_out, H*up/down, W*up/down]``; ``gain`` scales the output (and clamp)."""
-        w = self.weight * self.weight_gain
+        w = (self.weight * self.weight_gain).to(x.dtype)
         x = conv2d_resample(x, w, self.resample_filter, up=self.up, down=self.down, padding=self.padding)
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import LRELU_SLOPE, FullyConnectedLayer
-from .synthesis import check_synthesis_args, noise_map
+from .synthesis import activation_dtype, check_synthesis_args, noise_map
 
 FUSED_FROM = 128  # NVIDIA's fused_scale="auto": the transposed-convolution form from this resolution
 BLUR = (1.0, 2.0, 1.0)
@@ -110,8 +110,9 @@ class StyleLayer(nn.Module):
         return None if n is None else n * self.noise_strength.reshape(1, -1, 1, 1)
 
     def conv(self, x: Tensor, fused: bool = False) -> Tensor:
-        """The layer's convolution (with the up-sampling and blur of the first layer of a resolution)."""
-        w = self.weight * self.weight_gain
+        """The layer's convolution (with the up-sampling and blur of the first layer of a resolution), in
+        ``x``'s dtype."""
+        w = (self.weight * self.weight_gain).to(x.dtype)
         if not self.up:
             return F.conv2d(x, w, padding=1)
         if fused:
@@ -121,12 +122,13 @@ class StyleLayer(nn.Module):
         return blur2d(x, self.blur)
 
     def forward(self, x: Tensor | None, w: Tensor, noise_mode: str = "random", noise: Tensor | None = None,
-                generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
-        """``x [N, I, r, r]`` (None for the constant), ``w [N, w_dim]`` -> ``[N, O, R, R]``."""
+                generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> Tensor:  # fmt: skip
+        """``x [N, I, r, r]`` (None for the constant), ``w [N, w_dim]`` -> ``[N, O, R, R]`` float32. The
+        convolution runs in ``dtype``; the noise, the instance normalization and the style stay float32."""
         if self.in_channels == 0:
             x = self.const.unsqueeze(0).expand(w.shape[0], -1, -1, -1)
         else:
-            x = self.conv(x, fused=self.up and self.resolution >= FUSED_FROM)
+            x = self.conv(x.to(dtype), fused=self.up and self.resolution >= FUSED_FROM).float()
         n = self.scaled_noise(x.shape[0], x.device, noise_mode, noise, generator)
         if n is not None:
             x = x + n
@@ -200,14 +202,17 @@ class SynthesisNetworkV1(nn.Module):
         noise: Sequence[Tensor | None] | None = None,
         generator: torch.Generator | None = None,
         channels_last: bool | None = None,
+        dtype: torch.dtype | str | None = None,
     ) -> Tensor:
         """Render W+ codes (the arguments of :meth:`latentlab.nn.synthesis.SynthesisNetwork.forward`).
 
         ``noise`` lists ``num_ws`` maps here (one per layer); ``fused`` and ``channels_last`` are accepted for
-        the same interface and change nothing.
+        the same interface and change nothing. ``dtype`` is the convolutions' type (float32 by default); v1's
+        instance normalization and styles run in float32 whatever it is.
         """
         check_synthesis_args(ws, self.num_ws, self.w_dim, noise_mode, noise, self.num_ws)
         ws = ws.to(torch.float32)
+        dtype = activation_dtype(dtype, ws.device)
         lod = float(self.lod)
         top = len(self.block_resolutions) - 1
         # Blocks above top - floor(lod) reach the image with weight 0 (their blend picks the up-sampled image
@@ -217,7 +222,7 @@ class SynthesisNetworkV1(nn.Module):
         for k, block in enumerate(self.blocks()[: last + 1]):
             for j, name in enumerate(("conv0", "conv1")):
                 i = 2 * k + j
-                x = getattr(block, name)(x, ws[:, i], noise_mode=noise_mode,
+                x = getattr(block, name)(x, ws[:, i], noise_mode=noise_mode, dtype=dtype,
                                          noise=None if noise is None else noise[i], generator=generator)  # fmt: skip
             if lod == 0 and k < top:
                 continue  # a trained network: only the last RGB counts (every blend below would pick it)

@@ -218,13 +218,16 @@ class SynthesisBlock(nn.Module):
         noise: Sequence[Tensor | None] | None = None,
         generator: torch.Generator | None = None,
         memory_format: torch.memory_format = torch.contiguous_format,
+        dtype: torch.dtype = torch.float32,
     ) -> tuple[Tensor, Tensor | None]:
-        """``ws [N, num_conv + num_torgb, w_dim]``; returns the features and the RGB image so far."""
+        """``ws [N, num_conv + num_torgb, w_dim]``; returns the features (in ``dtype``, the first block's
+        constant is cast to it) and the RGB image so far (float32 whatever ``dtype``)."""
         w_iter = iter(ws.unbind(dim=1))
         noise_iter = iter(noise if noise is not None else [None] * self.num_conv)
         kw = dict(noise_mode=noise_mode, fused=fused, generator=generator)
         if self.in_channels == 0:
-            x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1).contiguous(memory_format=memory_format)
+            x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+            x = x.contiguous(memory_format=memory_format)
             x = self.conv1(x, next(w_iter), noise=next(noise_iter), **kw)
         elif self.architecture == "resnet":
             x = x.contiguous(memory_format=memory_format)
@@ -240,7 +243,7 @@ class SynthesisBlock(nn.Module):
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(w_iter), fused=fused)
+            y = self.torgb(x, next(w_iter), fused=fused).float()  # the image accumulates in float32
             img = img.add_(y) if img is not None else y
         return x, img
 
@@ -293,6 +296,7 @@ class SynthesisNetwork(nn.Module):
         generator: torch.Generator | None = None,
         channels_last: bool | None = None,
         until: int | None = None,
+        dtype: torch.dtype | str | None = None,
     ) -> Tensor:
         """Render W+ codes.
 
@@ -309,6 +313,11 @@ class SynthesisNetwork(nn.Module):
             until: stop after the block of this resolution and return the image summed so far, ``[N, C, r, r]``
                 (the skip architecture's partial sum: a cheap, blurred preview; the editor shows it while a
                 slider is dragged). None = the full image. Only for the skip architecture.
+            dtype: the activations' type: None or ``torch.float32`` (the default), ``torch.bfloat16`` (CPUs
+                with AVX-512 BF16 or AMX, and CUDA) or ``torch.float16`` (CUDA only); or its name ``"fp32"``,
+                ``"bf16"``, ``"fp16"``. The convolutions and activations run in it; the mapping, the styles,
+                the demodulation coefficients and the RGB image stay float32 (docs/performance.md has the
+                error and the speed).
         Returns:
             ``[N, img_channels, R, R]`` float32, contiguous NCHW; values roughly in [-1, 1].
         """
@@ -320,6 +329,7 @@ class SynthesisNetwork(nn.Module):
             if self.blocks()[-1].architecture != "skip" and until != sides[-1]:
                 raise ValueError("until= needs the skip architecture (only it has an image before the last block)")
         ws = ws.to(torch.float32)
+        dtype = activation_dtype(dtype, ws.device)
         if fused is None:
             needs_grad = torch.is_grad_enabled() and (
                 ws.requires_grad or any(p.requires_grad for p in self.parameters())
@@ -335,12 +345,31 @@ class SynthesisNetwork(nn.Module):
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             block_noise = None if noise is None else noise[n_idx : n_idx + block.num_conv]
             x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused, noise=block_noise,
-                           generator=generator, memory_format=memory_format)  # fmt: skip
+                           generator=generator, memory_format=memory_format, dtype=dtype)  # fmt: skip
             w_idx += block.num_conv
             n_idx += block.num_conv
             if block.resolution == until:
                 break
         return img.contiguous()
+
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def activation_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:
+    """The synthesis' activation type for ``dtype`` (a torch dtype, ``"fp32"``, ``"bf16"``, ``"fp16"`` or None =
+    float32) on ``device``; float16 only on CUDA (CPU kernels for it are slow or missing)."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, str):
+        if dtype not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {dtype!r:.40}")
+        dtype = PRECISIONS[dtype]
+    if dtype not in PRECISIONS.values():
+        raise ValueError(f"synthesis dtype must be float32, bfloat16 or float16, got {dtype!r:.40}")
+    if dtype == torch.float16 and device.type != "cuda":
+        raise ValueError(f"float16 synthesis needs a CUDA device (got {device.type}); use bfloat16 on CPUs")
+    return dtype
 
 
 def use_fused_modconv(batch: int, device: torch.device, needs_grad: bool) -> bool:
