@@ -196,6 +196,9 @@ def test_training_resumes_exactly_with_every_term(tmp_path, G, synth_zip):
     resumed = train_encoder(G, tmp_path / "run.safetensors", cfg, "tiny", dataset=data, resume=True, progress=False)
     a, b = load_file(str(tmp_path / "full.safetensors")), load_file(str(tmp_path / "run.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    from latentlab.projection.encoder import read_encoder_meta
+
+    assert read_encoder_meta(tmp_path / "run.safetensors")["meta"]["data"] == synth_zip.name  # a name, not a path
     assert resumed.latent_d is not None
     pairs = zip(full.latent_d.parameters(), resumed.latent_d.parameters(), strict=True)
     assert all(torch.equal(p, q) for p, q in pairs)
@@ -241,6 +244,16 @@ def test_a_training_can_start_from_an_encoders_weights(tmp_path, G):
         train_encoder(G, out, _config(steps=4), "tiny", resume=True, progress=False)
     train_encoder(G, out, _config(steps=4), "tiny", resume=True, progress=False, init=first)  # same start: resumes
     assert read_encoder_state(state_path(out))["step"] == 4
+    # the file names its start by SHA-256 (and a training from scratch names none)
+    import hashlib
+
+    from latentlab.projection.encoder import read_encoder_meta
+
+    assert read_encoder_meta(out)["meta"]["init"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    assert read_encoder_meta(first)["meta"]["init"] is None
+    r = CliRunner().invoke(cli, ["encoder", "info", str(out)])
+    start_sha = read_encoder_meta(out)["meta"]["init"]
+    assert r.exit_code == 0 and f"fine-tuned from the encoder with SHA-256 {start_sha[:16]}..." in r.output
     with pytest.raises(InvalidInput, match="only start a training"):
         trainer.step()
         trainer.warm_start(first)

@@ -152,7 +152,9 @@ def info_cmd(path, as_json):
     click.echo(f"  input {c['resolution']} px x {c['img_channels']} channels -> W+ {c['num_ws']} x {c['w_dim']}")
     if m.get("step") is not None:
         click.echo(f"  trained {m['step']} steps ({m.get('images', '?')} images)"
-                   + (f", real images from {m['data']}" if m.get("data") else ""))  # fmt: skip
+                   + (f", real images from {m['data']}" if m.get("data") else "")
+                   + (f", fine-tuned from the encoder with SHA-256 {m['init'][:16]}..." if m.get("init") else
+                      ""))  # fmt: skip
     h = m.get("held_out") or {}
     if h:
         click.echo(f"  held-out generated images: w error {h['w_error']:.4f} w_std, PSNR {h['psnr']:.2f} dB, "

@@ -402,8 +402,11 @@ def _write_state(state: dict[str, Any], path: Path) -> None:
 def _save(trainer: EncoderTrainer, out: Path, figures: dict[str, float]) -> None:
     """The encoder file, then the state (which holds the encoder too), then the figures: each atomically."""
     cfg = trainer.config
+    # The data by its file name (a path on the training machine says nothing elsewhere), and the encoder it was
+    # fine-tuned from by its SHA-256.
     meta = {"step": trainer.step_idx, "images": trainer.step_idx * cfg.batch, "train": asdict(cfg),
-            "held_out": figures, "data": None if trainer.dataset is None else str(trainer.dataset.path)}  # fmt: skip
+            "held_out": figures, "data": None if trainer.dataset is None else Path(trainer.dataset.path).name,
+            "init": trainer.init_sha256 or None}  # fmt: skip
     save_encoder(out, trainer.encoder, meta)
     with atomic_path(state_path(out)) as tmp:
         _write_state(trainer.state_dict(), tmp)
