@@ -114,17 +114,20 @@ def speed(args) -> None:
         with torch.no_grad():
             return G(z, noise_mode="const")
 
-    def ours(batch, loss):
+    def ours(batch, loss, precision="fp32"):
         stamps = []
-        cfg = ProjectConfig(steps=steps)
+        cfg = ProjectConfig(steps=steps, precision=precision)
         stamp = lambda s, d: stamps.append(time.perf_counter())  # noqa: E731
         project_batch(G, targets(batch), loss, cfg, w_stats=stats, on_step=stamp)
         return (len(stamps) - args.warmup - 1) / (stamps[-1] - stamps[args.warmup])
 
     impls = {}
     mse = build_loss("mse")
+    precisions = args.precisions.split(",")
+    tag = {p: "" if p == "fp32" else f"-{p}" for p in precisions}
     for b in [int(x) for x in args.batch.split(",")]:
-        impls[f"latentlab-b{b}"] = (b, lambda b=b: ours(b, mse))
+        for p in precisions:
+            impls[f"latentlab{tag[p]}-b{b}"] = (b, lambda b=b, p=p: ours(b, mse, p))
     from latentlab.perceptual import WeightsUnavailable
 
     try:
@@ -132,7 +135,8 @@ def speed(args) -> None:
     except WeightsUnavailable:
         lp, lp_name = LPIPSLoss("vgg", random_backbone=True), "lpips-vgg-random"
     for b in [int(x) for x in args.lpips_batch.split(",") if x]:
-        impls[f"latentlab-{lp_name}-b{b}"] = (b, lambda b=b: ours(b, lp))
+        for p in precisions:
+            impls[f"latentlab{tag[p]}-{lp_name}-b{b}"] = (b, lambda b=b, p=p: ours(b, lp, p))
     if args.reference:
         nv_proj, pixel_features = _nvidia_projector(args.reference)
         from bench_synthesis import _load_reference
@@ -293,6 +297,7 @@ def main() -> None:
     p.add_argument("--lpips-batch", default="1,8", help="speed: batch sizes for the LPIPS-VGG step ('' = none)")
     p.add_argument("--steps", type=int, default=None, help="steps per run (speed: 60; quality: 1000)")
     p.add_argument("--warmup", type=int, default=10, help="speed: steps before timing starts")
+    p.add_argument("--precisions", default="fp32", help="speed: the search's synthesis precisions (fp32,bf16)")
     p.add_argument("--rounds", type=int, default=3, help="speed: alternating rounds; the median is reported")
     p.add_argument("--reference", default=None, help="speed: a checkout of NVIDIA's stylegan2-ada-pytorch")
     p.add_argument("--network", default="synthfaces-64", help="quality: the model")

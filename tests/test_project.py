@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -142,6 +143,25 @@ def test_loss_falls_and_w_projection_recovers_a_generated_image():
     assert psnr(target, p.images).item() > start + 10
     assert p.ws.shape == (1, G.num_ws, G.w_dim)
     assert torch.equal(p.ws[:, 0], p.ws[:, -1])  # W: one code broadcast
+
+
+def test_a_bfloat16_search_finds_what_float32_finds_and_renders_in_float32():
+    from latentlab.render import render_codes
+
+    G = _init_G()
+    target, _ = _target(G)
+    runs = {p: project_batch(G, target, build_loss("mse"), ProjectConfig(steps=150, w_avg_samples=500, precision=p))
+            for p in ("fp32", "bf16")}  # fmt: skip
+    a, b = runs["fp32"], runs["bf16"]
+    assert b.config.precision == "bf16" and not torch.equal(a.ws, b.ws)  # the search did run in bfloat16
+    assert psnr(target, b.images).item() > 25
+    assert abs(psnr(target, b.images).item() - psnr(target, a.images).item()) < 1.5
+    # the result is the float32 rendering of the codes found: it re-renders exactly with generate --latents
+    assert torch.equal(b.images, render_codes(G, b.ws, b.noise))
+    with pytest.raises(InvalidInput, match="precision"):
+        ProjectConfig(precision="int8")
+    with pytest.raises(ValueError, match="float16 synthesis needs a CUDA device"):
+        project_batch(G, target, build_loss("mse"), ProjectConfig(steps=2, w_avg_samples=100, precision="fp16"))
 
 
 def test_w_plus_fits_closer_than_w_and_has_per_layer_codes():
@@ -573,6 +593,22 @@ def test_resume_skips_complete_outputs_and_redoes_the_rest(tmp_path, monkeypatch
     assert torch.allclose(load_latents(out / "c.npz").w, w_before["c"], atol=1e-3)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["resumed"] == 2 and [r["name"] for r in summary["results"]] == ["a", "b", "c", "d"]
+    # A folder written before ProjectConfig had `precision` was made in fp32: it resumes, nothing is redone.
+    import latentlab.projection.projector as projector
+
+    monkeypatch.setattr(outputs, "config_dict", lambda c: {k: v for k, v in projector.config_dict(c).items()
+                                                            if k != "precision"})  # fmt: skip
+    for f in ("d.npz", "d.png", "d-compare.png"):
+        (out / f).unlink()
+    project_to_folder(G, targets, out, MSELoss(), config, network="tiny", batch_size=2, progress=False, resume=True)
+    monkeypatch.setattr(outputs, "config_dict", projector.config_dict)
+    assert "precision" not in load_latents(out / "d.npz").meta["config"]
+    calls.clear()
+    project_to_folder(G, targets, out, MSELoss(), config, network="tiny", batch_size=2, progress=False, resume=True)
+    assert calls == []
+    with pytest.raises(InvalidInput, match="precision 'fp32' \\(now 'bf16'\\)"):
+        project_to_folder(G, targets, out, MSELoss(), dataclasses.replace(config, precision="bf16"), network="tiny",
+                          progress=False, resume=True)  # fmt: skip
     # Other settings in the same folder are refused, not mixed in.
     with pytest.raises(InvalidInput, match="made with other settings"):
         project_to_folder(G, targets, out, MSELoss(), ProjectConfig(steps=5, w_avg_samples=100, loss="mse"),

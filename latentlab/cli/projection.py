@@ -46,6 +46,9 @@ from ._common import SEED, Finite, device_option, tune_options
               help="Images optimized together (each independently); larger is faster per image.")
 @click.option("--crop", type=click.Choice(["center", "none"]), default="center", show_default=True,
               help="center = largest centred square; none = skip non-square images.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="The synthesis' arithmetic during the search (bf16: CPUs with AVX-512 BF16 or AMX, and CUDA; "
+                   "fp16: CUDA). The loss, the codes and the written images stay fp32.")
 @click.option("--video/--no-video", default=False, show_default=True,
               help="Also write <name>.mp4: target | the optimization's progress.")
 @click.option("--frames", type=click.IntRange(2, 10_000), default=100, show_default=True, help="Frames per video.")
@@ -58,8 +61,8 @@ from ._common import SEED, Finite, device_option, tune_options
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
 def project(images, network, outdir, space, steps, init, encoder_file, loss, lpips_weights, download, mse_weight, lr,
-            optimize_noise, noise_weight, seed, class_idx, batch, crop, video, frames, resume, tune_after, tune_steps,
-            tune_lpips_threshold, locality, progress, device):  # fmt: skip
+            optimize_noise, noise_weight, seed, class_idx, batch, crop, precision, video, frames, resume, tune_after,
+            tune_steps, tune_lpips_threshold, locality, progress, device):  # fmt: skip
     """Project images into a generator's W or W+ space (StyleGAN2 paper, appendix D).
 
     IMAGES are files or folders (searched recursively). Any image Pillow reads works: RGB, RGBA
@@ -84,6 +87,7 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
     \b
         latentlab project --network synthfaces-64 --space w+ photos/ --outdir proj/ --video
         latentlab project --network synthfaces-64 --init encoder --steps 100 photos/ --outdir fast/
+        latentlab project --network synthfaces-64 --precision bf16 photos/ --outdir proj-bf16/
         latentlab project --network synthfaces-64 photos/ --outdir proj/ --resume
         latentlab project --network synthfaces-64 aligned/ --outdir tuned/ --tune
     """
@@ -116,7 +120,7 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
                              log=lambda m: click.echo(m, err=True), resolution=G.img_resolution).to(dev)  # fmt: skip
     config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
                            mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name,
-                           init=init)  # fmt: skip
+                           init=init, precision=precision)  # fmt: skip
     if tune_after:
         import dataclasses
 

@@ -162,6 +162,7 @@ def completed_rows(
         had = meta.get("config") if isinstance(meta.get("config"), dict) else {}
         differ = [f"network {meta.get('network')!r:.80} (now {str(network)!r:.80})"] \
             if meta.get("network") != str(network) else []  # fmt: skip
+        had = {**ADDED_LATER, **had}  # a folder written before a field existed was made with its default
         differ += [f"{k} {had.get(k)!r:.40} (now {v!r:.40})" for k, v in want.items() if had.get(k) != v]
         if differ:
             raise InvalidInput(f"{files[0]}: made with other settings than this run: {', '.join(differ)}; use a new "
@@ -172,6 +173,10 @@ def completed_rows(
         row.update({k: meta.get(k) for k in ("psnr", "ssim", "lpips")})
         done[i] = row
     return done
+
+
+# ProjectConfig fields added after outputs were first written, with the value every earlier run used.
+ADDED_LATER: dict[str, Any] = {"precision": "fp32"}
 
 
 def project_to_folder(

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from ..io.images import to_uint8
 from ..nn.generator import Generator
+from ..nn.synthesis import PRECISIONS, activation_dtype
 from ..render import class_labels, render_codes
 from ..validate import InvalidInput, count, image_batch, number_fields, optional_number, string
 
@@ -69,10 +70,14 @@ class ProjectConfig:
     class_idx: int | None = None  # conditional generators: the class whose W statistics start the search
     loss: str = "auto"  # the distance's name, recorded in the outputs
     init: str = "w_avg"  # "w_avg": the mean of W; "encoder": an encoder's code (project_batch's ``init``)
+    # the synthesis' arithmetic during the search: "fp32", "bf16" (CPUs with AVX-512 BF16 or AMX, CUDA) or "fp16"
+    # (CUDA); the codes, the loss and the final rendering stay float32, so the result re-renders exactly in fp32
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         string(self.space, "space", where="ProjectConfig", choices=SPACES)
         string(self.init, "init", where="ProjectConfig", choices=INITS)
+        string(self.precision, "precision", where="ProjectConfig", choices=tuple(PRECISIONS))
         from_encoder = self.init == "encoder"
         if self.lr is None:
             object.__setattr__(self, "lr", 0.03 if from_encoder and self.steps < SHORT_REFINEMENT else 0.1)
@@ -229,6 +234,7 @@ def project_batch(
     c = G.config
     image_batch(targets, "targets", channels=c.img_channels, resolution=c.resolution)
     device = G.w_avg.device
+    dtype = activation_dtype(config.precision, device)  # before any work: fp16 is refused on the CPU
     targets = targets.to(device=device, dtype=torch.float32)
     n, steps = targets.shape[0], config.steps
     if w_stats is None:
@@ -271,7 +277,7 @@ def project_batch(
             w_noise = torch.stack([torch.randn([rows, c.w_dim], generator=g) for g in gens]).to(device)
             ws = (w_opt + w_noise * scale).expand(n, G.num_ws, c.w_dim)
             noise = _layer_noise(G, noise_params, groups) if groups else None
-            synth = G.synthesis(ws, noise_mode="const", noise=noise)
+            synth = G.synthesis(ws, noise_mode="const", noise=noise, dtype=dtype)
             dist = loss(synth, prepared)
             total = dist
             if groups and config.noise_weight > 0:
