@@ -84,9 +84,8 @@ def generate_images(
         raise ValueError(f"seeds must be in [0, 2**32), got {bad[0]}")
     check_truncation(truncation_psi, truncation_cutoff, G.num_ws)
     class_labels(G, 1, class_idx)  # checks the class index before any work
-    dtype = activation_dtype(precision, G.w_avg.device)
-
     device = G.w_avg.device
+    dtype = activation_dtype(precision, device)
     images, zs, wss = [], [], []
     bar = tqdm(total=len(seeds), desc="generate", unit="img", disable=not progress)
     for start in range(0, len(seeds), batch_size):

@@ -15,6 +15,14 @@ def device_option(f):
     )(f)  # fmt: skip
 
 
+def precision_option(what: str):
+    """``--precision`` (default fp32; the names of ``nn.synthesis.PRECISIONS``) on a command; ``what`` is its help."""
+    from ..nn.synthesis import PRECISIONS
+
+    return click.option("--precision", type=click.Choice(list(PRECISIONS)), default="fp32", show_default=True,
+                        help=what)  # fmt: skip
+
+
 class Finite(click.ParamType):
     """A finite float option within ``[low, high]`` (bounds optional, each open or closed).
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ._common import SEED, Finite, device_option
+from ._common import SEED, Finite, device_option, precision_option
 
 
 @click.command()
@@ -29,9 +29,8 @@ from ._common import SEED, Finite, device_option
               help="Folder for seed%04d.png (or code%04d.png), codes.npz and (with --grid) grid.png.")
 @click.option("--grid/--no-grid", default=False, show_default=True, help="Also write all images as one grid.")
 @click.option("--batch", type=click.IntRange(1, 65536), default=16, show_default=True, help="Images per forward pass.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
-              help="The synthesis' arithmetic: bf16 on CPUs with AVX-512 BF16 or AMX (1.3-1.8x faster here, "
-                   "55 dB from fp32 on the embedded model) and CUDA; fp16 on CUDA only.")
+@precision_option("The synthesis' arithmetic: bf16 on CPUs with AVX-512 BF16 or AMX (1.3-1.8x faster here, 55 dB "
+                  "from fp32 on the embedded model) and CUDA; fp16 on CUDA only.")
 @device_option
 def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir, grid, batch, precision, device):
     """Render images from seeds, or re-render saved codes, with a generator.

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..perceptual.losses import LOSSES
-from ._common import SEED, Finite, device_option, tune_options
+from ._common import SEED, Finite, device_option, precision_option, tune_options
 
 
 @click.command()
@@ -46,9 +46,8 @@ from ._common import SEED, Finite, device_option, tune_options
               help="Images optimized together (each independently); larger is faster per image.")
 @click.option("--crop", type=click.Choice(["center", "none"]), default="center", show_default=True,
               help="center = largest centred square; none = skip non-square images.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
-              help="The synthesis' arithmetic during the search (bf16: CPUs with AVX-512 BF16 or AMX, and CUDA; "
-                   "fp16: CUDA). The loss, the codes and the written images stay fp32.")
+@precision_option("The synthesis' arithmetic during the search (bf16: CPUs with AVX-512 BF16 or AMX, and CUDA; "
+                  "fp16: CUDA). The loss, the codes and the written images stay fp32.")
 @click.option("--video/--no-video", default=False, show_default=True,
               help="Also write <name>.mp4: target | the optimization's progress.")
 @click.option("--frames", type=click.IntRange(2, 10_000), default=100, show_default=True, help="Frames per video.")
