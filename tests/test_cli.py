@@ -246,8 +246,13 @@ def test_every_command_has_help_with_an_example_and_a_docs_section():
             missing.append(" ".join(path) + " (help)")
         if f"latentlab {' '.join(path)}" not in docs:
             missing.append(" ".join(path) + " (docs/cli.md)")
-        # A backslash-newline inside a docstring joins two example lines with a run of spaces.
+        # A backslash-newline inside a docstring joins two example lines with a run of spaces; examples outside a
+        # \b block are rewrapped by click, so an option starts a line with no continuation before it.
+        prev = ""
         for line in r.output.splitlines():
             if line.lstrip().startswith("latentlab ") and "        " in line.split("#")[0].strip():
                 missing.append(" ".join(path) + f" (an example line was joined: {line.strip()[:60]}...)")
+            if line.lstrip().startswith("--") and prev.lstrip().startswith("latentlab ") and not prev.endswith("\\"):
+                missing.append(" ".join(path) + f" (an example was rewrapped: {prev.strip()[:60]}...)")
+            prev = line
     assert not missing, missing

@@ -42,10 +42,9 @@ def generate(network, seeds, latents, psi, cutoff, noise_mode, class_idx, outdir
 
     Examples:
 
+    \b
         latentlab generate --network net.safetensors --seeds 0-7,12 --trunc 0.7 --outdir out/ --grid
-
         latentlab generate --network synthfaces-64 --latents proj/photo.npz --outdir out/
-
         latentlab generate --network synthfaces-64 --seeds 0-999 --precision bf16 --outdir many/
     """
     from ..io import load_latents, make_grid, save_image, save_latents, to_uint8
