@@ -40,6 +40,16 @@ def similarity(rng: np.random.Generator, angle: float, scales: tuple[float, floa
     return m, (int(size[0]), int(size[1]))
 
 
+def paste_into_photo(rng: np.random.Generator, render: np.ndarray, scales: tuple[float, float] = (0.8, 3.0)):
+    """``(photo, m)``: the square uint8 ``render`` moved by a random similarity (rotation +-30 degrees, ``scales``)
+    onto a larger photo of random 16 px blocks; ``m`` is the 2x3 matrix from render to photo coordinates."""
+    m, size = similarity(rng, 30, scales, render.shape[0])
+    bg = rng.integers(0, 256, (size[1] // 16 + 1, size[0] // 16 + 1, 3), dtype=np.uint8)
+    photo = cv2.resize(bg, size, interpolation=cv2.INTER_NEAREST)
+    photo = cv2.warpAffine(render, m, size, dst=photo, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_TRANSPARENT)
+    return photo, m
+
+
 def crop_error(tr_found, tr_true, m: np.ndarray, size: int = 256) -> tuple[float, float]:
     """(max corner displacement, RMS displacement over the crop grid) in crop pixels, between the crop found in
     the moved photo and the true one (``tr_true``'s crop carried by the similarity ``m``)."""
@@ -60,10 +70,7 @@ def bench_renders(n: int, seed: int) -> dict:
         render = sf.render(face, 256, detail)
         kp = sf.keypoints(face, 256)
         crop0, tr0 = align_image(render, kp, 256)
-        m, size = similarity(rng, 30, (0.8, 3.0), 256)
-        bg = rng.integers(0, 256, (size[1] // 16 + 1, size[0] // 16 + 1, 3), dtype=np.uint8)
-        photo = cv2.resize(bg, size, interpolation=cv2.INTER_NEAREST)
-        photo = cv2.warpAffine(render, m, size, dst=photo, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_TRANSPARENT)
+        photo, m = paste_into_photo(rng, render)
         t = time.perf_counter()
         crop1, tr1 = align_image(photo, kp @ m[:, :2].T + m[:, 2], 256)
         secs.append(time.perf_counter() - t)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_align import crop_error, similarity  # noqa: E402
+from bench_align import crop_error, paste_into_photo  # noqa: E402
 
 from latentlab import load_generator  # noqa: E402
 from latentlab.data import synthfaces as sf  # noqa: E402
@@ -64,10 +64,7 @@ def photos(n: int, seed: int, res: int):
         render = sf.render(face, 256, detail)
         kp = sf.keypoints(face, 256)
         _, tr0 = align_image(render, kp, 256, template=SYNTHFACES)
-        m, size = similarity(rng, 30, (0.8, 3.0), 256)
-        bg = rng.integers(0, 256, (size[1] // 16 + 1, size[0] // 16 + 1, 3), dtype=np.uint8)
-        photo = cv2.resize(bg, size, interpolation=cv2.INTER_NEAREST)
-        photo = cv2.warpAffine(render, m, size, dst=photo, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_TRANSPARENT)
+        photo, m = paste_into_photo(rng, render)
         kp_photo = kp @ m[:, :2].T + m[:, 2]
         _, tr1 = align_image(photo, kp_photo, 256, template=SYNTHFACES)
         errors.append(crop_error(tr1, tr0, m))

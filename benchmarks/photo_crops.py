@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_align import similarity  # noqa: E402
+from bench_align import paste_into_photo  # noqa: E402
 
 from latentlab.data import synthfaces as sf  # noqa: E402
 from latentlab.faces import SYNTHFACES, align_image  # noqa: E402
@@ -49,10 +49,7 @@ def photo_crop(index: int, seed: int, resolution: int, plain: float) -> np.ndarr
     render = sf.render(face, RENDER, detail)
     kp = sf.keypoints(face, RENDER)
     k = 256 / RENDER
-    m, size = similarity(rng, 30, (0.8 * k, 3.0 * k), RENDER)
-    bg = rng.integers(0, 256, (size[1] // 16 + 1, size[0] // 16 + 1, 3), dtype=np.uint8)
-    photo = cv2.resize(bg, size, interpolation=cv2.INTER_NEAREST)
-    photo = cv2.warpAffine(render, m, size, dst=photo, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_TRANSPARENT)
+    photo, m = paste_into_photo(rng, render, (0.8 * k, 3.0 * k))
     crop, _ = align_image(photo, kp @ m[:, :2].T + m[:, 2], resolution, template=SYNTHFACES, transform_size=512)
     return crop
 
