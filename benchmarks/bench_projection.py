@@ -97,28 +97,33 @@ def _nvidia_vgg(lp):
 
 def speed(args) -> None:
     import torch
+    from bench_synthesis import _peak_mb, _sync
 
     from latentlab.nn import Generator, get_preset
     from latentlab.perceptual import LPIPSLoss
     from latentlab.projection import ProjectConfig, build_loss, project_batch, w_statistics
 
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        G = Generator(get_preset(args.preset).G).eval().requires_grad_(False)
+        G = Generator(get_preset(args.preset).G).eval().requires_grad_(False).to(device)
     steps = args.steps
     stats = w_statistics(G, 10000, 0)
 
     def targets(n):
-        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(5))
+        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(5)).to(device)
         with torch.no_grad():
             return G(z, noise_mode="const")
+
+    def stamp(stamps):
+        _sync(device)
+        stamps.append(time.perf_counter())
 
     def ours(batch, loss, precision="fp32"):
         stamps = []
         cfg = ProjectConfig(steps=steps, precision=precision)
-        stamp = lambda s, d: stamps.append(time.perf_counter())  # noqa: E731
-        project_batch(G, targets(batch), loss, cfg, w_stats=stats, on_step=stamp)
+        project_batch(G, targets(batch), loss, cfg, w_stats=stats, on_step=lambda s, d: stamp(stamps))
         return (len(stamps) - args.warmup - 1) / (stamps[-1] - stamps[args.warmup])
 
     impls = {}
@@ -134,6 +139,7 @@ def speed(args) -> None:
         lp, lp_name = LPIPSLoss("vgg"), "lpips-vgg"
     except WeightsUnavailable:
         lp, lp_name = LPIPSLoss("vgg", random_backbone=True), "lpips-vgg-random"
+    lp = lp.to(device)
     for b in [int(x) for x in args.lpips_batch.split(",") if x]:
         for p in precisions:
             impls[f"latentlab{tag[p]}-{lp_name}-b{b}"] = (b, lambda b=b, p=p: ours(b, lp, p))
@@ -144,7 +150,7 @@ def speed(args) -> None:
         nv, diff = _load_reference(args.reference, G)
         target = (targets(1)[0] + 1) * 127.5
 
-        nv_vgg = _nvidia_vgg(lp)
+        nv_vgg = _nvidia_vgg(lp).to(device)
         with torch.no_grad():  # the equivalent module's squared feature distance is LPIPS
             a, b = targets(2)[:1], targets(2)[1:]
             lp_ab = float(lp(a, lp.prepare(b)))
@@ -153,11 +159,11 @@ def speed(args) -> None:
 
         def nvidia(features=None):
             stamps = []
-            nv_proj.print = lambda *a: stamps.append(time.perf_counter())
+            nv_proj.print = lambda *a: stamp(stamps)
             make = pixel_features if features is None else (lambda: features)
-            jit_load, torch.jit.load = torch.jit.load, lambda f: make()
+            jit_load, torch.jit.load = torch.jit.load, lambda f, **kw: make().to(device)
             try:
-                nv_proj.project(nv, target, num_steps=steps, verbose=True, device=torch.device("cpu"))
+                nv_proj.project(nv, target, num_steps=steps, verbose=True, device=device)
             finally:
                 torch.jit.load = jit_load
             stamps = stamps[-steps:]  # one log line per step (the first lines report the setup)
@@ -167,9 +173,13 @@ def speed(args) -> None:
         if args.lpips_batch:
             impls[f"nvidia-{lp_name}-b1"] = (1, lambda: nvidia(nv_vgg))
     rates = {k: [] for k in impls}
+    peaks: dict[str, float] = {}
     for _ in range(args.rounds):
         for name, (_, fn) in impls.items():
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
             rates[name].append(fn())
+            peaks[name] = max(peaks.get(name, 0.0), _peak_mb(device))
     base = statistics.median(rates["nvidia-b1"]) if "nvidia-b1" in rates else None
     nv_lp = [v for k, v in rates.items() if k.startswith("nvidia-lpips")]
     base_lp = statistics.median(nv_lp[0]) if nv_lp else None
@@ -178,7 +188,8 @@ def speed(args) -> None:
         sps = statistics.median(r)
         rec = {"bench": "projection-speed", "preset": args.preset, "impl": name, "batch": batch,
                "threads": args.threads, "steps": steps, "steps_per_s": round(sps, 2),
-               "image_steps_per_s": round(sps * batch, 2), "rounds": args.rounds,
+               "image_steps_per_s": round(sps * batch, 2), "rounds": args.rounds, "device": str(device),
+               "peak_mem_mb": round(peaks[name], 1),  # CUDA: this run's own peak; CPU: the process's peak RSS
                "all": [round(x, 2) for x in r], "torch": torch.__version__,
                "machine": platform.processor() or platform.machine()}  # fmt: skip
         same = base_lp if "lpips" in name else base  # against NVIDIA with the same distance
@@ -292,6 +303,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=["speed", "quality", "vgg-format"], default="speed")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--device", default="cpu", help="speed: cpu or cuda (the step times synchronise the GPU)")
     p.add_argument("--preset", default="bench-a", help="speed: network preset (default: Config A)")
     p.add_argument("--batch", default="1,8", help="speed: batch sizes; quality: the one batch size")
     p.add_argument("--lpips-batch", default="1,8", help="speed: batch sizes for the LPIPS-VGG step ('' = none)")

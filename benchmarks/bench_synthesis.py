@@ -14,6 +14,7 @@ against latentlab's float32 images (``psnr_vs_fp32_db_min``, the worst image; 4 
 Example:
 
     python benchmarks/bench_synthesis.py --batch 1,8,32 --threads 2 --reference ~/src/stylegan2-ada-pytorch
+    python benchmarks/bench_synthesis.py --device cuda --fp16-res 4 --malloc default --reference ~/src/sg2ada
 """
 
 from __future__ import annotations
@@ -65,17 +66,39 @@ def _load_reference(ref_dir: str, G):
     from training.networks import Generator as NVGenerator  # type: ignore[import-not-found]
 
     c = G.config
+    device = G.w_avg.device
     nv = NVGenerator(
         z_dim=c.z_dim, c_dim=c.c_dim, w_dim=c.w_dim, img_resolution=c.resolution, img_channels=c.img_channels,
         mapping_kwargs=dict(num_layers=c.mapping_layers),
-        synthesis_kwargs=dict(channel_base=c.channel_base, channel_max=c.channel_max, architecture=c.architecture),
+        synthesis_kwargs=dict(channel_base=c.channel_base, channel_max=c.channel_max, architecture=c.architecture,
+                              num_fp16_res=c.num_fp16_res, conv_clamp=c.conv_clamp),
     ).eval()  # fmt: skip
     missing, unexpected = nv.load_state_dict(G.state_dict(), strict=False)
     assert not unexpected and all(k.endswith("resample_filter") for k in missing), (missing, unexpected)
+    nv = nv.to(device)
     with torch.no_grad():
-        z = torch.randn(2, c.z_dim, generator=torch.Generator().manual_seed(0))
-        diff = (nv(z, None, noise_mode="const") - G(z, noise_mode="const")).abs().max().item()
+        z = torch.randn(2, c.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
+        ref = nv(z, None, noise_mode="const", force_fp32=True)
+        diff = (ref - G(z, noise_mode="const")).abs().max().item()
     return nv, diff
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_mb(device) -> float:
+    """The peak memory so far: CUDA's allocator on a GPU, else the process's peak RSS (the whole process)."""
+    import resource
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def worker(args) -> None:
@@ -86,6 +109,7 @@ def worker(args) -> None:
 
     tuned = tune_allocator() if args.malloc == "tuned" else False
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         if args.network:
@@ -93,49 +117,70 @@ def worker(args) -> None:
 
             G = load_generator(args.network, device="cpu").eval()
         else:
-            G = Generator(get_preset(args.preset).G).eval()
+            cfg = get_preset(args.preset).G
+            if args.fp16_res:  # NVIDIA's mixed-precision config: fp16 layers need conv_clamp
+                cfg = type(cfg)(**{**cfg.to_dict(), "num_fp16_res": args.fp16_res, "conv_clamp": 256})
+            G = Generator(cfg).eval()
+    G = G.to(device)
     impls = {
         "latentlab": lambda z: G(z, noise_mode="const"),
         "latentlab-fused": lambda z: G(z, noise_mode="const", fused=True),
         "latentlab-nchw": lambda z: G(z, noise_mode="const", channels_last=False),
         "latentlab-bf16": lambda z: G(z, noise_mode="const", dtype=torch.bfloat16),
     }
+    if device.type == "cuda" and G.config.num_fp16_res:
+        impls["latentlab-fp16"] = lambda z: G(z, noise_mode="const", dtype=torch.float16)
     ref_diff = None
     if args.reference:
         nv, ref_diff = _load_reference(args.reference, G)
-        impls["nvidia"] = lambda z: nv(z, None, noise_mode="const")
+        impls["nvidia"] = lambda z: nv(z, None, noise_mode="const")  # their default (fp16 layers on CUDA)
         impls["nvidia-nonfused"] = lambda z: nv(z, None, noise_mode="const", fused_modconv=False)
+        if G.config.num_fp16_res:
+            impls["nvidia-fp32"] = lambda z: nv(z, None, noise_mode="const", force_fp32=True)
     only = set(args.impls.split(",")) if args.impls else set(impls)
     impls = {k: v for k, v in impls.items() if k in only}
 
     for batch in [int(b) for b in args.batch.split(",")]:
-        sgemm = _sgemm_gflops(args.threads)
-        z = torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(1))
+        sgemm = _sgemm_gflops(args.threads) if device.type == "cpu" else None
+        z = torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(1)).to(device)
         iters = max(2, args.images // batch)
         rates: dict[str, list[float]] = {k: [] for k in impls}
+        peaks: dict[str, float] = {}
         with torch.no_grad():
             fp32 = impls["latentlab"](z) if "latentlab" in impls else None
             flops = _flops_per_image(impls[next(iter(impls))], z)
-            for fn in impls.values():
+            for name, fn in impls.items():
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
                 for _ in range(2):
                     fn(z)
+                _sync(device)
+                peaks[name] = _peak_mb(device)
             for _ in range(args.rounds):  # alternate implementations round by round
                 for name, fn in impls.items():
+                    _sync(device)
                     t0 = time.perf_counter()
                     for _ in range(iters):
                         fn(z)
+                    _sync(device)
                     rates[name].append(iters * batch / (time.perf_counter() - t0))
         for name, r in rates.items():
             ips = statistics.median(r)
             rec = {
                 "bench": "synthesis", "preset": args.network or args.preset, "impl": name, "batch": batch,
-                "threads": args.threads, "malloc": args.malloc, "malloc_applied": tuned,
+                "device": str(device), "threads": args.threads, "malloc": args.malloc, "malloc_applied": tuned,
                 "img_per_s": round(ips, 2), "img_per_s_min": round(min(r), 2), "img_per_s_max": round(max(r), 2),
                 "gflop_per_img": round(flops / 1e9, 4), "gflop_per_s": round(ips * flops / 1e9, 1),
-                "peak_fraction": round(ips * flops / 1e9 / args.peak_gflops, 3), "rounds": args.rounds,
-                "sgemm_gflop_per_s": round(sgemm, 1), "sgemm_fraction": round(ips * flops / 1e9 / sgemm, 3),
-                "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+                "rounds": args.rounds, "num_fp16_res": G.config.num_fp16_res,
+                # CUDA: this implementation's own peak; CPU: the process's peak RSS so far
+                "peak_mem_mb": round(peaks[name], 1),
+                "torch": torch.__version__,
+                "machine": torch.cuda.get_device_name(device) if device.type == "cuda"
+                else platform.processor() or platform.machine(),
             }  # fmt: skip
+            if sgemm is not None:
+                rec.update(peak_fraction=round(ips * flops / 1e9 / args.peak_gflops, 3),
+                           sgemm_gflop_per_s=round(sgemm, 1), sgemm_fraction=round(ips * flops / 1e9 / sgemm, 3))
             if ref_diff is not None:
                 rec["max_abs_diff_vs_nvidia"] = ref_diff
             if fp32 is not None and name != "latentlab":
@@ -157,6 +202,9 @@ def main() -> None:
     p.add_argument("--reference", default=None, help="path to a checkout of NVIDIA's stylegan2-ada-pytorch")
     p.add_argument("--impls", default=None, help="comma-separated subset of implementations to time")
     p.add_argument("--peak-gflops", type=float, default=125.0, help="fp32 peak of the machine, for the fraction")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (timings synchronise the GPU)")
+    p.add_argument("--fp16-res", type=int, default=0,
+                   help="build the preset with NVIDIA's num_fp16_res=N and conv_clamp=256 (fp16 runs on CUDA)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -166,7 +214,8 @@ def main() -> None:
         if mode not in ("default", "tuned"):
             p.error(f"unknown allocator mode {mode!r}")
         cmd = [sys.executable, __file__, "--worker", "--malloc", mode]
-        for key in ("preset", "network", "batch", "threads", "images", "rounds", "reference", "impls", "peak_gflops"):
+        for key in ("preset", "network", "batch", "threads", "images", "rounds", "reference", "impls", "peak_gflops",
+                    "device", "fp16_res"):
             value = getattr(args, key)
             if value is not None:
                 cmd += [f"--{key.replace('_', '-')}", str(value)]

@@ -13,7 +13,6 @@ from tqdm.auto import tqdm
 
 from .nn.generator import Generator, seed_to_z
 from .nn.mapping import check_truncation
-from .nn.synthesis import activation_dtype
 from .validate import float_tensor
 
 
@@ -85,7 +84,7 @@ def generate_images(
     check_truncation(truncation_psi, truncation_cutoff, G.num_ws)
     class_labels(G, 1, class_idx)  # checks the class index before any work
     device = G.w_avg.device
-    dtype = activation_dtype(precision, device)
+    dtype = G.synthesis.resolve_dtype(precision, device)
     images, zs, wss = [], [], []
     bar = tqdm(total=len(seeds), desc="generate", unit="img", disable=not progress)
     for start in range(0, len(seeds), batch_size):
@@ -139,7 +138,7 @@ def render_codes(
     if noise is not None and len(noise) != layers:
         raise ValueError(f"noise must list {layers} per-layer maps, got {len(noise)}")
     device = G.w_avg.device
-    dtype = activation_dtype(precision, device)
+    dtype = G.synthesis.resolve_dtype(precision, device)
     out = []
     for i in tqdm(range(ws.shape[0]), desc="render", unit="img", disable=not progress):
         layer_noise = None

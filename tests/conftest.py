@@ -135,13 +135,16 @@ def real_weights(monkeypatch):
 
 
 def pytest_collection_modifyitems(config, items):
-    """``slow`` tests run only when asked for (``-m slow``, or any ``-m`` expression naming them)."""
-    if "slow" in (config.getoption("-m") or ""):
-        return
-    skip = pytest.mark.skip(reason="slow: run with -m slow")
+    """``slow`` tests run only when asked for (``-m slow``, or any ``-m`` expression naming them); ``gpu`` tests
+    only where CUDA is present (and then in the default suite too)."""
+    no_cuda = pytest.mark.skip(reason="gpu: needs a CUDA device")
+    slow = None if "slow" in (config.getoption("-m") or "") else pytest.mark.skip(reason="slow: run with -m slow")
+    cuda = torch.cuda.is_available()
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if slow is not None and "slow" in item.keywords:
+            item.add_marker(slow)
+        if "gpu" in item.keywords and not cuda:
+            item.add_marker(no_cuda)
 
 
 class FileHandler(http.server.BaseHTTPRequestHandler):

@@ -182,6 +182,36 @@ def test_an_encoder_learns_to_invert_the_generator(G):
     assert after["psnr"] > before["psnr"] + 2, (before, after)
 
 
+def test_the_encoder_in_bfloat16_gives_float32_codes_close_to_float32s(G):
+    enc = new_encoder(G, "tiny", seed=0, **SMALL)
+    x = _images(G, 4)
+    ref = enc(x)
+    bf, deltas = enc(x, dtype="bf16", parts=True)
+    assert bf.dtype == deltas.dtype == torch.float32 and not torch.equal(bf, ref)
+    assert (bf - ref).norm() < 0.02 * ref.norm()
+    assert torch.equal(encode(enc, x, batch_size=2, precision="bf16"), torch.cat([enc(x[:2], dtype="bf16"),
+                                                                                   enc(x[2:], dtype="bf16")]))
+    with pytest.raises(ValueError, match="float16 synthesis needs a CUDA device"):
+        enc(x, dtype="fp16")
+
+
+def test_an_encoder_trained_in_bfloat16_learns_as_in_float32(G):
+    cfg = _config(steps=60, batch=16, lr=2e-3, held_out=32, psi_min=0.7)
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        tr = EncoderTrainer(G, dataclasses.replace(cfg, precision=precision), "tiny")
+        before = tr.evaluate()
+        losses = [tr.step()["loss"] for _ in range(cfg.steps)]
+        runs[precision] = (before, tr.evaluate(), losses)
+    (b32, a32, l32), (b16, a16, l16) = runs["fp32"], runs["bf16"]
+    assert b32 == b16  # the held-out figures are float32 renders of the same initial encoder
+    assert l16[0] != l32[0]  # the first step did run in bfloat16
+    assert a16["w_error"] < 0.8 * b16["w_error"]
+    assert a16["w_error"] == pytest.approx(a32["w_error"], rel=0.1), (a32, a16)
+    with pytest.raises(InvalidInput, match="precision"):
+        _config(precision="int8")
+
+
 def test_training_resumes_exactly_with_every_term(tmp_path, G, synth_zip):
     from latentlab.data.datasets import ImageDataset
 
@@ -214,6 +244,12 @@ def test_resume_refuses_other_settings_data_or_generator(tmp_path, G, synth_zip)
         train_encoder(G, out, _config(steps=4), "tiny", progress=False)
     with pytest.raises(InvalidInput, match="lr=0.0003, not 0.01"):
         train_encoder(G, out, _config(steps=4, lr=0.01), "tiny", resume=True, progress=False)
+    with pytest.raises(InvalidInput, match="precision='fp32', not 'bf16'"):
+        train_encoder(G, out, _config(steps=4, precision="bf16"), "tiny", resume=True, progress=False)
+    old = read_encoder_state(state_path(out))  # a state from before the precision option resumes as fp32
+    del old["config"]["precision"]
+    torch.save(old, state_path(out))
+    assert EncoderTrainer(G, _config(steps=4), "tiny").load_state_dict(old) is None
     with pytest.raises(InvalidInput, match="another generator"):
         train_encoder(tiny_G(4), out, _config(steps=4), "tiny", resume=True, progress=False)
     from latentlab.data.datasets import ImageDataset

@@ -14,6 +14,7 @@ The fixtures were made once with the original code (which is not part of this re
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import os
 import pickle
 import sys
@@ -82,9 +83,11 @@ def test_nvidia_pickle_source_details():
     assert src["training_set_kwargs"]["resolution"] == 16
     g = src["networks"]["G_ema"]
     assert g["class"] == "Generator" and g["kwargs"]["synthesis_kwargs"]["conv_clamp"] == 256
-    assert any("num_fp16_res=2: ignored" in n for n in g["notes"])
+    assert not any("num_fp16_res" in n for n in g["notes"])  # read, not ignored
+    assert any("num_fp16_res=2: ignored" in n for n in src["networks"]["D"]["notes"])
     cfg = ck.G_ema.config
     assert (cfg.c_dim, cfg.z_dim, cfg.w_dim, cfg.conv_clamp, cfg.mapping_layers) == (3, 16, 24, 256, 2)
+    assert cfg.num_fp16_res == 2 and ck.G_ema.synthesis.fp16_resolution == 8  # 16 px: the 8 and 16 blocks
     assert ck.D.config.mbstd_group_size == 2 and ck.D.config.c_dim == 3
     assert detect_format(NV_PKL) == "nvidia-pkl"
 
@@ -380,7 +383,7 @@ def test_cli_convert_and_info(tmp_path, nv_gold):
     with torch.no_grad():
         assert maxdiff(G(nv_gold["z"], nv_gold["c"], noise_mode="const"), nv_gold["G_ema.img_psi1_const"]) <= TOL
     r = run("info", out)
-    assert r.exit_code == 0 and "converted from: nvidia-pkl" in r.output and "num_fp16_res=2: ignored" in r.output
+    assert r.exit_code == 0 and "converted from: nvidia-pkl" in r.output and "num_fp16_res" in r.output
     r = run("info", ROS_PT)
     assert r.exit_code == 0 and "format:    rosinality" in r.output and "w_avg estimated" in r.output
     r = run("info", NV_PKL, "--json")
@@ -448,9 +451,9 @@ def test_nvidia_options_translate_for_every_architecture(tmp_path, nvidia_writer
     data = {"G_ema": _with_filters(as_record(G, "Generator", gk)),
             "D": _with_filters(as_record(D, "Discriminator", dk))}  # fmt: skip
     ck = load_any(nvidia_writer(tmp_path / f"{tag}.pkl", data))
-    assert ck.G_ema.config == G.config and ck.D.config == D.config
+    assert ck.G_ema.config == dataclasses.replace(G.config, num_fp16_res=1) and ck.D.config == D.config
     notes = ck.meta["source"]["networks"]["G_ema"]["notes"]
-    assert any("num_fp16_res=1: ignored" in n for n in notes)
+    assert any("num_fp16_res=1: ignored" in n for n in ck.meta["source"]["networks"]["D"]["notes"])
     assert any("fused_modconv_default" in n for n in notes) == flat
     z, c = t[f"{tag}.z"], t.get(f"{tag}.c")
     with torch.no_grad():

@@ -55,6 +55,25 @@ def test_tune_fits_the_target_and_leaves_the_base_alone(lpips_alex):
     assert not any(p.requires_grad for p in r.G.parameters())
 
 
+def test_tuning_in_bfloat16_fits_as_float32_does_and_reports_float32_distances(lpips_alex):
+    G, target, pivot = _setup()
+    cfg = dict(steps=40, lr=3e-3, lpips_threshold=0.0)
+    ref = tune(G, target, pivot, lpips_alex, TuneConfig(**cfg))
+    bf = tune(G, target, pivot, lpips_alex, TuneConfig(precision="bf16", **cfg))
+    assert bf.config.precision == "bf16" and bf.steps == 40 and len(bf.history) == 41
+    assert bf.history[-1] == (40, bf.lpips, bf.l2)
+    assert bf.l2 < 0.2 * bf.history[0][2]  # it fits
+    assert bf.l2 == pytest.approx(ref.l2, rel=0.25) and bf.lpips == pytest.approx(ref.lpips, rel=0.25)
+    with torch.no_grad():  # the reported distances are the float32 render's, the one every later use sees
+        out = bf.G.synthesis(bf.pivot, noise_mode="const")
+    assert float(torch.nn.functional.mse_loss(out, target)) == pytest.approx(bf.l2, rel=1e-5)
+    assert bf.history[0][2] != ref.history[0][2]  # the first render ran in bfloat16
+    for p in bf.G.parameters():
+        assert p.dtype == torch.float32
+    with pytest.raises(InvalidInput, match="precision"):
+        TuneConfig(precision="fp64")
+
+
 def test_tune_stops_at_the_lpips_threshold(lpips_alex):
     G, target, pivot = _setup()
     r = tune(G, target, pivot, lpips_alex, TuneConfig(steps=50, lr=3e-3, lpips_threshold=10.0))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..projection.encoder_train import E4E, LOSS_CHOICES, EncoderTrainConfig
-from ._common import SEED, Finite, device_option
+from ._common import SEED, Finite, device_option, precision_option
 
 _DEFAULT = EncoderTrainConfig()
 
@@ -67,11 +67,14 @@ def encoder() -> None:
 @click.option("--init", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Start from this encoder's weights (fine-tuning, e.g. on new --data); same generator and size.")
 @click.option("--threads", type=click.IntRange(1, 4096), default=None, help="CPU threads.  [default: torch's]")
+@precision_option("The synthesis' and the encoder's arithmetic while training (bf16: CPUs with AVX-512 BF16 or "
+                  "AMX, and CUDA; fp16: CUDA). Weights, optimizer, losses and the held-out figures stay fp32.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
 def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_weights, lpips_weight, l2_weight,
               latent_weight, psi_min, const_noise, mixing, real_fraction, e4e, delta_weight, progressive_every,
-              progressive_start, latent_d_weight, seed, snap, resume, init, threads, progress, device):  # fmt: skip
+              progressive_start, latent_d_weight, seed, snap, resume, init, threads, precision, progress,
+              device):  # fmt: skip
     """Train an encoder for a generator: images -> W+ codes in one forward pass (pSp / e4e).
 
     It learns from the generator's own samples (z seeded per step, truncation and noise varied):
@@ -88,6 +91,7 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
         latentlab encoder train --network synthfaces-64 --out enc.safetensors --steps 6000
         latentlab encoder train --network synthfaces-64 --out enc.safetensors --steps 6000 --resume
         latentlab encoder train --network G.pkl --out enc.safetensors --data photos.zip --e4e
+        latentlab encoder train --network synthfaces-64 --out enc.safetensors --precision bf16
         latentlab encoder train --network synthfaces-64 --init pretrained/synthfaces-64-encoder.safetensors \\
             --data crops.zip --steps 2000 --out tuned-enc.safetensors      # fine-tune an encoder
         latentlab project photos/ --network synthfaces-64 --init encoder --encoder enc.safetensors --outdir p/
@@ -106,7 +110,7 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
     config = EncoderTrainConfig(steps=steps, batch=batch, lr=lr, lr_rampdown=lr_rampdown, loss=loss,
                                 lpips_weight=lpips_weight, l2_weight=l2_weight, latent_weight=latent_weight,
                                 psi_min=psi_min, const_noise=const_noise, mixing=mixing, real_fraction=real_fraction,
-                                seed=seed, snap=snap, **terms)  # fmt: skip
+                                seed=seed, snap=snap, precision=precision, **terms)  # fmt: skip
     if threads is not None:
         torch.set_num_threads(threads)
     dev = resolve_device(device)

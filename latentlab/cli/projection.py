@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -46,8 +47,9 @@ from ._common import SEED, Finite, device_option, precision_option, tune_options
               help="Images optimized together (each independently); larger is faster per image.")
 @click.option("--crop", type=click.Choice(["center", "none"]), default="center", show_default=True,
               help="center = largest centred square; none = skip non-square images.")
-@precision_option("The synthesis' arithmetic during the search (bf16: CPUs with AVX-512 BF16 or AMX, and CUDA; "
-                  "fp16: CUDA). The loss, the codes and the written images stay fp32.")
+@precision_option("The synthesis' arithmetic during the search, and with --tune the tuning (bf16: CPUs with "
+                  "AVX-512 BF16 or AMX, and CUDA; fp16: CUDA). The loss, the codes and the written images stay "
+                  "fp32.")
 @click.option("--video/--no-video", default=False, show_default=True,
               help="Also write <name>.mp4: target | the optimization's progress.")
 @click.option("--frames", type=click.IntRange(2, 10_000), default=100, show_default=True, help="Frames per video.")
@@ -121,8 +123,6 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
                            mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name,
                            init=init, precision=precision)  # fmt: skip
     if tune_after:
-        import dataclasses
-
         from ..projection.tune import TuneConfig, auto_lpips_threshold, tune_to_folder
 
         if tune_lpips_threshold is None:
@@ -130,7 +130,7 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
         rows = tune_to_folder(G, targets, outdir, str(network), lpips=_tune_lpips(G, lpips_weights, dev),
                               pivot_loss=loss_module, pivot=dataclasses.replace(config, optimize_noise=False),
                               config=TuneConfig(steps=tune_steps, lpips_threshold=tune_lpips_threshold,
-                                                locality=locality, seed=seed),
+                                                locality=locality, seed=seed, precision=precision),
                               batch_size=batch, progress=progress, encoder=encoder)  # fmt: skip
         _report_tuned(rows, outdir)
         return
@@ -176,11 +176,14 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the projector and the locality samples.")
 @click.option("--batch", type=click.IntRange(1, 65536), default=8, show_default=True,
               help="Pivots projected together (the tunings run one after another).")
+@precision_option("The synthesis' arithmetic while the pivot is searched and the generator tuned (bf16: CPUs "
+                  "with AVX-512 BF16 or AMX, and CUDA; fp16: CUDA, models with fp16 layers). The weights, the "
+                  "optimizer, the losses and the written model and images stay fp32.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @device_option
 def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivot_steps, init, encoder_file,
              pivot_lr, pivot_loss,
-             lpips_weights, seed, batch, progress, device):  # fmt: skip
+             lpips_weights, seed, batch, precision, progress, device):  # fmt: skip
     """Pivotal tuning (PTI, Roich et al. 2022): a W pivot per image, then the synthesis tuned around it.
 
     IMAGES are files or folders (searched recursively), read as `latentlab project` reads them.
@@ -199,6 +202,7 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
     \b
         latentlab tune aligned/me_0.png --network synthfaces-64 --outdir tuned/
         latentlab tune aligned/ --network synthfaces-64 --init encoder --pivot-steps 100 --outdir tuned/
+        latentlab tune aligned/ --network synthfaces-64 --precision bf16 --outdir tuned-bf16/
         latentlab edit tuned/me_0.npz --network tuned/me_0.safetensors --direction smile --out smile.png
     """
     from ..perceptual import build_loss
@@ -223,9 +227,11 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
     pivot = build_loss(pivot_loss, resolution=G.img_resolution, log=lambda m: click.echo(m, err=True)).to(dev)
     if lpips_threshold is None:
         lpips_threshold = auto_lpips_threshold(G.img_resolution)
-    config = TuneConfig(steps=steps, lr=lr, lpips_threshold=lpips_threshold, locality=locality, seed=seed)
+    config = TuneConfig(steps=steps, lr=lr, lpips_threshold=lpips_threshold, locality=locality, seed=seed,
+                        precision=precision)  # fmt: skip
+    pivot_search = dataclasses.replace(pivot_config(seed, pivot_steps, pivot_lr, pivot.name, init), precision=precision)
     rows = tune_to_folder(G, targets, outdir, str(network), lpips=lpips, pivot_loss=pivot, config=config,
-                          pivot=pivot_config(seed, pivot_steps, pivot_lr, pivot.name, init), batch_size=batch,
+                          pivot=pivot_search, batch_size=batch,
                           progress=progress, encoder=encoder)  # fmt: skip
     _report_tuned(rows, outdir)
 

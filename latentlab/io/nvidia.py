@@ -272,7 +272,7 @@ def jsonable(x: Any) -> Any:
 # only), or must hold the one value latentlab implements.
 
 _IGNORED = {
-    "num_fp16_res": "latentlab computes in float32, like NVIDIA's force_fp32=True",
+    "num_fp16_res": "the discriminator runs in float32 (or bf16); the generator's is read",
     "fp16_channels_last": "memory layout only",
     "channels_last": "memory layout only",
     "fused_modconv_default": "fused and grouped modulated convs give the same result",
@@ -343,7 +343,8 @@ def generator_config(net: ForeignNetwork, where: str = "G") -> tuple[GeneratorCo
                     "layer_features": "mapping_layer_features", "lr_multiplier": "mapping_lr_multiplier",
                     "w_avg_beta": "w_avg_beta"}, out, notes, "mapping_kwargs", where)  # fmt: skip
     _take(synthesis, {"channel_base": "channel_base", "channel_max": "channel_max", "architecture": "architecture",
-                      "conv_clamp": "conv_clamp", "use_noise": "use_noise", "resample_filter": "resample_filter"},
+                      "conv_clamp": "conv_clamp", "use_noise": "use_noise", "resample_filter": "resample_filter",
+                      "num_fp16_res": "num_fp16_res"},
           out, notes, "synthesis_kwargs", where)  # fmt: skip
     missing = [k for k in ("z_dim", "c_dim", "w_dim", "resolution", "img_channels") if k not in out]
     if missing:

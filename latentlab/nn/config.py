@@ -125,12 +125,15 @@ class _Config:
         return min(self.channel_base // res, self.channel_max)
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a JSON-able dict (what checkpoints store). A StyleGAN2 generator's has no ``arch``, as
-        before v1 existed, so its files and fingerprints are unchanged."""
+        """The fields as a JSON-able dict (what checkpoints store). A StyleGAN2 generator's has no ``arch``, and
+        one trained in float32 no ``num_fp16_res``, as before those fields existed, so files and fingerprints
+        are unchanged."""
         d = dataclasses.asdict(self)
         d["resample_filter"] = list(self.resample_filter)
         if d.get("arch") == "stylegan2":
             del d["arch"]
+        if d.get("num_fp16_res", 1) == 0:
+            del d["num_fp16_res"]
         return d
 
     @classmethod
@@ -166,11 +169,19 @@ class GeneratorConfig(_Config):
     use_noise: bool = True  # per-pixel noise inputs with learned strength
     resample_filter: tuple[int, ...] = (1, 3, 3, 1)  # taps of the separable low-pass FIR filter
     arch: str = "stylegan2"  # "stylegan2", or "stylegan1" (AdaIN, blur, a ToRGB per level; see nn/stylegan1.py)
+    # NVIDIA's mixed precision: the N highest resolutions run in float16 when synthesis is asked for "fp16" (on
+    # CUDA; the rest stays float32). 0 = trained in float32, no fp16 layers. It changes no parameter.
+    num_fp16_res: int = 0
 
     def __post_init__(self) -> None:
         self._check_common()
         if self.arch not in GENERATOR_ARCHS:
             raise ValueError(f"arch must be one of {GENERATOR_ARCHS}, got {self.arch!r}")
+        if self.arch == "stylegan1" and self.num_fp16_res:
+            raise ValueError("a StyleGAN v1 generator has no fp16 layers (num_fp16_res must be 0)")
+        blocks = int(math.log2(self.resolution)) - 1
+        if not 0 <= self.num_fp16_res <= blocks:
+            raise ValueError(f"num_fp16_res must be 0..{blocks} (the number of resolutions), got {self.num_fp16_res}")
         if self.arch == "stylegan1" and (self.architecture != "skip" or self.conv_clamp is not None
                                          or self.resample_filter != (1, 3, 3, 1)):  # fmt: skip
             raise ValueError("a StyleGAN v1 generator has no architecture, conv_clamp or resample_filter option "

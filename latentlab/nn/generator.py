@@ -38,7 +38,7 @@ class Generator(nn.Module):
                 w_dim=config.w_dim, img_resolution=config.resolution, img_channels=config.img_channels,
                 channel_base=config.channel_base, channel_max=config.channel_max,
                 architecture=config.architecture, resample_filter=config.resample_filter,
-                conv_clamp=config.conv_clamp, use_noise=config.use_noise,
+                conv_clamp=config.conv_clamp, use_noise=config.use_noise, num_fp16_res=config.num_fp16_res,
             )  # fmt: skip
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(
@@ -132,9 +132,12 @@ def accepts_fingerprint(G: Generator, fingerprint: str) -> bool:
 def model_fingerprint(G: Generator) -> str:
     """A short hash of a generator's configuration and of every parameter and buffer (16 hex digits).
 
-    The same weights give the same fingerprint on every device; any retraining changes it.
+    The same weights give the same fingerprint on every device; any retraining changes it. ``num_fp16_res``
+    is left out: it changes no parameter, and a model converted before latentlab read it keeps its fingerprint.
     """
-    h = hashlib.sha256(json.dumps(G.config.to_dict(), sort_keys=True).encode())
+    config = G.config.to_dict()
+    config.pop("num_fp16_res", None)
+    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
     for name, t in sorted(G.state_dict().items()):
         h.update(name.encode())
         h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())

@@ -312,6 +312,9 @@ def modulated_conv2d(
       demodulation coefficients and add noise and bias in a single ``addcmul``. Faster on CPU for
       batches > 1, and it keeps channels-last activations channels-last.
 
+    With float16 activations and demodulation, the weights and styles are first scaled to at most 1 (NVIDIA's
+    overflow guard; demodulation makes it exact up to rounding).
+
     Args:
         x: ``[N, I, H, W]`` activations (any memory format).
         weight: ``[O, I, k, k]`` raw (unit-scale) weights.
@@ -336,6 +339,11 @@ def modulated_conv2d(
         )
     f = resample_filter
     x = _canonical_channels_last(x)
+    if x.dtype == torch.float16 and demodulate:
+        # NVIDIA's guard against fp16 overflow: demodulation undoes any per-output-channel scale of the weights
+        # and any per-sample scale of the styles, so bring both to at most 1 (the weights to 1/sqrt(fan-in))
+        weight = weight * (1 / math.sqrt(in_channels * kh * kw) / weight.abs().amax(dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.abs().amax(dim=1, keepdim=True)
     scale = demodulation_coefficients(weight, styles) * gain if demodulate else None  # [N, O]
     b = None if bias is None else (bias * gain if gain != 1 else bias).to(x.dtype)
 

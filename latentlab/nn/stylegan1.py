@@ -194,6 +194,14 @@ class SynthesisNetworkV1(nn.Module):
         """Every layer in W+ order as ``(name, layer)`` (``b4.conv0`` is the constant); ws[i] drives layer i."""
         return [(f"b{b.resolution}.{n}", getattr(b, n)) for b in self.blocks() for n in ("conv0", "conv1")]
 
+    def resolve_dtype(self, dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:
+        """The convolutions' dtype for ``dtype`` (as in :meth:`forward`) on ``device``; float16 is refused."""
+        dtype = activation_dtype(dtype, device)
+        if dtype == torch.float16:
+            raise ValueError("float16 synthesis needs a model trained with fp16 layers (StyleGAN2's num_fp16_res "
+                             "> 0); a StyleGAN v1 generator has none: use bf16 (float32's range) instead")
+        return dtype
+
     def forward(
         self,
         ws: Tensor,
@@ -207,12 +215,13 @@ class SynthesisNetworkV1(nn.Module):
         """Render W+ codes (the arguments of :meth:`latentlab.nn.synthesis.SynthesisNetwork.forward`).
 
         ``noise`` lists ``num_ws`` maps here (one per layer); ``fused`` and ``channels_last`` are accepted for
-        the same interface and change nothing. ``dtype`` is the convolutions' type (float32 by default); v1's
-        instance normalization and styles run in float32 whatever it is.
+        the same interface and change nothing. ``dtype`` is the convolutions' type (float32 by default, or
+        bfloat16); v1's instance normalization and styles run in float32 whatever it is. float16 is refused: v1
+        was never trained with fp16 layers (NVIDIA's scheme is StyleGAN2's).
         """
         check_synthesis_args(ws, self.num_ws, self.w_dim, noise_mode, noise, self.num_ws)
         ws = ws.to(torch.float32)
-        dtype = activation_dtype(dtype, ws.device)
+        dtype = self.resolve_dtype(dtype, ws.device)
         lod = float(self.lod)
         top = len(self.block_resolutions) - 1
         # Blocks above top - floor(lod) reach the image with weight 0 (their blend picks the up-sampled image

@@ -230,13 +230,13 @@ class SynthesisBlock(nn.Module):
             x = x.contiguous(memory_format=memory_format)
             x = self.conv1(x, next(w_iter), noise=next(noise_iter), **kw)
         elif self.architecture == "resnet":
-            x = x.contiguous(memory_format=memory_format)
+            x = x.to(dtype=dtype, memory_format=memory_format)
             y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv0(x, next(w_iter), noise=next(noise_iter), **kw)
             x = self.conv1(x, next(w_iter), noise=next(noise_iter), gain=math.sqrt(0.5), **kw)
             x = y.add_(x)
         else:
-            x = x.contiguous(memory_format=memory_format)
+            x = x.to(dtype=dtype, memory_format=memory_format)
             x = self.conv0(x, next(w_iter), noise=next(noise_iter), **kw)
             x = self.conv1(x, next(w_iter), noise=next(noise_iter), **kw)
 
@@ -262,11 +262,15 @@ class SynthesisNetwork(nn.Module):
         resample_filter: Sequence[float] = (1, 3, 3, 1),  # taps of the separable low-pass filter
         conv_clamp: float | None = None,  # clamp conv outputs; None = no clamping
         use_noise: bool = True,  # noise inputs on the conv layers
+        num_fp16_res: int = 0,  # NVIDIA's mixed precision: the N highest resolutions run in fp16 under dtype=fp16
     ):
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         log2 = int(math.log2(img_resolution))
         self.block_resolutions = [2**i for i in range(2, log2 + 1)]
+        self.num_fp16_res = num_fp16_res
+        # NVIDIA's rule (never below 8x8): the blocks at or above this side are the fp16 ones
+        self.fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8) if num_fp16_res else None
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
         self.num_ws = 0
         for res in self.block_resolutions:
@@ -317,7 +321,10 @@ class SynthesisNetwork(nn.Module):
                 with AVX-512 BF16 or AMX, and CUDA) or ``torch.float16`` (CUDA only); or its name ``"fp32"``,
                 ``"bf16"``, ``"fp16"``. The convolutions and activations run in it; the mapping, the styles,
                 the demodulation coefficients and the RGB image stay float32 (docs/performance.md has the
-                error and the speed).
+                error and the speed). bfloat16 has float32's range and runs every block; float16 follows
+                NVIDIA's scheme: only the ``num_fp16_res`` highest resolutions (at least 8x8) run in it, the
+                modulated convolutions pre-normalise their weights and styles, and a model without fp16
+                layers (``num_fp16_res=0``: trained in float32, its activations not clamped) is refused.
         Returns:
             ``[N, img_channels, R, R]`` float32, contiguous NCHW; values roughly in [-1, 1].
         """
@@ -329,7 +336,7 @@ class SynthesisNetwork(nn.Module):
             if self.blocks()[-1].architecture != "skip" and until != sides[-1]:
                 raise ValueError("until= needs the skip architecture (only it has an image before the last block)")
         ws = ws.to(torch.float32)
-        dtype = activation_dtype(dtype, ws.device)
+        block_dtypes = self.block_dtypes(activation_dtype(dtype, ws.device))
         if fused is None:
             needs_grad = torch.is_grad_enabled() and (
                 ws.requires_grad or any(p.requires_grad for p in self.parameters())
@@ -345,12 +352,33 @@ class SynthesisNetwork(nn.Module):
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             block_noise = None if noise is None else noise[n_idx : n_idx + block.num_conv]
             x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused, noise=block_noise,
-                           generator=generator, memory_format=memory_format, dtype=dtype)  # fmt: skip
+                           generator=generator, memory_format=memory_format,
+                           dtype=block_dtypes[block.resolution])  # fmt: skip
             w_idx += block.num_conv
             n_idx += block.num_conv
             if block.resolution == until:
                 break
         return img.contiguous()
+
+    def resolve_dtype(self, dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:
+        """The activation dtype :meth:`forward` would run for ``dtype`` (as there) on ``device``; raises the
+        ValueError it would (fp16 off CUDA, or on a model without fp16 layers) before any work is done."""
+        dtype = activation_dtype(dtype, device)
+        self.block_dtypes(dtype)
+        return dtype
+
+    def block_dtypes(self, dtype: torch.dtype) -> dict[int, torch.dtype]:
+        """``{resolution: activation dtype}`` of each block when synthesis is asked for ``dtype``: every block
+        in float32 or bfloat16; for float16, the blocks at or above :attr:`fp16_resolution` (NVIDIA's
+        ``num_fp16_res``) and float32 below. Raises ValueError for float16 on a model with no fp16 layers."""
+        if dtype != torch.float16:
+            return {res: dtype for res in self.block_resolutions}
+        if self.fp16_resolution is None:
+            raise ValueError("float16 synthesis needs a model trained with fp16 layers (num_fp16_res > 0, as "
+                             "NVIDIA's configs with conv_clamp); this one has num_fp16_res=0, so its activations "
+                             "may overflow fp16's range: use bf16 (float32's range) instead")  # fmt: skip
+        return {res: torch.float16 if res >= self.fp16_resolution else torch.float32
+                for res in self.block_resolutions}  # fmt: skip
 
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -42,6 +42,7 @@ from .._version import __version__
 from ..io.atomic import atomic_path
 from ..io.checkpoint import CheckpointError
 from ..nn.generator import Generator, accepts_fingerprint, model_fingerprint
+from ..nn.synthesis import activation_dtype
 from ..utils import short_error
 from ..validate import InvalidInput, image_batch, number_fields
 
@@ -151,8 +152,8 @@ class Encoder(nn.Module):
             out[int(r)] = x
         return out
 
-    def forward(self, images: Tensor, active: int | None = None, parts: bool = False,
-                check: bool = True) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
+    def forward(self, images: Tensor, active: int | None = None, parts: bool = False, check: bool = True,
+                dtype: torch.dtype | str | None = None) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
         """Encode ``images`` ``[N, C, R, R]`` in [-1, 1] at the generator's resolution.
 
         Args:
@@ -161,12 +162,27 @@ class Encoder(nn.Module):
                 None = all.
             parts: also return the deltas.
             check: check ``images`` (shape, finite values in range); training passes False for its own samples.
+            dtype: the convolutions' and linear layers' type under autocast: None / ``"fp32"`` (default),
+                ``"bf16"`` (CPUs with AVX-512 BF16 or AMX, CUDA) or ``"fp16"`` (CUDA); the weights, ``w_avg`` and
+                the returned codes stay float32.
         Returns:
-            ``ws [N, num_ws, w_dim]``; with ``parts``, ``(ws, deltas [N, num_ws, w_dim])`` (row 0 of deltas is 0).
+            ``ws [N, num_ws, w_dim]`` float32; with ``parts``, ``(ws, deltas [N, num_ws, w_dim])`` (row 0 of
+            deltas is 0).
         """
         c = self.config
         if check:
             image_batch(images, "images", channels=c.img_channels, resolution=c.g_resolution)
+        dtype = activation_dtype(dtype, images.device)
+        if dtype != torch.float32:
+            with torch.autocast(images.device.type, dtype=dtype):
+                ws, deltas = self._encode(images, active)
+            ws, deltas = ws.float(), deltas.float()
+        else:
+            ws, deltas = self._encode(images, active)
+        return (ws, deltas) if parts else ws
+
+    def _encode(self, images: Tensor, active: int | None) -> tuple[Tensor, Tensor]:
+        c = self.config
         feats = self.features(images)
         base = self.w_avg + self.base(feats[4])
         rows = [torch.zeros_like(base)]
@@ -179,8 +195,7 @@ class Encoder(nn.Module):
                 f = F.adaptive_avg_pool2d(f, 4)
             rows.append(head(f.flatten(1)))
         deltas = torch.stack(rows, dim=1)
-        ws = base[:, None] + deltas
-        return (ws, deltas) if parts else ws
+        return base[:, None] + deltas, deltas
 
     def check_generator(self, G: Generator, name: str | None = None) -> None:
         """Refuse a generator other than the one this encoder was trained for (by fingerprint or shape)."""
@@ -289,9 +304,11 @@ def load_encoder(path: str | os.PathLike, device: str | torch.device = "cpu", G:
 
 
 @torch.no_grad()
-def encode(encoder: Encoder, images: Tensor, batch_size: int = 64) -> Tensor:
-    """W+ codes ``[N, num_ws, w_dim]`` (on the CPU) for ``images`` ``[N, C, R, R]`` in [-1, 1], in batches."""
+def encode(encoder: Encoder, images: Tensor, batch_size: int = 64, precision: str = "fp32") -> Tensor:
+    """W+ codes ``[N, num_ws, w_dim]`` float32 (on the CPU) for ``images`` ``[N, C, R, R]`` in [-1, 1], in batches;
+    ``precision`` as :meth:`Encoder.forward`'s ``dtype``."""
     device = encoder.w_avg.device
-    out = [encoder(images[i : i + batch_size].to(device, torch.float32)).cpu()
+    dtype = activation_dtype(precision, device)
+    out = [encoder(images[i : i + batch_size].to(device, torch.float32), dtype=dtype).cpu()
            for i in range(0, len(images), batch_size)]  # fmt: skip
     return torch.cat(out) if out else torch.zeros([0, encoder.config.num_ws, encoder.config.w_dim])

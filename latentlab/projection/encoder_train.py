@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from ..io.atomic import atomic_path, remove_temporaries
 from ..io.checkpoint import load_state_file
 from ..nn.generator import Generator, model_fingerprint
+from ..nn.synthesis import PRECISIONS
 from ..validate import Bound, InvalidInput, number_fields, string
 from .encoder import new_encoder, save_encoder
 from .projector import w_statistics
@@ -83,9 +84,13 @@ class EncoderTrainConfig:
     snap: int = 500  # steps between snapshots (encoder file, state, figures)
     channel_base: int = 2048  # the encoder's size (EncoderConfig)
     channel_max: int = 256
+    # the synthesis' and the encoder's arithmetic (autocast) in training: "fp32", "bf16" (CPUs with AVX-512 BF16
+    # or AMX, CUDA) or "fp16" (CUDA, generators with fp16 layers); weights, Adam and the losses stay fp32
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         string(self.loss, "loss", where="EncoderTrainConfig", choices=LOSS_CHOICES)
+        string(self.precision, "precision", where="EncoderTrainConfig", choices=tuple(PRECISIONS))
         big = Bound(0, 1e6)
         number_fields(self, {
             "steps": Bound(1, 10**9, integer=True), "batch": Bound(1, 65536, integer=True),
@@ -141,12 +146,13 @@ def batch_generator(seed: int, step: int, salt: int = 0) -> torch.Generator:
 
 @torch.no_grad()
 def sample_training_images(G: Generator, n: int, gen: torch.Generator, config: EncoderTrainConfig,
-                           psi: tuple[float, float] | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
+                           psi: tuple[float, float] | None = None,
+                           dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:  # fmt: skip
     """``n`` generated training images ``[n, C, R, R]`` and their true codes ``[n, num_ws, w_dim]``.
 
     psi is drawn from ``psi`` (default ``[config.psi_min, 1]``); noise is random or, with probability
     ``config.const_noise``, G's constant maps; with probability ``config.mixing`` rows from a random layer on come
-    from a second z. All draws come from ``gen``.
+    from a second z. All draws come from ``gen``. ``dtype``: the synthesis' (the images are float32).
     """
     device = G.w_avg.device
     lo, hi = (config.psi_min, 1.0) if psi is None else psi
@@ -170,7 +176,7 @@ def sample_training_images(G: Generator, n: int, gen: torch.Generator, config: E
             noise.append(None)
             continue
         noise.append(torch.where(const[:, None, None, None], layer.noise_const.reshape(1, 1, r, r), rand))
-    return G.synthesis(w, noise=noise), w
+    return G.synthesis(w, noise=noise, dtype=dtype), w
 
 
 class EncoderTrainer:
@@ -191,6 +197,7 @@ class EncoderTrainer:
 
         self.G, self.config, self.network = G.eval(), config, str(network)
         self.device = G.w_avg.device
+        self.dtype = G.synthesis.resolve_dtype(config.precision, self.device)  # the training's; figures are fp32
         self.G.requires_grad_(False)
         if dataset is not None and (dataset.resolution != G.img_resolution or dataset.channels != G.img_channels):
             raise InvalidInput(f"{dataset.path}: the data is {dataset.resolution}-px with {dataset.channels} "
@@ -228,7 +235,7 @@ class EncoderTrainer:
         n_fake = cfg.batch - n_real
         parts, w_true = [], None
         if n_fake:
-            img, w_true = sample_training_images(self.G, n_fake, gen, cfg)
+            img, w_true = sample_training_images(self.G, n_fake, gen, cfg, dtype=self.dtype)
             parts.append(img)
         if n_real:
             real, _ = self.dataset.batch(self.stream.take(n_real))
@@ -250,8 +257,8 @@ class EncoderTrainer:
         active = cfg.active_rows(step, G.num_ws)
         for group in self.opt.param_groups:
             group["lr"] = cfg.learning_rate(step)
-        ws, deltas = enc(target, active=active, parts=True, check=False)
-        recon = G.synthesis(ws, noise_mode="const")
+        ws, deltas = enc(target, active=active, parts=True, check=False, dtype=self.dtype)
+        recon = G.synthesis(ws, noise_mode="const", dtype=self.dtype)
         mse, lp = self.image_loss(recon, target)
         loss = cfg.l2_weight * mse.mean() + cfg.lpips_weight * lp.mean()
         stats = {"mse": float(mse.detach().mean()), "lpips": float(lp.detach().mean())}
@@ -344,7 +351,7 @@ class EncoderTrainer:
         if state.get("generator") != self.fingerprint:
             raise InvalidInput(f"{where} belongs to another generator (fingerprint {state.get('generator')}, this one "
                                f"is {self.fingerprint})")  # fmt: skip
-        saved = dict(state.get("config") or {})
+        saved = {"precision": "fp32", **(state.get("config") or {})}  # states from before precision existed
         mine = asdict(self.config)
         diff = sorted(k for k in mine if k != "steps" and saved.get(k) != mine[k])
         if diff:

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from ..io.images import to_uint8
 from ..nn.generator import Generator
-from ..nn.synthesis import PRECISIONS, activation_dtype
+from ..nn.synthesis import PRECISIONS
 from ..render import class_labels, render_codes
 from ..validate import InvalidInput, count, image_batch, number_fields, optional_number, string
 
@@ -234,7 +234,7 @@ def project_batch(
     c = G.config
     image_batch(targets, "targets", channels=c.img_channels, resolution=c.resolution)
     device = G.w_avg.device
-    dtype = activation_dtype(config.precision, device)  # before any work: fp16 is refused on the CPU
+    dtype = G.synthesis.resolve_dtype(config.precision, device)  # before any work: fp16 can be refused
     targets = targets.to(device=device, dtype=torch.float32)
     n, steps = targets.shape[0], config.steps
     if w_stats is None:
@@ -371,7 +371,7 @@ def iter_projections(
             init = None
             if encoder is not None:
                 with torch.no_grad():
-                    init = encoder(chunk.to(G.w_avg.device, torch.float32))
+                    init = encoder(chunk.to(G.w_avg.device, torch.float32), dtype=config.precision)
             proj = project_batch(G, chunk, loss, config, w_stats=w_stats, frames=frames, on_step=on_step, init=init)
             if config.steps == 0:
                 bar.update(len(chunk))

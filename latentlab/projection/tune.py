@@ -65,9 +65,15 @@ class TuneConfig:
     locality_interval: int = 1  # locality_regularization_interval
     seed: int = 0  # seeds the locality samples
     loss: str = "lpips-alex"  # the LPIPS network's name (PTI: AlexNet)
+    # the tuned synthesis' arithmetic while tuning: "fp32", "bf16" (CPUs with AVX-512 BF16 or AMX, CUDA) or "fp16"
+    # (CUDA, models with fp16 layers). The weights, Adam and the losses stay fp32; the final distances are fp32.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        from ..validate import Bound
+        from ..nn.synthesis import PRECISIONS
+        from ..validate import Bound, string
+
+        string(self.precision, "precision", where="TuneConfig", choices=tuple(PRECISIONS))
 
         number_fields(self, {
             "steps": Bound(0, 10**6, integer=True), "lr": Bound(0, 1, low_open=True),
@@ -86,8 +92,9 @@ class Tuned:
         G: the tuned generator (a copy; the base is unchanged), eval mode, gradients off.
         pivot: ``[1, num_ws, w_dim]`` the code it was tuned around.
         steps: the steps taken (fewer than ``config.steps`` when the LPIPS threshold stopped it).
-        lpips, l2: the pivot's final distances to the target (LPIPS with the tuning's network; MSE on [-1, 1]).
-        history: ``(step, lpips, l2)`` before each step taken, and the final state.
+        lpips, l2: the pivot's final distances to the target (LPIPS with the tuning's network; MSE on [-1, 1]),
+            rendered in float32 whatever ``config.precision``.
+        history: ``(step, lpips, l2)`` before each step taken, and the final state (rendered in float32).
         seconds: wall time of the tuning.
     """
 
@@ -147,6 +154,7 @@ def tune(
     if target.shape[0] != 1:
         raise InvalidInput(f"tune takes one target image [1, C, R, R], got {list(target.shape)}; tune each image")
     device = G.w_avg.device
+    dtype = G.synthesis.resolve_dtype(config.precision, device)  # before any work: fp16 can be refused
     target = target.to(device, torch.float32)
     ws = _pivot_ws(G, pivot)
     t0 = time.perf_counter()
@@ -164,7 +172,7 @@ def tune(
     bar = tqdm(total=config.steps, desc="tune", unit="step", disable=not progress)
     d_lpips = d_l2 = float("nan")
     for step in range(config.steps + 1):
-        img = Gt.synthesis(ws, noise_mode="const")
+        img = Gt.synthesis(ws, noise_mode="const", dtype=dtype)
         l2 = F.mse_loss(img, target)
         dist = lpips(img, prepared).mean()
         d_lpips, d_l2 = float(dist.detach()), float(l2.detach())
@@ -175,7 +183,7 @@ def tune(
             break
         loss = config.l2_weight * l2 + config.lpips_weight * dist
         if config.locality and step % config.locality_interval == 0:
-            loss = loss + _locality(base, Gt, ws, lpips, config, gen)
+            loss = loss + _locality(base, Gt, ws, lpips, config, gen, dtype)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -184,11 +192,16 @@ def tune(
         bar.set_postfix(lpips=f"{d_lpips:.4f}", refresh=False)
     bar.close()
     Gt.requires_grad_(False)
+    if dtype != torch.float32:  # the result is used in float32: report its distances as float32 renders it
+        with torch.no_grad():
+            img = Gt.synthesis(ws, noise_mode="const")
+            d_lpips, d_l2 = float(lpips(img, prepared).mean()), float(F.mse_loss(img, target))
+        history[-1] = (steps, d_lpips, d_l2)
     return Tuned(Gt, ws.detach().cpu(), steps, d_lpips, d_l2, config, history, time.perf_counter() - t0)
 
 
 def _locality(base: Generator, Gt: Generator, ws: Tensor, lpips: nn.Module, config: TuneConfig,
-              gen: torch.Generator) -> Tensor:  # fmt: skip
+              gen: torch.Generator, dtype: torch.dtype = torch.float32) -> Tensor:  # fmt: skip
     """PTI's ``Space_Regulizer``: codes at ``radius`` from the pivot must render as the base G rendered them."""
     device = ws.device
     z = torch.randn([config.locality_samples, base.z_dim], generator=gen).to(device)
@@ -197,8 +210,8 @@ def _locality(base: Generator, Gt: Generator, ws: Tensor, lpips: nn.Module, conf
         d = w - ws
         norm = d.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None]
         w_r = ws + config.locality_radius * d / norm
-        old = base.synthesis(w_r, noise_mode="none")
-    new = Gt.synthesis(w_r, noise_mode="none")
+        old = base.synthesis(w_r, noise_mode="none", dtype=dtype)
+    new = Gt.synthesis(w_r, noise_mode="none", dtype=dtype)
     loss = 0.0
     if config.locality_l2 > 0:
         loss = loss + config.locality_l2 * F.mse_loss(new, old)
