@@ -53,10 +53,10 @@ def make_dataset(folder: Path, n: int, res: int) -> Path:
 
 
 class LatentlabRunner:
-    def __init__(self, data: Path, batch: int, regularize: bool):
+    def __init__(self, data: Path, batch: int, regularize: bool, device: torch.device):
         kw = {} if regularize else {"gamma": 0.0, "pl_weight": 0.0}
         cfg = TrainConfig(data=str(data), outdir=str(data.parent / "run"), preset=PRESET, batch=batch, progress=False,
-                          **kw)  # fmt: skip
+                          device=str(device), **kw)  # fmt: skip
         self.trainer = Trainer(cfg)
         self.batch = batch
 
@@ -73,9 +73,10 @@ class LatentlabRunner:
 
 
 class NvidiaRunner:
-    """NVIDIA's networks, StyleGAN2Loss and the phase loop of their training_loop.py, on CPU in fp32."""
+    """NVIDIA's networks, StyleGAN2Loss and the phase loop of their training_loop.py, in fp32 (their custom CUDA
+    ops where they build on a GPU, else their reference ops)."""
 
-    def __init__(self, repo: Path, data: Path, batch: int, regularize: bool):
+    def __init__(self, repo: Path, data: Path, batch: int, regularize: bool, device: torch.device):
         sys.path.insert(0, str(repo))
         if "requests" not in sys.modules:
             try:
@@ -102,6 +103,7 @@ class NvidiaRunner:
             )
             .train()
             .requires_grad_(False)
+            .to(device)
         )
         self.D = (
             Discriminator(
@@ -116,13 +118,14 @@ class NvidiaRunner:
             )
             .train()
             .requires_grad_(False)
+            .to(device)
         )
         import copy
 
         self.G_ema = copy.deepcopy(self.G).eval()
         gamma = 0.0002 * g.resolution**2 / batch if regularize else 0.0
         self.loss = StyleGAN2Loss(
-            device=torch.device("cpu"),
+            device=device,
             G_mapping=self.G.mapping,
             G_synthesis=self.G.synthesis,
             D=self.D,
@@ -147,6 +150,7 @@ class NvidiaRunner:
         self.batch, self.batch_idx, self.cur_nimg = batch, 0, 0
         rng = np.random.default_rng(0)
         self.reals = torch.from_numpy(rng.integers(0, 256, (256, 3, g.resolution, g.resolution)).astype(np.float32))
+        self.reals, self.device = self.reals.to(device), device
         self.z_dim = g.z_dim
 
     def reset(self) -> None:
@@ -155,16 +159,16 @@ class NvidiaRunner:
     def step(self) -> None:
         b = self.batch
         idx = torch.randint(len(self.reals), [b])
-        real = self.reals[idx] / 127.5 - 1
-        real_c = torch.zeros([b, 0])
-        all_z = torch.randn([len(self.phases) * b, self.z_dim]).split(b)
+        real = self.reals[idx.to(self.device)] / 127.5 - 1
+        real_c = torch.zeros([b, 0], device=self.device)
+        all_z = torch.randn([len(self.phases) * b, self.z_dim]).to(self.device).split(b)
         for (name, module, opt, interval), z in zip(self.phases, all_z, strict=True):
             if self.batch_idx % interval:
                 continue
             opt.zero_grad(set_to_none=True)
             module.requires_grad_(True)
             self.loss.accumulate_gradients(
-                phase=name, real_img=real, real_c=real_c, gen_z=z, gen_c=torch.zeros([b, 0]), sync=True, gain=interval
+                phase=name, real_img=real, real_c=real_c, gen_z=z, gen_c=real_c, sync=True, gain=interval
             )
             module.requires_grad_(False)
             for p in module.parameters():
@@ -185,10 +189,14 @@ class NvidiaRunner:
 # --------------------------------------------------------------------------------------------------
 
 
-def time_steps(runner, steps: int) -> float:
+def time_steps(runner, steps: int, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         runner.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return time.perf_counter() - t0
 
 
@@ -202,21 +210,23 @@ def main() -> None:
     ap.add_argument("--mode", choices=["both", "main", "amortized"], default="both",
                     help="time only one mode (a separate process per mode gives each its own peak RSS)")
     ap.add_argument("--nvidia", type=Path, default=None, help="a stylegan2-ada-pytorch checkout to compare with")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
     if args.steps % 16:
         ap.error("--steps must be a multiple of 16 so that the lazy terms are amortized exactly")
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
     data = make_dataset(tmp / "data", 256, get_preset(PRESET).G.resolution)
     env = {"latentlab": latentlab.__version__, "torch": torch.__version__, "threads": args.threads,
            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "batch": args.batch,
-           "preset": PRESET}  # fmt: skip
+           "preset": PRESET, "device": str(device)}  # fmt: skip
     results: dict[tuple[str, str], float] = {}
     modes = [(m, r) for m, r in (("main", False), ("amortized", True)) if args.mode in ("both", m)]
     for mode, regularize in modes:
-        runners = {"latentlab": LatentlabRunner(data, args.batch, regularize)}
+        runners = {"latentlab": LatentlabRunner(data, args.batch, regularize, device)}
         if args.nvidia is not None:
-            runners["nvidia"] = NvidiaRunner(args.nvidia, data, args.batch, regularize)
+            runners["nvidia"] = NvidiaRunner(args.nvidia, data, args.batch, regularize, device)
         for r in runners.values():
             for _ in range(args.warmup):
                 r.step()
@@ -224,7 +234,7 @@ def main() -> None:
         times: dict[str, list[float]] = {k: [] for k in runners}
         for _ in range(args.rounds):  # interleaved, so both see the same load
             for name, r in runners.items():
-                times[name].append(time_steps(r, args.steps))
+                times[name].append(time_steps(r, args.steps, device))
         for name, ts in times.items():
             s_per_kimg = statistics.median(ts) / (args.steps * args.batch) * 1000
             results[(name, mode)] = s_per_kimg
@@ -234,6 +244,8 @@ def main() -> None:
         "bench": "train-summary",
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+    if device.type == "cuda":
+        summary["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
     if args.nvidia is not None:
         for mode, _ in modes:
             summary[f"speedup_{mode}"] = round(results[("nvidia", mode)] / results[("latentlab", mode)], 2)

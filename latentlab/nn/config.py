@@ -170,7 +170,8 @@ class GeneratorConfig(_Config):
     resample_filter: tuple[int, ...] = (1, 3, 3, 1)  # taps of the separable low-pass FIR filter
     arch: str = "stylegan2"  # "stylegan2", or "stylegan1" (AdaIN, blur, a ToRGB per level; see nn/stylegan1.py)
     # NVIDIA's mixed precision: the N highest resolutions run in float16 when synthesis is asked for "fp16" (on
-    # CUDA; the rest stays float32). 0 = trained in float32, no fp16 layers. It changes no parameter.
+    # CUDA; the rest stays float32). 0 = trained in float32, no fp16 layers. It changes no parameter. As in NVIDIA's
+    # code, a value above the number of resolutions means all of them from 8x8 up.
     num_fp16_res: int = 0
 
     def __post_init__(self) -> None:
@@ -179,9 +180,6 @@ class GeneratorConfig(_Config):
             raise ValueError(f"arch must be one of {GENERATOR_ARCHS}, got {self.arch!r}")
         if self.arch == "stylegan1" and self.num_fp16_res:
             raise ValueError("a StyleGAN v1 generator has no fp16 layers (num_fp16_res must be 0)")
-        blocks = int(math.log2(self.resolution)) - 1
-        if not 0 <= self.num_fp16_res <= blocks:
-            raise ValueError(f"num_fp16_res must be 0..{blocks} (the number of resolutions), got {self.num_fp16_res}")
         if self.arch == "stylegan1" and (self.architecture != "skip" or self.conv_clamp is not None
                                          or self.resample_filter != (1, 3, 3, 1)):  # fmt: skip
             raise ValueError("a StyleGAN v1 generator has no architecture, conv_clamp or resample_filter option "
