@@ -35,10 +35,14 @@ def test_cuda_projection_finds_what_the_cpu_finds():
     cpu = project_batch(G, target, MSELoss(), cfg)
     Gc = tiny_G().cuda()
     gpu = project_batch(Gc, target.cuda(), MSELoss(), cfg)
-    assert gpu.ws.device.type == "cpu" or gpu.ws.is_cuda
-    assert (gpu.ws.cpu() - cpu.ws.cpu()).abs().max() < 1e-2  # the same search to float rounding
+    moved = (cpu.ws.cpu() - G.w_avg).norm()  # how far the search went (23.5 here)
+    # the same search to rounding (cuDNN may run fp32 convolutions in TF32); bf16 on the CPU lands 0.13 away
+    assert (gpu.ws.cpu() - cpu.ws.cpu()).norm() < 0.02 * moved
     bf = project_batch(Gc, target.cuda(), MSELoss(), ProjectConfig(steps=30, w_avg_samples=500, precision="bf16"))
-    assert (bf.ws.cpu() - cpu.ws.cpu()).norm() < 0.05 * (cpu.ws.cpu() - Gc.w_avg.cpu()).norm() + 1e-3
+    assert (bf.ws.cpu() - cpu.ws.cpu()).norm() < 0.05 * moved
+    with torch.no_grad():
+        start = G.synthesis(G.w_avg.expand(2, G.num_ws, -1), noise_mode="const")
+    assert (gpu.images.cpu() - target).square().mean() < 0.5 * (start - target).square().mean()  # it did fit
 
 
 def test_cuda_training_tick_and_snapshot(tmp_path):
