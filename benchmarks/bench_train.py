@@ -53,10 +53,10 @@ def make_dataset(folder: Path, n: int, res: int) -> Path:
 
 
 class LatentlabRunner:
-    def __init__(self, data: Path, batch: int, regularize: bool, device: torch.device):
+    def __init__(self, data: Path, batch: int, regularize: bool, device: torch.device, precision: str = "fp32"):
         kw = {} if regularize else {"gamma": 0.0, "pl_weight": 0.0}
-        cfg = TrainConfig(data=str(data), outdir=str(data.parent / "run"), preset=PRESET, batch=batch, progress=False,
-                          device=str(device), **kw)  # fmt: skip
+        cfg = TrainConfig(data=str(data), outdir=str(data.parent / f"run-{precision}"), preset=PRESET, batch=batch,
+                          progress=False, device=str(device), precision=precision, **kw)  # fmt: skip
         self.trainer = Trainer(cfg)
         self.batch = batch
 
@@ -211,6 +211,7 @@ def main() -> None:
                     help="time only one mode (a separate process per mode gives each its own peak RSS)")
     ap.add_argument("--nvidia", type=Path, default=None, help="a stylegan2-ada-pytorch checkout to compare with")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--precisions", default="fp32", help="latentlab runners: fp32, bf16 or both (fp32,bf16)")
     args = ap.parse_args()
     if args.steps % 16:
         ap.error("--steps must be a multiple of 16 so that the lazy terms are amortized exactly")
@@ -224,7 +225,9 @@ def main() -> None:
     results: dict[tuple[str, str], float] = {}
     modes = [(m, r) for m, r in (("main", False), ("amortized", True)) if args.mode in ("both", m)]
     for mode, regularize in modes:
-        runners = {"latentlab": LatentlabRunner(data, args.batch, regularize, device)}
+        runners = {("latentlab" if p == "fp32" else f"latentlab-{p}"): LatentlabRunner(data, args.batch, regularize,
+                                                                                       device, p)
+                   for p in args.precisions.split(",")}  # fmt: skip
         if args.nvidia is not None:
             runners["nvidia"] = NvidiaRunner(args.nvidia, data, args.batch, regularize, device)
         for r in runners.values():
@@ -248,7 +251,9 @@ def main() -> None:
         summary["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
     if args.nvidia is not None:
         for mode, _ in modes:
-            summary[f"speedup_{mode}"] = round(results[("nvidia", mode)] / results[("latentlab", mode)], 2)
+            for name in (n for n, m in results if m == mode and n != "nvidia"):
+                suffix = name[len("latentlab"):].replace("-", "_")
+                summary[f"speedup_{mode}{suffix}"] = round(results[("nvidia", mode)] / results[(name, mode)], 2)
     print(json.dumps(summary), flush=True)
 
 

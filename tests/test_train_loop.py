@@ -21,6 +21,7 @@ from latentlab import load_any, load_checkpoint, seed_to_z, to_uint8
 from latentlab.cli import cli
 from latentlab.io.checkpoint import CheckpointError
 from latentlab.train import TrainConfig, Trainer, find_resume_point, list_snapshots, train
+from latentlab.validate import InvalidInput
 
 from conftest import free_port, kill_9_when_flagged, relative_difference
 
@@ -235,10 +236,12 @@ def test_kill_9_during_a_save_leaves_a_resumable_run(tmp_path, data, what):
 # Learning.
 
 
-def test_a_tiny_generator_learns_a_single_colour(tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_tiny_generator_learns_a_single_colour(tmp_path, precision):
+    """The learning test; with bf16 (G's synthesis and D's blocks) it must learn as fp32 does."""
     target = np.array([220, 40, 60], np.float32) / 127.5 - 1
     _dataset(tmp_path / "data", n=8, color=(220, 40, 60))
-    cfg = _config(tmp_path, kimg=0.6, batch=8, snap=0.6, tick=0.2)
+    cfg = _config(tmp_path, kimg=0.6, batch=8, snap=0.6, tick=0.2, precision=precision)
     z = torch.randn([64, 32], generator=torch.Generator().manual_seed(0))
 
     def mean_colour(G):
@@ -249,6 +252,19 @@ def test_a_tiny_generator_learns_a_single_colour(tmp_path):
     end = mean_colour(load_checkpoint(train(cfg, log=None).snapshot).G_ema)
     d0, d1 = np.abs(start - target).mean(), np.abs(end - target).mean()
     assert d1 < 0.5 * d0, (start, end, target)
+
+
+def test_bfloat16_training_runs_in_bfloat16_and_resumes_in_either_precision(tmp_path, data):
+    runs = {p: train(_config(tmp_path, outdir=str(tmp_path / p), kimg=0.016, snap=0.008, precision=p), log=None)
+            for p in ("fp32", "bf16")}  # fmt: skip
+    a, b = _tensors(runs["fp32"].snapshot), _tensors(runs["bf16"].snapshot)
+    assert a.keys() == b.keys() and all(b[k].dtype == a[k].dtype for k in a)  # the weights stay float32
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("D."))  # D's blocks did run in bfloat16
+    # a run started in bf16 continues in fp32 (a runtime choice, like the device)
+    more = train(_config(tmp_path, outdir=str(tmp_path / "bf16"), kimg=0.024, snap=0.008, resume="auto"), log=None)
+    assert more.cur_nimg == 24
+    with pytest.raises(InvalidInput, match="precision must be 'fp32' or 'bf16'"):
+        _config(tmp_path, precision="fp16")
 
 
 def test_conditional_training_uses_labels(tmp_path):

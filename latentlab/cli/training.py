@@ -67,11 +67,14 @@ from ._common import SEED, Finite, device_option
               help="CPU threads per process.  [default: PyTorch's]")
 @click.option("--workers", type=click.IntRange(0, 256), default=None,
               help="Threads decoding images in parallel.  [default: 0]")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+              help="G's synthesis and D's blocks in bf16 (CPUs with AVX-512 BF16 or AMX, CUDA); weights, Adam, "
+                   "losses and D's epilogue stay fp32. A resumed run may change it.  [default: fp32]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
 def train(data, outdir, preset, init, kimg, batch, gamma, seed, snap, keep, tick, xflip, crop, cond, augment, aug_p,
           ada_target, ema_kimg, lr, arch, lod_initial_resolution, lod_training_kimg, lod_transition_kimg, batch_dict,
-          lr_dict, resume, grid, threads, workers, progress, device):  # fmt: skip
+          lr_dict, resume, grid, threads, workers, precision, progress, device):  # fmt: skip
     """Train a StyleGAN2 (or StyleGAN v1, --arch stylegan1) generator on a folder or zip of images.
 
     StyleGAN2: lazy R1, path length, style mixing, G_ema. StyleGAN v1: progressive growing with
@@ -89,6 +92,7 @@ def train(data, outdir, preset, init, kimg, batch, gamma, seed, snap, keep, tick
         latentlab train --outdir runs/faces --resume auto
         latentlab train --data faces.zip --outdir runs/v1 --arch stylegan1 --grow-kimg 60 --fade-kimg 60
         torchrun --standalone --nproc_per_node 2 -m latentlab train --data faces.zip --outdir runs/f2
+        latentlab train --data faces.zip --outdir runs/bf --preset small-64 --precision bf16
     """
     from ..train import train as run_training
     from ..train.loop import config_for_run
@@ -101,7 +105,7 @@ def train(data, outdir, preset, init, kimg, batch, gamma, seed, snap, keep, tick
         lod_training_kimg=lod_training_kimg, lod_transition_kimg=lod_transition_kimg,
         batch_dict=_per_resolution(batch_dict, "--batch-by-res", int),
         lr_dict=_per_resolution(lr_dict, "--lr-by-res", float),
-        threads=threads, workers=workers, progress=progress, device=device, **lrs,
+        threads=threads, workers=workers, precision=precision, progress=progress, device=device, **lrs,
     ))  # fmt: skip
     run_training(config, log=click.echo)
 

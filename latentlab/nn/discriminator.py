@@ -172,8 +172,12 @@ class Discriminator(nn.Module):
         """Input image side in pixels."""
         return self.config.resolution
 
-    def forward(self, img: Tensor, c: Tensor | None = None, channels_last: bool | None = None) -> Tensor:
-        """Images ``[N, C, R, R]`` in [-1, 1] (and labels ``[N, c_dim]``) -> logits ``[N, 1]``.
+    def forward(self, img: Tensor, c: Tensor | None = None, channels_last: bool | None = None,
+                dtype: torch.dtype = torch.float32) -> Tensor:
+        """Images ``[N, C, R, R]`` in [-1, 1] (and labels ``[N, c_dim]``) -> logits ``[N, 1]`` float32.
+
+        ``dtype`` (float32, or bfloat16 for training in it) is the blocks' activation type; the label mapping,
+        the minibatch standard deviation and the 4x4 epilogue run in float32. StyleGAN v1's D runs float32.
 
         ``N`` must be divisible by the minibatch-stddev group size (or smaller than it). ``channels_last``
         runs the convolutions on channels-last activations; None = on CPU. On two CPU cores this made a
@@ -189,10 +193,9 @@ class Discriminator(nn.Module):
             return discriminator_v1_forward(self, img.to(torch.float32))
         if channels_last is None:
             channels_last = img.device.type == "cpu"
-        if channels_last:
-            img = img.contiguous(memory_format=torch.channels_last)
+        img = img.to(dtype=dtype, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         x = None
         for res in self.block_resolutions:
             x, img = getattr(self, f"b{res}")(x, img)
         cmap = self.mapping(None, c) if self.config.c_dim > 0 else None
-        return self.b4(x, img, cmap)
+        return self.b4(x.float(), None if img is None else img.float(), cmap)

@@ -14,7 +14,7 @@ from .growing import Phase, growing_lod
 # Fields that may change when a run is resumed: they do not change what is computed, only how long, where,
 # how often it is saved and shown. Every other field must match the saved run.
 RUNTIME_FIELDS = ("data", "outdir", "kimg", "snap", "keep", "tick", "resume", "progress", "device", "threads",
-                  "workers")  # fmt: skip
+                  "workers", "precision")  # fmt: skip
 
 
 # (low, high, integer) of every numeric field; NaN and Inf are refused everywhere (latentlab.validate.number).
@@ -85,6 +85,10 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
     threads: int | None = None  # CPU threads per process; None = PyTorch's default
     workers: int = 0  # threads that decode training images in parallel; 0 = decode in the training thread
+    # the networks' arithmetic: "fp32", or "bf16" (CPUs with AVX-512 BF16 or AMX, CUDA): G's synthesis and D's
+    # blocks run in it; the mapping, D's epilogue, weights, Adam, losses and regularizers' reductions stay fp32.
+    # A runtime choice: a run may be resumed in another precision.
+    precision: str = "fp32"
     progress: bool = True  # show a progress bar (rank 0 only)
     # Progressive growing (StyleGAN v1 only; see train/growing.py). None = the full network from the start.
     lod_initial_resolution: int | None = None  # the resolution training starts at (StyleGAN: 8)
@@ -137,6 +141,9 @@ class TrainConfig:
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
         if self.augment not in ("none", "ada", "fixed"):
             raise ValueError(f"augment must be 'none', 'ada' or 'fixed', got {self.augment!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise InvalidInput(f"TrainConfig.precision must be 'fp32' or 'bf16' (fp16 training is not "
+                               f"implemented), got {self.precision!r:.40}")
         if not 0 <= self.aug_p <= 1 or self.ada_kimg <= 0 or self.ada_interval < 1:
             raise ValueError("aug_p must be in [0, 1], ada_kimg > 0 and ada_interval >= 1")
         if self.crop not in ("none", "center"):

@@ -133,7 +133,8 @@ class Trainer:
         lr, betas = lazy_adam_hparams(cfg.lr_D, cfg.betas, cfg.r1_interval if self.r1_gamma > 0 else None)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas, eps=cfg.eps, **fused)
         self.loss = StyleGAN2Loss(self.G, self.D, self.world, r1_gamma=self.r1_gamma, pl_weight=cfg.pl_weight,
-                                  pl_decay=cfg.pl_decay)  # fmt: skip
+                                  pl_decay=cfg.pl_decay,
+                                  dtype=self.G.synthesis.resolve_dtype(cfg.precision, self.device))  # fmt: skip
 
         # All draws are for the global batch and identical in every process (see distributed.py).
         self.rng = torch.Generator(device=self.device).manual_seed(cfg.seed)

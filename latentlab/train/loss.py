@@ -91,8 +91,9 @@ class StyleGAN2Loss:
         r1_gamma: float,  # R1 weight; 0 = no R1
         pl_weight: float = 2.0,  # path-length weight; 0 = no path-length regularization
         pl_decay: float = 0.01,  # decay of the running mean path length
+        dtype: torch.dtype = torch.float32,  # G's synthesis and D's blocks (bf16: see TrainConfig.precision)
     ):
-        self.G, self.D, self.world = G, D, world
+        self.G, self.D, self.world, self.dtype = G, D, world, dtype
         self.r1_gamma, self.pl_weight, self.pl_decay = r1_gamma, pl_weight, pl_decay
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
         # Augments every image D sees (ADA); set by the trainer for each minibatch. None = no augmentation.
@@ -102,7 +103,7 @@ class StyleGAN2Loss:
         """D's logits ``[n, 1]`` for ``img``, augmented first when augmentation is on."""
         if self.augment is not None:
             img = self.augment(img)
-        return self.D(img, c if self.D.c_dim else None, channels_last=channels_last)
+        return self.D(img, c if self.D.c_dim else None, channels_last=channels_last, dtype=self.dtype)
 
     # ---------------------------------------------------------------------------------------------
 
@@ -114,7 +115,7 @@ class StyleGAN2Loss:
             self._track_w_avg(ws[:, 0])
         if inp.cutoff < ws.shape[1]:
             ws = mix_styles(ws, mapping(inp.mix_z, inp.c, update_w_avg=False), inp.cutoff)
-        img = self.G.synthesis(ws, noise=inp.noise)
+        img = self.G.synthesis(ws, noise=inp.noise, dtype=self.dtype)
         return img, ws
 
     @torch.no_grad()
