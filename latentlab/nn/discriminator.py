@@ -173,11 +173,12 @@ class Discriminator(nn.Module):
         return self.config.resolution
 
     def forward(self, img: Tensor, c: Tensor | None = None, channels_last: bool | None = None,
-                dtype: torch.dtype = torch.float32) -> Tensor:
-        """Images ``[N, C, R, R]`` in [-1, 1] (and labels ``[N, c_dim]``) -> logits ``[N, 1]`` float32.
+                dtype: torch.dtype | None = None) -> Tensor:
+        """Images ``[N, C, R, R]`` in [-1, 1] (and labels ``[N, c_dim]``) -> logits ``[N, 1]`` in ``img``'s type.
 
-        ``dtype`` (float32, or bfloat16 for training in it) is the blocks' activation type; the label mapping,
-        the minibatch standard deviation and the 4x4 epilogue run in float32. StyleGAN v1's D runs float32.
+        ``dtype`` is the blocks' activation type (None = ``img``'s, normally float32; bfloat16 for training in
+        it); the label mapping, the minibatch standard deviation and the 4x4 epilogue run in ``img``'s type.
+        StyleGAN v1's D runs float32.
 
         ``N`` must be divisible by the minibatch-stddev group size (or smaller than it). ``channels_last``
         runs the convolutions on channels-last activations; None = on CPU. On two CPU cores this made a
@@ -193,9 +194,13 @@ class Discriminator(nn.Module):
             return discriminator_v1_forward(self, img.to(torch.float32))
         if channels_last is None:
             channels_last = img.device.type == "cpu"
-        img = img.to(dtype=dtype, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        outer = img.dtype
+        if channels_last:
+            img = img.contiguous(memory_format=torch.channels_last)
+        if dtype is not None:
+            img = img.to(dtype)
         x = None
         for res in self.block_resolutions:
             x, img = getattr(self, f"b{res}")(x, img)
         cmap = self.mapping(None, c) if self.config.c_dim > 0 else None
-        return self.b4(x.float(), None if img is None else img.float(), cmap)
+        return self.b4(x.to(outer), None if img is None else img.to(outer), cmap)
