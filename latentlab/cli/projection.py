@@ -229,10 +229,9 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
         lpips_threshold = auto_lpips_threshold(G.img_resolution)
     config = TuneConfig(steps=steps, lr=lr, lpips_threshold=lpips_threshold, locality=locality, seed=seed,
                         precision=precision)  # fmt: skip
-    pivot_search = dataclasses.replace(pivot_config(seed, pivot_steps, pivot_lr, pivot.name, init), precision=precision)
     rows = tune_to_folder(G, targets, outdir, str(network), lpips=lpips, pivot_loss=pivot, config=config,
-                          pivot=pivot_search, batch_size=batch,
-                          progress=progress, encoder=encoder)  # fmt: skip
+                          pivot=pivot_config(seed, pivot_steps, pivot_lr, pivot.name, init, precision),
+                          batch_size=batch, progress=progress, encoder=encoder)  # fmt: skip
     _report_tuned(rows, outdir)
 
 

@@ -268,7 +268,6 @@ class SynthesisNetwork(nn.Module):
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         log2 = int(math.log2(img_resolution))
         self.block_resolutions = [2**i for i in range(2, log2 + 1)]
-        self.num_fp16_res = num_fp16_res
         # NVIDIA's rule (never below 8x8): the blocks at or above this side are the fp16 ones
         self.fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8) if num_fp16_res else None
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}

@@ -308,7 +308,6 @@ def encode(encoder: Encoder, images: Tensor, batch_size: int = 64, precision: st
     """W+ codes ``[N, num_ws, w_dim]`` float32 (on the CPU) for ``images`` ``[N, C, R, R]`` in [-1, 1], in batches;
     ``precision`` as :meth:`Encoder.forward`'s ``dtype``."""
     device = encoder.w_avg.device
-    dtype = activation_dtype(precision, device)
-    out = [encoder(images[i : i + batch_size].to(device, torch.float32), dtype=dtype).cpu()
+    out = [encoder(images[i : i + batch_size].to(device, torch.float32), dtype=precision).cpu()
            for i in range(0, len(images), batch_size)]  # fmt: skip
     return torch.cat(out) if out else torch.zeros([0, encoder.config.num_ws, encoder.config.w_dim])

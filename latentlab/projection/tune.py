@@ -220,13 +220,15 @@ def _locality(base: Generator, Gt: Generator, ws: Tensor, lpips: nn.Module, conf
     return loss
 
 
-def pivot_config(seed: int = 0, steps: int = 450, lr: float = 5e-3, loss: str = "auto", init: str = "w_avg") -> Any:
+def pivot_config(seed: int = 0, steps: int = 450, lr: float = 5e-3, loss: str = "auto", init: str = "w_avg",
+                 precision: str = "fp32") -> Any:  # fmt: skip
     """PTI's first inversion as a :class:`~latentlab.projection.ProjectConfig`: W, 450 steps, peak lr 5e-3, and
     G's constant noise kept (not optimized), as the tuning renders the pivot; ``init="encoder"`` starts it at an
-    encoder's code."""
+    encoder's code; ``precision`` is the search's (``ProjectConfig.precision``)."""
     from .projector import ProjectConfig
 
-    return ProjectConfig(space="w", steps=steps, lr=lr, optimize_noise=False, seed=seed, loss=loss, init=init)
+    return ProjectConfig(space="w", steps=steps, lr=lr, optimize_noise=False, seed=seed, loss=loss, init=init,
+                         precision=precision)  # fmt: skip
 
 
 def project_pivots(G: Generator, targets: Tensor, pivot_loss: nn.Module, config: Any = None,
