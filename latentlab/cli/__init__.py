@@ -30,6 +30,7 @@ class _Group(click.Group):
         """Run the subcommand; ``LATENTLAB_DEBUG=1`` lets errors through with their traceback."""
         from ..faces import LandmarksUnavailable
         from ..io.checkpoint import CheckpointError
+        from ..parallel import ShardFailed
         from ..perceptual import WeightsUnavailable
 
         if os.environ.get("LATENTLAB_DEBUG") == "1":
@@ -37,7 +38,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except (CheckpointError, ValueError, KeyError, FileNotFoundError, IsADirectoryError, WeightsUnavailable,
-                LandmarksUnavailable) as e:
+                LandmarksUnavailable, ShardFailed) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
             raise click.ClickException(str(msg)) from None
         except OSError as e:

@@ -77,3 +77,24 @@ def tune_options(f):
                           "docs/photos.md)]")(f)  # fmt: skip
     return click.option("--tune-steps", type=click.IntRange(0, 10**6), default=350, show_default=True,
                         help="With --tune: the most tuning steps.")(f)  # fmt: skip
+
+
+def join_world(device: str, command: str):
+    """``(world, device)`` for a command that shards its work over a ``torchrun`` job's processes.
+
+    Resolves ``--device`` (``cuda`` becomes this process's ``cuda:<local rank>``), joins the process group
+    and refuses to start when the processes were given different arguments (all of this command's options).
+    Without ``torchrun`` it is ``(World(), device)``.
+    """
+    import torch.distributed
+
+    from ..parallel import init_world
+    from ..utils import resolve_device
+
+    dev = resolve_device(device)
+    joined = torch.distributed.is_available() and not torch.distributed.is_initialized()
+    world = init_world(dev)
+    if world.size > 1 and joined:  # this command joined the group: it leaves it when it ends
+        click.get_current_context().call_on_close(torch.distributed.destroy_process_group)
+    world.agree(f"latentlab {command}", click.get_current_context().params)
+    return world, world.device(dev)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ._common import SEED, Finite, check_output
+from ._common import SEED, Finite, check_output, join_world
 
 _NETWORK_HELP = "Registry name or checkpoint; default: the codes' own network, else the embedded model."
 
@@ -130,6 +130,10 @@ def directions_fit(network, attributes, conditions, samples, ratio, split, metho
         latentlab directions fit --attribute smile,glasses --samples 50000 --out dirs/
         latentlab directions fit --attribute smile --condition yaw --out dirs/
         latentlab directions fit --codes proj/ --labels labels.csv --attribute smiling --out dirs/
+        torchrun --nproc_per_node 4 -m latentlab directions fit --attribute smile --samples 500000 --out dirs/
+
+    Under torchrun the sampling and labelling are shared out over the processes (docs/scaling.md); the
+    directions equal a one-process run's and rank 0 writes them.
     """
     from ..edit.directions import classifier_scorer, fit_direction, fit_directions, model_fingerprint
     from ..pretrained import load_classifier
@@ -140,7 +144,8 @@ def directions_fit(network, attributes, conditions, samples, ratio, split, metho
     if (space == "w+") != (layer is not None):
         raise click.UsageError("--space w+ needs --layer (and --layer needs --space w+)")
     network = _network_name(network)
-    G = load_generator(network, device=device)
+    world, dev = join_world(device, "directions fit")
+    G = load_generator(network, device=dev)
     if codes:
         from ..edit.codes import load_codes, read_labels
 
@@ -162,14 +167,16 @@ def directions_fit(network, attributes, conditions, samples, ratio, split, metho
             found.append(fit_direction(x, y, attribute=a, space=space, ratio=None if binary else ratio, split=split,
                                        method=method, seed=seed, layers=None if layer is None else [layer],
                                        model=network, model_hash=model_fingerprint(G)))  # fmt: skip
-        _save_all(found, out)
+        if world.is_main:  # a fit of given codes is not shared out: every process makes the same one
+            _save_all(found, out)
         return
-    scorer = classifier_scorer(load_classifier(classifier, device=device), [*attrs, *conds])
+    scorer = classifier_scorer(load_classifier(classifier, device=dev), [*attrs, *conds])
     result = fit_directions(G, attrs, scorer, num_samples=samples, seed=seed, ratio=ratio, split=split, method=method,
                             space=space, layer=layer, truncation_psi=psi,
                             conditions={a: conds for a in attrs if a not in conds} if conds else None,
-                            batch_size=batch, model=network, progress=progress)  # fmt: skip
-    _save_all(result.values(), out)
+                            batch_size=batch, model=network, progress=progress, world=world)  # fmt: skip
+    if world.is_main:  # every process fitted the same directions; rank 0 writes them
+        _save_all(result.values(), out)
 
 
 @directions.command("pca")

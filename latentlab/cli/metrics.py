@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ._common import SEED
+from ._common import SEED, join_world
 
 
 @click.command("metrics")
@@ -59,6 +59,10 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
         latentlab metrics --network net.safetensors --metrics fid,kid --data faces-64.zip --num 50000
         latentlab metrics --network synthfaces-64 --projections proj/
         latentlab metrics --metrics ppl_wend,ppl_zend --ppl-distance classifier --num 50000
+        torchrun --nproc_per_node 4 -m latentlab metrics --metrics ppl_wend,ls_w,fid --data faces.zip --json m.json
+
+    Under torchrun ppl_*, ls_*, dci/mig/sap and fid/kid share their samples out over the processes
+    (docs/scaling.md); the results equal a one-process run's and rank 0 prints and writes them.
     """
     from ..metrics.registry import Context, compute, parse_metrics
     from ..pretrained import load_classifier
@@ -68,32 +72,36 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
     network = network or default_model()
     if network is None:
         raise click.UsageError("give --network (no embedded model ships in this installation)")
-    G = load_generator(network, device=device)
+    world, dev = join_world(device, "metrics")
+    G = load_generator(network, device=dev)
     if projections is not None:
+        if world.size > 1:
+            raise click.UsageError("--projections is measured in one process (run it without torchrun)")
         report = _reconstruction(G, projections, lpips_weights, download)
         report["network"] = str(network)
         _write_json(json_out, report)
         return
     if random_lpips and ppl_distance != "lpips-vgg":
         raise click.UsageError("--random-lpips replaces LPIPS's VGG; it does not combine with --ppl-distance")
-    ctx = Context(num=num, seed=seed, batch_size=batch, progress=progress)
+    ctx = Context(num=num, seed=seed, batch_size=batch, progress=progress, world=world)
+    say = click.echo if world.is_main else (lambda m: None)
     wants_ppl = any(n.startswith("ppl") for n in wanted)
     if (wants_ppl and ppl_distance == "classifier") or any(
             n.split("_")[0] in ("ls", "dci", "mig", "sap", "fd") for n in wanted):
-        ctx.classifier = load_classifier(classifier, device=device)  # one labeller for every metric that needs it
+        ctx.classifier = load_classifier(classifier, device=dev)  # one labeller for every metric that needs it
     if wants_ppl and ppl_distance == "classifier":
         from ..metrics.ppl import classifier_distance
 
         ctx.distance, ctx.distance_name = classifier_distance(ctx.classifier), "classifier"
-        click.echo(f"note: PPL in the {classifier} classifier's features (ppl_*:classifier): an offline stand-in, "
-                   "not comparable to published PPL")  # fmt: skip
+        say(f"note: PPL in the {classifier} classifier's features (ppl_*:classifier): an offline stand-in, "
+            "not comparable to published PPL")  # fmt: skip
     elif wants_ppl:
         from ..metrics.ppl import lpips_vgg_distance
 
         ctx.distance = lpips_vgg_distance(download=download, weights=lpips_weights, random_backbone=random_lpips)
         ctx.distance_name = "lpips-vgg-random" if random_lpips else "lpips-vgg"
         if random_lpips:
-            click.echo("note: PPL with a RANDOM VGG backbone: for testing only, not comparable to published PPL")
+            say("note: PPL with a RANDOM VGG backbone: for testing only, not comparable to published PPL")
     if {"fid", "kid"} & set(wanted):
         from ..perceptual.inception import FIDInception, fetch_weights
 
@@ -102,10 +110,11 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
     report = {"network": str(network), **compute(wanted, G, ctx)}
     width = max(len(k) for k in report["results"])
     for k, v in report["results"].items():
-        click.echo(f"{k:<{width}}  {v:.6g}")
-    click.echo(f"({num} samples, seed {seed}; seconds: "
-               + ", ".join(f"{k} {v:g}" for k, v in report["seconds"].items()) + ")")  # fmt: skip
-    _write_json(json_out, report)
+        say(f"{k:<{width}}  {v:.6g}")
+    say(f"({num} samples, seed {seed}; seconds: "
+        + ", ".join(f"{k} {v:g}" for k, v in report["seconds"].items()) + ")")  # fmt: skip
+    if world.is_main:
+        _write_json(json_out, report)
 
 
 def _write_json(path: Path | None, report: dict) -> None:

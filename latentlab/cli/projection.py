@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..perceptual.losses import LOSSES
-from ._common import SEED, Finite, device_option, precision_option, tune_options
+from ._common import SEED, Finite, device_option, join_world, precision_option, tune_options
 
 
 @click.command()
@@ -97,9 +97,9 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
     from ..projection import ProjectConfig, expand_inputs, load_targets
     from ..projection.outputs import project_to_folder, summary_lpips
     from ..registry import resolve
-    from ..utils import resolve_device
 
-    dev = resolve_device(device)
+    world, dev = join_world(device, "project")
+    say = _say(world)
     if steps == 0 and init != "encoder":
         raise click.UsageError("--steps 0 projects nothing: it needs --init encoder (the encoder alone)")
     if encoder_file is not None and init != "encoder":
@@ -110,15 +110,16 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
     encoder, encoder_ref = _encoder(G, network, init, encoder_file, dev)
     targets = load_targets(paths, G.img_resolution, G.img_channels, crop=crop)
     for p, why in targets.skipped:
-        click.echo(f"skipped {p}: {why}", err=True)
+        say(f"skipped {p}: {why}")
     for p, note in targets.notes:
-        click.echo(f"warning: {p}: {note}", err=True)
+        say(f"warning: {p}: {note}")
     if not targets.paths:
         raise click.ClickException("no readable images to project")
+    world.agree("latentlab project: the images found", {"images": [str(p) for p in targets.paths]})
     if tune_after and (resume or video):
         raise click.UsageError("--tune writes tuned models: --resume and --video apply to projections only")
     loss_module = build_loss(loss, D=ck.D, download=download, lpips_weights=lpips_weights,
-                             log=lambda m: click.echo(m, err=True), resolution=G.img_resolution).to(dev)  # fmt: skip
+                             log=say, resolution=G.img_resolution).to(dev)  # fmt: skip
     config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
                            mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name,
                            init=init, precision=precision)  # fmt: skip
@@ -131,12 +132,16 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
                               pivot_loss=loss_module, pivot=dataclasses.replace(config, optimize_noise=False),
                               config=TuneConfig(steps=tune_steps, lpips_threshold=tune_lpips_threshold,
                                                 locality=locality, seed=seed, precision=precision),
-                              batch_size=batch, progress=progress, encoder=encoder)  # fmt: skip
-        _report_tuned(rows, outdir)
+                              batch_size=batch, progress=progress, encoder=encoder, world=world)  # fmt: skip
+        if world.is_main:
+            _report_tuned(rows, outdir)
         return
     rows = project_to_folder(G, targets, outdir, loss_module, config, network=str(network), batch_size=batch,
                              frames=frames if video else 0, lpips_metric=summary_lpips(loss_module, lpips_weights, dev),
-                             progress=progress, resume=resume, encoder=encoder, encoder_ref=encoder_ref)  # fmt: skip
+                             progress=progress, resume=resume, encoder=encoder, encoder_ref=encoder_ref,
+                             world=world)  # fmt: skip
+    if not world.is_main:
+        return
     mean_psnr = sum(r["psnr"] for r in rows) / len(rows)
     resumed = json.loads((outdir / "summary.json").read_text()).get("resumed", 0) if resume else 0
     start = "" if encoder is None else f" from the encoder {encoder_ref},"
@@ -209,9 +214,9 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
     from ..projection import expand_inputs, load_targets
     from ..projection.tune import TuneConfig, auto_lpips_threshold, pivot_config, tune_to_folder
     from ..registry import load_generator
-    from ..utils import resolve_device
 
-    dev = resolve_device(device)
+    world, dev = join_world(device, "tune")
+    say = _say(world)
     if pivot_steps == 0 and init != "encoder":
         raise click.UsageError("--pivot-steps 0 needs --init encoder (the encoder's code as the pivot)")
     if encoder_file is not None and init != "encoder":
@@ -220,19 +225,21 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
     encoder, _ = _encoder(G, network, init, encoder_file, dev)
     targets = load_targets(expand_inputs(images), G.img_resolution, G.img_channels)
     for p, why in targets.skipped:
-        click.echo(f"skipped {p}: {why}", err=True)
+        say(f"skipped {p}: {why}")
     if not targets.paths:
         raise click.ClickException("no readable images to tune on")
+    world.agree("latentlab tune: the images found", {"images": [str(p) for p in targets.paths]})
     lpips = _tune_lpips(G, lpips_weights, dev)
-    pivot = build_loss(pivot_loss, resolution=G.img_resolution, log=lambda m: click.echo(m, err=True)).to(dev)
+    pivot = build_loss(pivot_loss, resolution=G.img_resolution, log=say).to(dev)
     if lpips_threshold is None:
         lpips_threshold = auto_lpips_threshold(G.img_resolution)
     config = TuneConfig(steps=steps, lr=lr, lpips_threshold=lpips_threshold, locality=locality, seed=seed,
                         precision=precision)  # fmt: skip
     rows = tune_to_folder(G, targets, outdir, str(network), lpips=lpips, pivot_loss=pivot, config=config,
                           pivot=pivot_config(seed, pivot_steps, pivot_lr, pivot.name, init, precision),
-                          batch_size=batch, progress=progress, encoder=encoder)  # fmt: skip
-    _report_tuned(rows, outdir)
+                          batch_size=batch, progress=progress, encoder=encoder, world=world)  # fmt: skip
+    if world.is_main:
+        _report_tuned(rows, outdir)
 
 
 def _encoder(G, network, init, encoder_file, device):
@@ -251,6 +258,11 @@ def _tune_lpips(G, weights, device):
     from ..perceptual import LPIPSLoss
 
     return LPIPSLoss("alex", weights=weights, min_side=64 if G.img_resolution < 64 else None).to(device)
+
+
+def _say(world):
+    """Messages to stderr from rank 0 only (every process of a torchrun job would say the same)."""
+    return (lambda m: click.echo(m, err=True)) if world.is_main else (lambda m: None)
 
 
 def _report_tuned(rows, outdir):

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from ..io.atomic import atomic_path
 from ..nn.generator import Generator, accepts_fingerprint, model_fingerprint
+from ..parallel import World, map_tasks
 from ..utils import short_error
 from ..validate import MAX_CODE_ABS, InvalidInput, float_array, int_list, json_object, optional_number, str_list, string
 from .ops import LayerSpec, layer_indices
@@ -287,6 +288,7 @@ def sample_scores(
     class_idx: int | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    world: World | None = None,
 ) -> dict[str, Tensor]:
     """Render ``num_samples`` seeded samples and score each image; keeps only the scores.
 
@@ -306,6 +308,9 @@ def sample_scores(
         class_idx: class of a conditional generator.
         batch_size: images per forward pass.
         progress: show a progress bar.
+        world: a ``torchrun`` job's processes (:func:`latentlab.parallel.init_world`); None = this one. Batch
+            ``k`` is rendered and scored by process ``k % size`` and every process returns all the scores,
+            bit-identical to one process with the same ``batch_size`` and threads.
     Returns:
         ``{score name: [num_samples]}`` float32 on the CPU.
     """
@@ -314,24 +319,38 @@ def sample_scores(
     _check_space(space, layer, G)
     if num_samples < 2:
         raise ValueError(f"sampling needs at least 2 samples, got {num_samples}")
+    world = world if world is not None else World()
     device = G.w_avg.device
-    scores: dict[str, list[Tensor]] = {}
-    bar = tqdm(total=num_samples, desc="sample+score", unit="img", disable=not progress)
-    for block in range(math.ceil(num_samples / BLOCK)):
-        n_block = min(BLOCK, num_samples - block * BLOCK)
-        z, z2 = block_z(G.z_dim, seed, block)[:n_block], block_z(G.z_dim, seed, block, 1)[:n_block]
-        for s in range(0, n_block, batch_size):
-            zb, z2b = z[s : s + batch_size].to(device), z2[s : s + batch_size].to(device)
-            c = class_labels(G, zb.shape[0], class_idx)
-            _, ws = _codes_for(G, zb, z2b, space, layer, truncation_psi, c)
-            out = _as_score_dict(scorer(G.synthesis(ws, noise_mode="const")))
-            for k, v in out.items():
-                if v.shape[0] != zb.shape[0]:
-                    raise ValueError(f"the scorer returned {v.shape[0]} scores for {zb.shape[0]} images ({k!r})")
-                scores.setdefault(k, []).append(v)
-            bar.update(zb.shape[0])
-    bar.close()
-    return {k: torch.cat(v) for k, v in scores.items()}
+    batches = [(block, s) for block in range(math.ceil(num_samples / BLOCK))
+               for s in range(0, min(BLOCK, num_samples - block * BLOCK), batch_size)]  # fmt: skip
+    bar = tqdm(total=num_samples, desc="sample+score", unit="img", disable=not (progress and world.is_main))
+
+    drawn: dict[int, tuple[Tensor, Tensor]] = {}  # this process's current block of draws
+
+    def score(k: int) -> dict[str, Tensor]:
+        block, s = batches[k]
+        if block not in drawn:
+            n_block = min(BLOCK, num_samples - block * BLOCK)
+            drawn.clear()
+            drawn[block] = block_z(G.z_dim, seed, block)[:n_block], block_z(G.z_dim, seed, block, 1)[:n_block]
+        z, z2 = drawn[block]
+        zb, z2b = z[s : s + batch_size].to(device), z2[s : s + batch_size].to(device)
+        c = class_labels(G, zb.shape[0], class_idx)
+        _, ws = _codes_for(G, zb, z2b, space, layer, truncation_psi, c)
+        out = _as_score_dict(scorer(G.synthesis(ws, noise_mode="const")))
+        for key, v in out.items():
+            if v.shape[0] != zb.shape[0]:
+                raise ValueError(f"the scorer returned {v.shape[0]} scores for {zb.shape[0]} images ({key!r})")
+        return {key: v.detach().cpu() for key, v in out.items()}
+
+    def on_round(done: dict[int, dict[str, Tensor]], fresh: list[int]) -> None:
+        bar.update(sum(next(iter(done[k].values())).shape[0] for k in fresh))
+
+    try:
+        parts = map_tasks(world, len(batches), score, on_round=on_round)
+    finally:
+        bar.close()
+    return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
 
 
 @torch.no_grad()
@@ -593,8 +612,13 @@ def fit_directions(
     batch_size: int = 64,
     model: str | None = None,
     progress: bool = True,
+    world: World | None = None,
 ) -> dict[str, Direction]:
     """InterFaceGAN end to end: sample, score, and fit one direction per attribute from one sampling pass.
+
+    With ``world`` (a ``torchrun`` job's processes) the sampling and scoring are shared out
+    (:func:`sample_scores`); every process then fits the same directions from the same scores, so the result
+    equals one process's (same ``batch_size`` and threads) and only rank 0 needs to write it.
 
     Args:
         G: the generator.
@@ -611,7 +635,8 @@ def fit_directions(
     conditions = dict(conditions or {})
     needed = list(dict.fromkeys([*attributes, *(c for cs in conditions.values() for c in cs)]))
     scores = sample_scores(G, scorer, num_samples, seed=seed, truncation_psi=truncation_psi, space=space,
-                           layer=layer, class_idx=class_idx, batch_size=batch_size, progress=progress)  # fmt: skip
+                           layer=layer, class_idx=class_idx, batch_size=batch_size, progress=progress,
+                           world=world)  # fmt: skip
     missing = [a for a in needed if a not in scores]
     if missing:
         raise ValueError(f"the scorer gives no {missing[0]!r} (it gives {', '.join(scores)})")

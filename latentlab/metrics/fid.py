@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..parallel import World, map_tasks
 from ..perceptual.inception import FIDInception, fetch_weights
 from .frechet import feature_statistics, frechet_distance
 
@@ -66,12 +67,16 @@ def fid_kid(
     seed: int = 0,
     batch_size: int = 32,
     progress: bool = True,
+    world: World | None = None,
 ) -> dict[str, float]:
     """FID and KID between ``num`` generated images (psi 1, random noise, as NVIDIA's ``fid50k_full``) and
     the real images of ``data`` (a folder or zip; all of them, or the first ``num`` of a larger set).
 
     Args:
         model: a :class:`FIDInception`; None = the standard weights (downloaded when allowed).
+        world: a ``torchrun`` job's processes; None = this one. Real batch ``k`` and generated batch ``k`` are
+            embedded by process ``k % size`` (every process makes the same z draws); every process gets all the
+            features and the result, bit-identical to one process with the same ``batch_size`` and threads.
     Returns:
         ``{"fid", "kid", "num_fake", "num_real"}``.
     """
@@ -80,32 +85,40 @@ def fid_kid(
     from ..data.datasets import ImageDataset
     from ..render import class_labels
 
+    world = world if world is not None else World()
     model = model if model is not None else FIDInception(fetch_weights())
     device = G.w_avg.device
     model.to(device)
+    dev = next(model.parameters()).device
     reals = ImageDataset(data, resolution=G.img_resolution, crop="center", channels=G.img_channels, use_labels=False)
     n_real = min(num, reals.num_images)
-    bar = tqdm(total=n_real + num, desc="fid", unit="img", disable=not progress)
+    bar = tqdm(total=n_real + num, desc="fid", unit="img", disable=not (progress and world.is_main))
 
-    def real_batches():
-        for s in range(0, n_real, batch_size):
-            imgs, _ = reals.batch(range(s, min(s + batch_size, n_real)))
-            bar.update(imgs.shape[0])
-            yield imgs
+    def on_round(done: dict[int, Tensor], fresh: list[int]) -> None:
+        bar.update(sum(done[k].shape[0] for k in fresh))
 
-    def fake_batches():
-        gen = torch.Generator().manual_seed(seed)
-        for s in range(0, num, batch_size):
-            n = min(batch_size, num - s)
-            z = torch.randn([n, G.z_dim], generator=gen).to(device)
-            with torch.no_grad():
-                ws = G.mapping(z, class_labels(G, n, None if G.c_dim == 0 else 0))
-                imgs = G.synthesis(ws, noise_mode="random", generator=torch.Generator(device).manual_seed(seed + s))
-            bar.update(n)
-            yield imgs.clamp(-1, 1)
+    def real(k: int) -> Tensor:
+        imgs, _ = reals.batch(range(k * batch_size, min((k + 1) * batch_size, n_real)))
+        with torch.no_grad():
+            return model(imgs.to(dev)).double().cpu()
 
-    real_f = features(model, real_batches())
-    fake_f = features(model, fake_batches())
-    bar.close()
+    gen = torch.Generator().manual_seed(seed)
+    drawn = [-1]  # the last generated batch whose z this process has drawn
+
+    def fake(k: int) -> Tensor:
+        s = k * batch_size
+        while drawn[0] < k:  # every process draws every batch's z, in order, to keep the stream
+            drawn[0] += 1
+            z = torch.randn([min(batch_size, num - drawn[0] * batch_size), G.z_dim], generator=gen)
+        with torch.no_grad():
+            ws = G.mapping(z.to(device), class_labels(G, z.shape[0], None if G.c_dim == 0 else 0))
+            imgs = G.synthesis(ws, noise_mode="random", generator=torch.Generator(device).manual_seed(seed + s))
+            return model(imgs.clamp(-1, 1).to(dev)).double().cpu()
+
+    try:
+        real_f = torch.cat(map_tasks(world, -(-n_real // batch_size), real, on_round=on_round)).numpy()
+        fake_f = torch.cat(map_tasks(world, -(-num // batch_size), fake, on_round=on_round)).numpy()
+    finally:
+        bar.close()
     return {"fid": fid_from_features(real_f, fake_f), "kid": kid_from_features(real_f, fake_f, seed=seed),
             "num_fake": float(num), "num_real": float(n_real)}  # fmt: skip

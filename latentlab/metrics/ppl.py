@@ -23,6 +23,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..nn.generator import Generator
+from ..parallel import World, map_tasks
 
 Distance = Callable[[Tensor, Tensor], Tensor]
 
@@ -78,30 +79,47 @@ def path_lengths(
     class_idx: int | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    world: World | None = None,
 ) -> np.ndarray:
     """``[num_samples]`` per-sample ``distance(img_t, img_t+eps) / eps²`` (see the module docstring).
 
     Draws come from one ``torch.Generator(seed)`` on the CPU in chunks of ``CHUNK`` samples (the last one
     shorter): ``z`` ``[2n, z_dim]`` (pairs are rows ``2i, 2i+1``), then ``t`` ``[n, 1]`` (uniform, times 0
     for ``end``). The result therefore does not depend on ``batch_size``.
+
+    With ``world`` (a ``torchrun`` job's processes) batch ``k`` is measured by process ``k % size`` (every
+    process makes the same draws) and every process returns all distances: bit-identical to one process with
+    the same ``batch_size`` and threads.
     """
     if space not in ("z", "w") or sampling not in ("full", "end"):
         raise ValueError(f"space must be 'z' or 'w' and sampling 'full' or 'end', got {space!r}, {sampling!r}")
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    world = world if world is not None else World()
+    # the batches in draw order: (chunk start, offset in the chunk, size)
+    batches = [(chunk, s, min(batch_size, min(CHUNK, num_samples - chunk) - s))
+               for chunk in range(0, num_samples, CHUNK) for s in range(0, min(CHUNK, num_samples - chunk), batch_size)]
     gen = torch.Generator().manual_seed(seed)
-    out = []
-    bar = tqdm(total=num_samples, desc=f"ppl {space}{sampling}", unit="pair", disable=not progress)
-    for chunk in range(0, num_samples, CHUNK):
-        m = min(CHUNK, num_samples - chunk)
-        z_all = torch.randn([2 * m, G.z_dim], generator=gen)
-        t_all = torch.rand([m, 1], generator=gen) * (1.0 if sampling == "full" else 0.0)
-        for s in range(0, m, batch_size):
-            n = min(batch_size, m - s)
-            z, t = z_all[2 * s : 2 * (s + n)], t_all[s : s + n]
-            out.append(_pair_distances(G, distance, z, t, space, crop, epsilon, class_idx))
-            bar.update(n)
-    bar.close()
+    drawn: dict[str, object] = {"chunk": -1}
+    bar = tqdm(total=num_samples, desc=f"ppl {space}{sampling}", unit="pair", disable=not (progress and world.is_main))
+
+    def measure(k: int) -> Tensor:
+        chunk, s, n = batches[k]
+        while drawn["chunk"] < chunk:  # every process draws every chunk, in order, to keep the stream
+            nxt = drawn["chunk"] + CHUNK if drawn["chunk"] >= 0 else 0
+            m = min(CHUNK, num_samples - nxt)
+            drawn.update(chunk=nxt, z=torch.randn([2 * m, G.z_dim], generator=gen),
+                         t=torch.rand([m, 1], generator=gen) * (1.0 if sampling == "full" else 0.0))
+        z, t = drawn["z"][2 * s : 2 * (s + n)], drawn["t"][s : s + n]
+        return _pair_distances(G, distance, z, t, space, crop, epsilon, class_idx)
+
+    def on_round(done: dict[int, Tensor], fresh: list[int]) -> None:
+        bar.update(sum(batches[k][2] for k in fresh))
+
+    try:
+        out = map_tasks(world, len(batches), measure, on_round=on_round)
+    finally:
+        bar.close()
     return torch.cat(out).numpy().astype(np.float64)
 
 
@@ -227,8 +245,10 @@ def ppl(
     class_idx: int | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    world: World | None = None,
 ) -> dict[str, float]:
-    """One of NVIDIA's PPL variants (``VARIANTS``).
+    """One of NVIDIA's PPL variants (``VARIANTS``); with ``world`` the samples are shared out over a ``torchrun``
+    job's processes (:func:`path_lengths`) and every process returns the result.
 
     Args:
         distance: ``(a, b) -> [N]`` on images in [-1, 1]; None = LPIPS-VGG (downloaded when allowed).
@@ -244,6 +264,7 @@ def ppl(
     distance_name = distance_label(distance, distance_name)
     key = variant if distance_name == "lpips-vgg" else f"{variant}:{distance_name}"
     distance = distance or lpips_vgg_distance()
-    d = path_lengths(G, distance, num_samples, space, sampling, crop, epsilon, seed, class_idx, batch_size, progress)
+    d = path_lengths(G, distance, num_samples, space, sampling, crop, epsilon, seed, class_idx, batch_size, progress,
+                     world)
     s = summarize(d, seed=seed)
     return {key: s.pop("mean"), **{f"{key}/{k}": v for k, v in s.items()}}

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..nn.generator import Generator
+from ..parallel import World
 from .ppl import VARIANTS, Distance, distance_label, ppl
 
 
@@ -47,12 +48,13 @@ class Context:
     data: str | None = None  # real images (folder or zip) for fid / kid
     fid_model: Any = None  # an FIDInception; None = the standard weights
     cache: dict[str, dict[str, float]] = field(default_factory=dict)  # shared passes (ls_z + ls_w, ...)
+    world: World = field(default_factory=World)  # a torchrun job's processes: ppl, ls, dci/mig/sap, fid/kid shard
 
 
 def _ppl(variant: str) -> Callable[[Generator, Context], dict[str, float]]:
     def run(G: Generator, ctx: Context) -> dict[str, float]:
         return ppl(G, variant, num_samples=ctx.num, distance=ctx.distance, distance_name=ctx.distance_name,
-                   seed=ctx.seed, batch_size=ctx.batch_size, progress=ctx.progress)  # fmt: skip
+                   seed=ctx.seed, batch_size=ctx.batch_size, progress=ctx.progress, world=ctx.world)  # fmt: skip
 
     return run
 
@@ -70,7 +72,8 @@ def _ls(space: str) -> Callable[[Generator, Context], dict[str, float]]:
         if "ls" not in ctx.cache:
             scorer = classifier_attribute_scorer(_need_classifier(ctx, f"ls_{space}"), synthfaces_attributes())
             ctx.cache["ls"] = linear_separability(G, scorer, num_samples=ctx.num, seed=ctx.seed,
-                                                  batch_size=ctx.batch_size, progress=ctx.progress)  # fmt: skip
+                                                  batch_size=ctx.batch_size, progress=ctx.progress,
+                                                  world=ctx.world)  # fmt: skip
         r = ctx.cache["ls"]
         return {k: v for k, v in r.items() if k == f"ls_{space}" or k.startswith(f"entropy_{space}/")}
 
@@ -90,7 +93,8 @@ def generated_factors(G: Generator, ctx: Context, space: str) -> tuple[np.ndarra
     if key not in ctx.cache:
         circular = set(getattr(clf.config, "circular", ()))
         ctx.cache[key] = sample_scores(G, lambda im: {k: v for k, v in clf.predict(im).items() if k not in circular},
-                                       ctx.num, seed=ctx.seed, batch_size=ctx.batch_size, progress=ctx.progress)
+                                       ctx.num, seed=ctx.seed, batch_size=ctx.batch_size, progress=ctx.progress,
+                                       world=ctx.world)  # fmt: skip
     scores = ctx.cache[key]
     names = list(scores)
     codes = replay_codes(G, range(ctx.num), seed=ctx.seed, space=space).numpy()
@@ -118,7 +122,7 @@ def _fid(metric: str) -> Callable[[Generator, Context], dict[str, float]]:
             raise ValueError(f"metric {metric!r} compares with real images: give them (--data FOLDER_OR_ZIP)")
         if "fid" not in ctx.cache:
             ctx.cache["fid"] = fid_kid(G, ctx.data, num=ctx.num, model=ctx.fid_model, seed=ctx.seed,
-                                       batch_size=ctx.batch_size, progress=ctx.progress)  # fmt: skip
+                                       batch_size=ctx.batch_size, progress=ctx.progress, world=ctx.world)  # fmt: skip
         r = ctx.cache["fid"]
         return {metric: r[metric], f"{metric}/num_real": r["num_real"]}
 
@@ -178,6 +182,8 @@ def compute(names: list[str], G: Generator, ctx: Context) -> dict[str, Any]:
     protocol = {"num": ctx.num, "seed": ctx.seed, "ppl_distance": distance_label(ctx.distance, ctx.distance_name),
                 "epsilon": 1e-4, "noise_mode": "const", "ls_keep": "most confident half per attribute",
                 "dci_protocol": "generated samples labelled by the classifier (protocol 2)"}  # fmt: skip
+    if ctx.world.size > 1:
+        protocol["processes"] = ctx.world.size
     versions = {"latentlab": __version__, "torch": torch.__version__, "numpy": np.__version__,
                 "scikit-learn": sklearn.__version__, "python": platform.python_version()}  # fmt: skip
     return {"results": results, "seconds": seconds, "protocol": protocol, "versions": versions}

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from ..nn.generator import Generator
+from ..parallel import World
 
 Scorer = Callable[[Tensor], "Mapping[str, Tensor]"]
 
@@ -87,8 +88,13 @@ def linear_separability(
     class_idx: int | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    world: World | None = None,
 ) -> dict[str, float]:
     """The StyleGAN paper's linear separability of Z and W.
+
+    With ``world`` (a ``torchrun`` job's processes) the samples are rendered and scored over the processes
+    (:func:`~latentlab.edit.directions.sample_scores`) and every process fits the same SVMs: the result equals
+    one process's with the same ``batch_size`` and threads.
 
     Args:
         G: the generator.
@@ -111,7 +117,7 @@ def linear_separability(
     if bad:
         raise ValueError(f"spaces must be 'z' and/or 'w', got {bad[0]!r}")
     scores = sample_scores(G, scorer, num_samples, seed=seed, class_idx=class_idx, batch_size=batch_size,
-                           progress=progress)  # fmt: skip
+                           progress=progress, world=world)  # fmt: skip
     out: dict[str, float] = {"num_samples": float(num_samples), "num_keep": float(num_keep)}
     totals = dict.fromkeys(spaces, 0.0)
     for name, s in scores.items():

@@ -141,8 +141,10 @@ class LPIPSLoss(nn.Module):
             raise ValueError(f"min_side must be in [16, {LPIPS_MAX_SIDE}], got {min_side}")
         self.min_side = None if min_side is None else int(min_side)
         self.name = f"lpips-{net}" + ("-random" if random_backbone else "") + (f"-{min_side}" if min_side else "")
-        with warnings.catch_warnings():  # torchvision's deprecation notice for pretrained=False
-            warnings.simplefilter("ignore", UserWarning)
+        # a random backbone is seeded (0): every process of a job, and every run, measures with the same one
+        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+            warnings.simplefilter("ignore", UserWarning)  # torchvision's deprecation notice for pretrained=False
+            torch.manual_seed(0)
             self.model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False).eval()
         self.source: FoundWeights | None = None
         if not random_backbone:

@@ -25,14 +25,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..data.targets import Targets
 from ..io.atomic import atomic_path
 from ..io.images import save_image, to_uint8, write_video
 from ..io.latents import noise_arrays, save_latents
 from ..nn.generator import Generator
+from ..parallel import World, map_tasks
 from ..perceptual.scores import quality_rows
-from .projector import ProjectConfig, Projection, config_dict, iter_projections
+from ..validate import count
+from .projector import ProjectConfig, Projection, config_dict, project_batch, w_statistics
 
 
 def unique_names(paths: Sequence[Path]) -> list[str]:
@@ -194,6 +197,7 @@ def project_to_folder(
     resume: bool = False,
     encoder: torch.nn.Module | None = None,
     encoder_ref: str | None = None,
+    world: World | None = None,
 ) -> list[dict[str, Any]]:
     """Project ``targets`` chunk by chunk and write each image's files and the summary (see the module docstring).
 
@@ -213,13 +217,23 @@ def project_to_folder(
             run writes what an uninterrupted one would.
         encoder: start from this encoder's codes (``config.init == "encoder"``); ``encoder_ref`` (its file) is
             recorded in every code's meta and in the summary.
+        world: the processes of a ``torchrun`` job (:func:`latentlab.parallel.init_world`); None = this one.
+            Chunk ``k`` of ``batch_size`` images (after the resumed ones are left out) is projected and written by
+            process ``k % size``; rank 0 writes the summary after every round and shows the one progress bar. A
+            chunk computes what it computes in one process, so the files are bit-identical to a one-process run's
+            with the same ``batch_size`` and threads. Every process must be given the same arguments and see the
+            same ``outdir`` (a shared folder across machines).
     Returns:
         The summary rows, one per image in target order: ``{"name", "source", "loss", "psnr", "ssim", "lpips"}``.
     Raises:
         ValueError: no targets.
+        ShardFailed: with several processes, when one failed (its rank and images are named); every finished
+            image's files and the summary of them are kept, and ``resume`` continues the job.
     """
     if targets.images.shape[0] == 0:
         raise ValueError("no readable images to project")
+    count(batch_size, "batch_size")
+    count(frames, "frames", low=0)
     outdir = Path(outdir)
     names = unique_names(targets.paths)
     meta = {"network": str(network), "source_tool": "latentlab project"}
@@ -230,22 +244,64 @@ def project_to_folder(
                                                                                 if encoder is not None else {}),
             "skipped": [{"path": str(p), "reason": why} for p, why in targets.skipped],
             "warnings": [{"path": str(p), "note": note} for p, note in targets.notes]}  # fmt: skip
+    world = world if world is not None else World()
     found = completed_rows(outdir, names, targets.paths, config, network, frames > 0) if resume else {}
+    found = world.gather(found)[0]  # rank 0's reading, once every process has read (nothing is written yet)
     todo = [i for i in range(len(names)) if i not in found]
     if resume:
         info["resumed"] = len(found)
+    if world.size > 1:
+        info["processes"] = world.size
     rows = dict(found)
     if not todo:
-        write_summary(outdir, [rows[i] for i in sorted(rows)], info)
-    else:
-        images = targets.images[todo]
-        chunks = iter_projections(G, images, loss, config, batch_size=batch_size, frames=frames,
-                                  progress=progress, encoder=encoder)  # fmt: skip
-        for k, proj in enumerate(chunks):
-            lo, hi = k * batch_size, k * batch_size + len(proj)
-            idx = todo[lo:hi]
-            new = write_projection(outdir, G, [names[i] for i in idx], [targets.paths[i] for i in idx],
-                                   images[lo:hi], proj, meta, lpips_metric, video=frames > 0)  # fmt: skip
-            rows.update(zip(idx, new, strict=True))
+        if world.is_main:
             write_summary(outdir, [rows[i] for i in sorted(rows)], info)
+        return [rows[i] for i in range(len(names))]
+    images = targets.images[todo]
+    chunks = [todo[lo : lo + batch_size] for lo in range(0, len(todo), batch_size)]
+    if encoder is not None:
+        encoder.check_generator(G)
+    w_stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
+    steps = max(config.steps, 1)
+    bar = tqdm(total=len(todo) * steps, desc="project", unit="img-step", disable=not (progress and world.is_main),
+               dynamic_ncols=True)  # fmt: skip
+
+    def run(k: int) -> list[dict[str, Any]]:
+        idx = chunks[k]
+        lo = k * batch_size
+        chunk = images[lo : lo + len(idx)]
+        # rank 0's bar stands for the whole round: its chunk's steps count for every chunk of the round
+        first = k - k % world.size
+        in_round = sum(len(c) for c in chunks[first : first + world.size])
+        text = f"images {first * batch_size + in_round}/{len(todo)}"
+
+        def on_step(step: int, dist: torch.Tensor) -> None:
+            bar.update(in_round)
+            if step % 10 == 0 or step == config.steps - 1:
+                bar.set_postfix_str(f"{text} step {step + 1}/{config.steps} loss {dist.mean().item():.4f}",
+                                    refresh=False)  # fmt: skip
+
+        init = None
+        if encoder is not None:
+            with torch.no_grad():
+                init = encoder(chunk.to(G.w_avg.device, torch.float32), dtype=config.precision)
+        proj = project_batch(G, chunk, loss, config, w_stats=w_stats, frames=frames, on_step=on_step, init=init)
+        if config.steps == 0:
+            bar.update(in_round)
+        return write_projection(outdir, G, [names[i] for i in idx], [targets.paths[i] for i in idx], chunk, proj,
+                                meta, lpips_metric, video=frames > 0)  # fmt: skip
+
+    def on_round(done: dict[int, list[dict[str, Any]]], fresh: list[int]) -> None:
+        for k in fresh:
+            rows.update(zip(chunks[k], done[k], strict=True))
+        if world.is_main:
+            write_summary(outdir, [rows[i] for i in sorted(rows)], info)
+
+    def describe(k: int) -> str:
+        return "images " + ", ".join(str(targets.paths[i]) for i in chunks[k])
+
+    try:
+        map_tasks(world, len(chunks), run, on_round=on_round, describe=describe)
+    finally:
+        bar.close()
     return [rows[i] for i in range(len(names))]

@@ -266,6 +266,7 @@ def tune_to_folder(
     batch_size: int = 8,
     progress: bool = True,
     encoder: nn.Module | None = None,
+    world: Any = None,
 ) -> list[dict[str, Any]]:
     """``latentlab tune`` (and ``project --tune``): pivots from the projector, then :func:`tune` per image.
 
@@ -286,52 +287,87 @@ def tune_to_folder(
             450 W steps at lr 5e-3 with G's constant noise); a W+ config makes W+ pivots.
         batch_size: pivots projected together (the tunings run one after another: each is its own copy of G).
         encoder: the pivots' projection starts from this encoder's codes (``pivot.init == "encoder"``).
+        world: the processes of a ``torchrun`` job (:class:`latentlab.parallel.World`); None = this one. Chunk
+            ``k`` of ``batch_size`` images (its pivots, then its tunings) is made and written by process
+            ``k % size``; rank 0 rewrites ``summary.json`` after every round. Results are bit-identical to a
+            one-process run with the same ``batch_size`` and threads (the ``seconds`` column aside).
     Returns:
-        The summary rows.
+        The summary rows, in target order.
+    Raises:
+        ShardFailed: with several processes, when one failed (naming its images); finished files are kept.
     """
     import json
     from pathlib import Path
+
+    from tqdm.auto import tqdm
 
     from ..io.atomic import atomic_path
     from ..io.images import make_grid, save_image, to_uint8
     from ..io.latents import save_latents
     from ..io.tuned import save_tuned
+    from ..parallel import World, map_tasks
+    from ..validate import count
 
+    count(batch_size, "batch_size")
+    world = world if world is not None else World()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     device = G.w_avg.device
     pconfig = pivot_config(loss=getattr(pivot_loss, "name", "loss")) if pivot is None else pivot
-    t0 = time.perf_counter()
-    pivots = project_pivots(G, targets.images, pivot_loss, pconfig, batch_size, encoder=encoder)
-    pivot_seconds = (time.perf_counter() - t0) / len(targets.paths)
     names = _unique_stems(targets.paths)
-    rows = []
-    for path, name, image, ws in zip(targets.paths, names, targets.images, pivots, strict=True):
-        target = image[None].to(device, torch.float32)
+    chunks = [list(range(lo, min(lo + batch_size, len(names)))) for lo in range(0, len(names), batch_size)]
+    bar = tqdm(total=len(names), desc="tune", unit="img", disable=not (progress and world.is_main and world.size > 1))
+
+    def run(k: int) -> list[dict[str, Any]]:
+        idx = chunks[k]
         t0 = time.perf_counter()
-        ws = ws[None]
-        with torch.no_grad():
-            before = G.synthesis(ws, noise_mode="const")
-            lp_before = float(lpips(before, lpips.prepare(target)).mean())
-            l2_before = float(F.mse_loss(before, target))
-        result = tune(G, target, ws, lpips, config, progress=progress)
-        with torch.no_grad():
-            after = result.G.synthesis(ws, noise_mode="const")
-        meta = {**result.meta(), "pivot": {"space": pconfig.space, "steps": pconfig.steps, "lr": pconfig.lr,
-                                           "lpips": lp_before, "l2": l2_before, "loss": pconfig.loss,
-                                           "init": pconfig.init}}  # fmt: skip
-        save_tuned(outdir / f"{name}.safetensors", result.G, G, base_ref, ws, meta, image=str(path))
-        code_meta = {"network": base_ref, "space": pconfig.space, "pivot": True, "tuned": f"{name}.safetensors"}
-        save_latents(outdir / f"{name}.npz", ws[0].cpu(), meta=code_meta)
-        save_image(outdir / f"{name}.png", to_uint8(after)[0])
-        strip = np.concatenate([to_uint8(target), to_uint8(before), to_uint8(after)])
-        save_image(outdir / f"{name}-compare.png", make_grid(strip, cols=3))
-        rows.append({"image": str(path), "tuned": f"{name}.safetensors", "pivot_lpips": lp_before,
-                     "pivot_l2": l2_before, "lpips": result.lpips, "l2": result.l2, "steps": result.steps,
-                     "seconds": round(time.perf_counter() - t0 + pivot_seconds, 3)})  # fmt: skip
-    with atomic_path(outdir / "summary.json") as tmp:
-        tmp.write_text(json.dumps({"network": base_ref, "config": asdict(config), "pivot": asdict(pconfig),
-                                   "rows": rows}, indent=1) + "\n")  # fmt: skip
+        pivots = project_pivots(G, targets.images[idx], pivot_loss, pconfig, batch_size, encoder=encoder)
+        pivot_seconds = (time.perf_counter() - t0) / len(idx)
+        out = []
+        for i, ws in zip(idx, pivots, strict=True):
+            path, name = targets.paths[i], names[i]
+            target = targets.images[i][None].to(device, torch.float32)
+            t0 = time.perf_counter()
+            ws = ws[None]
+            with torch.no_grad():
+                before = G.synthesis(ws, noise_mode="const")
+                lp_before = float(lpips(before, lpips.prepare(target)).mean())
+                l2_before = float(F.mse_loss(before, target))
+            result = tune(G, target, ws, lpips, config, progress=progress and world.size == 1)
+            with torch.no_grad():
+                after = result.G.synthesis(ws, noise_mode="const")
+            meta = {**result.meta(), "pivot": {"space": pconfig.space, "steps": pconfig.steps, "lr": pconfig.lr,
+                                               "lpips": lp_before, "l2": l2_before, "loss": pconfig.loss,
+                                               "init": pconfig.init}}  # fmt: skip
+            save_tuned(outdir / f"{name}.safetensors", result.G, G, base_ref, ws, meta, image=str(path))
+            code_meta = {"network": base_ref, "space": pconfig.space, "pivot": True, "tuned": f"{name}.safetensors"}
+            save_latents(outdir / f"{name}.npz", ws[0].cpu(), meta=code_meta)
+            save_image(outdir / f"{name}.png", to_uint8(after)[0])
+            strip = np.concatenate([to_uint8(target), to_uint8(before), to_uint8(after)])
+            save_image(outdir / f"{name}-compare.png", make_grid(strip, cols=3))
+            out.append({"image": str(path), "tuned": f"{name}.safetensors", "pivot_lpips": lp_before,
+                        "pivot_l2": l2_before, "lpips": result.lpips, "l2": result.l2, "steps": result.steps,
+                        "seconds": round(time.perf_counter() - t0 + pivot_seconds, 3)})  # fmt: skip
+        return out
+
+    def on_round(done: dict[int, list[dict[str, Any]]], fresh: list[int]) -> None:
+        finished = [r for k in sorted(done) for r in done[k]]
+        bar.update(len(finished) - bar.n)
+        if world.is_main:  # rewritten after every round: an interrupted job keeps the summary of what it made
+            summary = {"network": base_ref, "config": asdict(config), "pivot": asdict(pconfig), "rows": finished}
+            if world.size > 1:
+                summary["processes"] = world.size
+            with atomic_path(outdir / "summary.json") as tmp:
+                tmp.write_text(json.dumps(summary, indent=1) + "\n")
+
+    def describe(k: int) -> str:
+        return "images " + ", ".join(str(targets.paths[i]) for i in chunks[k])
+
+    try:
+        parts = map_tasks(world, len(chunks), run, on_round=on_round, describe=describe)
+    finally:
+        bar.close()
+    rows = [r for part in parts for r in part]
     return rows
 
 
