@@ -77,8 +77,17 @@ class World:
         return t
 
     def sync_grads(self, params: list[torch.nn.Parameter]) -> None:
-        """Average the gradients of ``params`` over processes (missing gradients count as zero)."""
+        """Average the gradients of ``params`` over processes.
+
+        A gradient missing in some processes counts as zero there; one missing in every process stays missing,
+        as in one process (an optimizer then leaves that parameter alone, momentum and all).
+        """
         if self.size == 1 or not params:
+            return
+        has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=params[0].device)
+        dist.all_reduce(has, op=dist.ReduceOp.SUM)
+        params = [p for p, n in zip(params, has.tolist(), strict=True) if n > 0]
+        if not params:
             return
         for p in params:
             if p.grad is None:

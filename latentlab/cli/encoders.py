@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..projection.encoder_train import E4E, LOSS_CHOICES, EncoderTrainConfig
-from ._common import SEED, Finite, device_option, precision_option
+from ._common import SEED, Finite, device_option, join_world, precision_option
 
 _DEFAULT = EncoderTrainConfig()
 
@@ -83,7 +83,9 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
     only). --e4e adds e4e's editability terms (codes kept near one W code, rows trained one at a
     time, a latent discriminator). Every --snap steps it writes --out, its state and held-out figures;
     kill it at any time and continue with --resume: the result is the same as an uninterrupted run.
-    The file records the generator's fingerprint; using it with another model is an error.
+    The file records the generator's fingerprint; using it with another model is an error. Under
+    torchrun every process encodes its share of each batch and the gradients are averaged (--batch is
+    the whole batch; docs/scaling.md).
 
     Examples:
 
@@ -92,6 +94,7 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
         latentlab encoder train --network synthfaces-64 --out enc.safetensors --steps 6000 --resume
         latentlab encoder train --network G.pkl --out enc.safetensors --data photos.zip --e4e
         latentlab encoder train --network synthfaces-64 --out enc.safetensors --precision bf16
+        torchrun --nproc_per_node 4 -m latentlab encoder train --network G.pkl --out enc.safetensors --batch 32
         latentlab encoder train --network synthfaces-64 --init pretrained/synthfaces-64-encoder.safetensors \\
             --data crops.zip --steps 2000 --out tuned-enc.safetensors      # fine-tune an encoder
         latentlab project photos/ --network synthfaces-64 --init encoder --encoder enc.safetensors --outdir p/
@@ -101,7 +104,6 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
     from ..data.datasets import ImageDataset
     from ..projection.encoder_train import build_distance, train_encoder
     from ..registry import load_generator
-    from ..utils import resolve_device
 
     e4e_values = E4E if e4e else {}
     picked = {"delta_weight": delta_weight, "progressive_every": progressive_every,
@@ -113,7 +115,7 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
                                 seed=seed, snap=snap, precision=precision, **terms)  # fmt: skip
     if threads is not None:
         torch.set_num_threads(threads)
-    dev = resolve_device(device)
+    world, dev = join_world(device, "encoder train")
     G = load_generator(network, device=dev)
     dataset = None
     if data is not None:
@@ -128,7 +130,9 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
     elif loss != "mse":
         distance = build_distance(loss, G.img_resolution)
     trainer = train_encoder(G, out, config, network=str(network), dataset=dataset, resume=resume,
-                            progress=progress, distance=distance, log=click.echo, init=init)  # fmt: skip
+                            progress=progress, distance=distance, log=click.echo, init=init, world=world)  # fmt: skip
+    if not world.is_main:
+        return
     last = trainer.history[-1] if trainer.history else {}
     click.echo(f"trained {trainer.step_idx} steps; held-out: w error {last.get('w_error', float('nan')):.4f} w_std, "
                f"PSNR {last.get('psnr', float('nan')):.2f} dB; wrote {out}")  # fmt: skip

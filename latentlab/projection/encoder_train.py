@@ -47,6 +47,7 @@ from ..io.atomic import atomic_path, remove_temporaries
 from ..io.checkpoint import load_state_file
 from ..nn.generator import Generator, model_fingerprint
 from ..nn.synthesis import PRECISIONS
+from ..parallel import World
 from ..validate import Bound, InvalidInput, number_fields, string
 from .encoder import new_encoder, save_encoder
 from .projector import w_statistics
@@ -146,36 +147,42 @@ def batch_generator(seed: int, step: int, salt: int = 0) -> torch.Generator:
 
 @torch.no_grad()
 def sample_training_images(G: Generator, n: int, gen: torch.Generator, config: EncoderTrainConfig,
-                           psi: tuple[float, float] | None = None,
-                           dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:  # fmt: skip
+                           psi: tuple[float, float] | None = None, dtype: torch.dtype = torch.float32,
+                           rows: slice | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
     """``n`` generated training images ``[n, C, R, R]`` and their true codes ``[n, num_ws, w_dim]``.
 
     psi is drawn from ``psi`` (default ``[config.psi_min, 1]``); noise is random or, with probability
     ``config.const_noise``, G's constant maps; with probability ``config.mixing`` rows from a random layer on come
-    from a second z. All draws come from ``gen``. ``dtype``: the synthesis' (the images are float32).
+    from a second z. All draws come from ``gen``. ``dtype``: the synthesis' (the images are float32). ``rows``:
+    render only these of the ``n`` samples (one process's share of a batch; every draw is still made for all
+    ``n``, so a sample is the same whichever process renders it).
     """
     device = G.w_avg.device
     lo, hi = (config.psi_min, 1.0) if psi is None else psi
+    keep = slice(0, n) if rows is None else rows
     z = torch.randn([n, G.z_dim], generator=gen)
     psis = lo + (hi - lo) * torch.rand([n, 1, 1], generator=gen)
-    w = G.mapping(z.to(device), None)
+    mixed = None
     if config.mixing > 0:
         z2 = torch.randn([n, G.z_dim], generator=gen)
         mix = torch.rand([n], generator=gen) < config.mixing
         cut = torch.randint(1, G.num_ws, [n], generator=gen)
-        rows = torch.arange(G.num_ws)[None] >= cut[:, None]
-        w2 = G.mapping(z2.to(device), None)
-        w = torch.where((mix[:, None] & rows)[..., None].to(device), w2, w)
-    w = G.w_avg + psis.to(device) * (w - G.w_avg)
-    const = (torch.rand([n], generator=gen) < config.const_noise).to(device)
+        mixed = z2[keep], (mix[:, None] & (torch.arange(G.num_ws)[None] >= cut[:, None]))[keep]
+    const = (torch.rand([n], generator=gen) < config.const_noise)[keep].to(device)
+    layers = [layer for _, layer in G.synthesis.noise_layers()]
+    rand = [torch.randn([n, 1, layer.resolution, layer.resolution], generator=gen)[keep].to(device) for layer in layers]
+    w = G.mapping(z[keep].to(device), None)
+    if mixed is not None:
+        w2 = G.mapping(mixed[0].to(device), None)
+        w = torch.where(mixed[1][..., None].to(device), w2, w)
+    w = G.w_avg + psis[keep].to(device) * (w - G.w_avg)
     noise = []
-    for _, layer in G.synthesis.noise_layers():
-        r = layer.resolution
-        rand = torch.randn([n, 1, r, r], generator=gen).to(device)
+    for layer, r in zip(layers, rand, strict=True):
         if not getattr(layer, "use_noise", True):
             noise.append(None)
             continue
-        noise.append(torch.where(const[:, None, None, None], layer.noise_const.reshape(1, 1, r, r), rand))
+        res = layer.resolution
+        noise.append(torch.where(const[:, None, None, None], layer.noise_const.reshape(1, 1, res, res), r))
     return G.synthesis(w, noise=noise, dtype=dtype), w
 
 
@@ -189,12 +196,20 @@ class EncoderTrainer:
         network: G's name or path, recorded in the encoder.
         dataset: real images (:class:`~latentlab.data.datasets.ImageDataset` at G's resolution) or None.
         distance: the perceptual module (``loss(x, prepared)`` per image); None = built from ``config.loss``.
+        world: the processes of a ``torchrun`` job (data parallel); None = this one. Every process draws the whole
+            batch of a step, renders and encodes its own block of ``batch / size`` rows, and the gradients are
+            averaged, so a run on ``P`` processes trains on exactly the samples a one-process run does (equal up
+            to float summation order). ``config.batch`` must be divisible by ``size``.
     """
 
     def __init__(self, G: Generator, config: EncoderTrainConfig = EncoderTrainConfig(), network: str = "",
-                 dataset: Any = None, distance: nn.Module | None = None):  # fmt: skip
+                 dataset: Any = None, distance: nn.Module | None = None, world: World | None = None):  # fmt: skip
         from ..train.sampling import IndexStream
 
+        self.world = world if world is not None else World()
+        if config.batch % self.world.size:
+            raise InvalidInput(f"the batch ({config.batch}) must be divisible by the number of processes "
+                               f"({self.world.size})")  # fmt: skip
         self.G, self.config, self.network = G.eval(), config, str(network)
         self.device = G.w_avg.device
         self.dtype = G.synthesis.resolve_dtype(config.precision, self.device)  # the training's; figures are fp32
@@ -208,6 +223,7 @@ class EncoderTrainer:
         self.encoder = new_encoder(G, network, config.seed, channel_base=config.channel_base,
                                    channel_max=config.channel_max).train()  # fmt: skip
         self.encoder.requires_grad_(True)
+        self.world.broadcast_([*self.encoder.parameters(), *self.encoder.buffers()])
         self.init_sha256 = ""  # the SHA-256 of the encoder file it started from (warm_start), "" = from scratch
         self.opt = torch.optim.Adam(self.encoder.parameters(), lr=config.lr, betas=(0.9, 0.999))
         self.latent_d = self.opt_d = None
@@ -215,6 +231,7 @@ class EncoderTrainer:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(config.seed + 1)
                 self.latent_d = LatentDiscriminator(G.w_dim).to(self.device)
+            self.world.broadcast_(list(self.latent_d.parameters()))
             self.opt_d = torch.optim.Adam(self.latent_d.parameters(), lr=config.latent_d_lr, betas=(0.9, 0.999))
         self.distance = distance if distance is not None else build_distance(config.loss, G.img_resolution)
         if self.distance is not None:
@@ -228,19 +245,26 @@ class EncoderTrainer:
         self.held_out = sample_training_images(G, config.held_out, gen, config, psi=(1.0, 1.0))
 
     # ------------------------------------------------------------------------------------------ one step
-    def _batch(self, step: int) -> tuple[Tensor, Tensor | None, int]:
+    def _batch(self, step: int) -> tuple[Tensor, Tensor | None, int, int]:
+        """This process's rows of step ``step``'s batch: ``(images, true codes of its generated rows, its number
+        of generated rows, the batch's)``; generated rows come first, as in the whole batch."""
         cfg = self.config
         gen = batch_generator(cfg.seed, step)
         n_real = 0 if self.dataset is None else int(round(cfg.batch * cfg.real_fraction))
         n_fake = cfg.batch - n_real
+        mine = self.world.rows(cfg.batch)
+        fake_rows = slice(min(mine.start, n_fake), min(mine.stop, n_fake))
         parts, w_true = [], None
         if n_fake:
-            img, w_true = sample_training_images(self.G, n_fake, gen, cfg, dtype=self.dtype)
+            img, w_true = sample_training_images(self.G, n_fake, gen, cfg, dtype=self.dtype, rows=fake_rows)
             parts.append(img)
         if n_real:
-            real, _ = self.dataset.batch(self.stream.take(n_real))
-            parts.append(real.to(self.device))
-        return torch.cat(parts), w_true, n_fake
+            indices = self.stream.take(n_real)  # every process takes the batch's indices: the stream stays in step
+            real_rows = slice(max(mine.start - n_fake, 0), max(mine.stop - n_fake, 0))
+            if real_rows.stop > real_rows.start:
+                real, _ = self.dataset.batch(indices[real_rows])
+                parts.append(real.to(self.device))
+        return torch.cat(parts), w_true, fake_rows.stop - fake_rows.start, n_fake
 
     def image_loss(self, recon: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """Per-image ``(MSE, LPIPS)`` ``[N]`` between a rendering and its input (LPIPS 0 with ``loss="mse"``)."""
@@ -253,7 +277,7 @@ class EncoderTrainer:
         """Train one step; returns its losses."""
         cfg, G, enc = self.config, self.G, self.encoder
         step = self.step_idx
-        target, w_true, n_fake = self._batch(step)
+        target, w_true, n_fake, n_fake_all = self._batch(step)
         active = cfg.active_rows(step, G.num_ws)
         for group in self.opt.param_groups:
             group["lr"] = cfg.learning_rate(step)
@@ -262,8 +286,11 @@ class EncoderTrainer:
         mse, lp = self.image_loss(recon, target)
         loss = cfg.l2_weight * mse.mean() + cfg.lpips_weight * lp.mean()
         stats = {"mse": float(mse.detach().mean()), "lpips": float(lp.detach().mean())}
-        if n_fake and cfg.latent_weight > 0:
-            lat = (ws[:n_fake] - w_true).square().sum(dim=2).mean() / self.w_var
+        if n_fake_all and cfg.latent_weight > 0:
+            # the mean over the batch's generated rows; a process sums its own and the average over processes
+            # (times their number) is the whole batch's mean
+            err = (ws[:n_fake] - w_true).square().sum(dim=2).sum() if n_fake else ws.sum() * 0
+            lat = err / (n_fake_all * G.num_ws) / self.w_var * self.world.size
             loss = loss + cfg.latent_weight * lat
             stats["latent"] = float(lat.detach())
         if cfg.delta_weight > 0:
@@ -276,18 +303,25 @@ class EncoderTrainer:
             stats["latent_g"] = float(adv.detach())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        self.world.sync_grads(list(enc.parameters()))
         self.opt.step()
         if self.latent_d is not None:
             stats["latent_d"] = self._latent_d_step(rows.detach(), step)
         stats["loss"] = float(loss.detach())
         self.step_idx += 1
+        if self.world.size > 1:  # the batch's figures: every process's averaged (each has as many rows)
+            values = self.world.all_reduce_mean_(torch.tensor(list(stats.values()), dtype=torch.float64))
+            stats = dict(zip(stats, values.tolist(), strict=True))
         return stats
 
     def _latent_d_step(self, fake: Tensor, step: int) -> float:
         D, gen = self.latent_d, batch_generator(self.config.seed, step, salt=2)
         D.requires_grad_(True)
+        per = fake.shape[0]  # this process's rows; the batch has `size` times as many, drawn alike everywhere
+        z = torch.randn([per * self.world.size, self.G.z_dim], generator=gen)
+        z = z[self.world.rank * per : (self.world.rank + 1) * per]
         with torch.no_grad():
-            real = self.G.mapping(torch.randn([fake.shape[0], self.G.z_dim], generator=gen).to(self.device), None)[:, 0]
+            real = self.G.mapping(z.to(self.device), None)[:, 0]
         loss = F.softplus(D(fake)).mean() + F.softplus(-D(real)).mean()
         if step % 16 == 0 and self.config.latent_d_r1 > 0:  # lazy R1, scaled by the interval (StyleGAN2)
             real = real.detach().requires_grad_(True)
@@ -295,6 +329,7 @@ class EncoderTrainer:
             loss = loss + self.config.latent_d_r1 / 2 * grad.square().sum(dim=1).mean() * 16
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
+        self.world.sync_grads(list(D.parameters()))
         self.opt_d.step()
         D.requires_grad_(False)
         return float(loss.detach())
@@ -432,6 +467,7 @@ def train_encoder(
     distance: nn.Module | None = None,
     log: Callable[[str], None] | None = None,
     init: str | Path | None = None,
+    world: World | None = None,
 ) -> EncoderTrainer:
     """Train an encoder for ``G`` and write it to ``out`` (see the module docstring for the files).
 
@@ -447,26 +483,32 @@ def train_encoder(
         log: receives one line per snapshot.
         init: start from this encoder file's weights (:meth:`EncoderTrainer.warm_start`); a resumed run must
             name the same file (its SHA-256 is in the state).
+        world: a ``torchrun`` job's processes (see :class:`EncoderTrainer`); rank 0 writes the files, logs and
+            shows the bar. The files do not depend on the number of processes beyond float summation order, and a
+            state resumes on any number of them.
     Returns:
         The trainer, after the last step.
     """
     out = Path(out)
     if out.suffix != ".safetensors":
         raise InvalidInput(f"--out must name a .safetensors file, got {str(out)!r}")
-    trainer = EncoderTrainer(G, config, network, dataset, distance)
+    world = world if world is not None else World()
+    trainer = EncoderTrainer(G, config, network, dataset, distance, world=world)
     if init is not None:
         if Path(init).resolve() == out.resolve():
             raise InvalidInput(f"--init and --out are the same file ({out}); the training would overwrite its start")
         trainer.warm_start(init)
     sp = state_path(out)
-    remove_temporaries(out.parent, (out.name, state_path(out).name, stats_path(out).name))  # a kill -9's leftovers
     if sp.exists():
         if not resume:
             raise InvalidInput(f"{sp} exists: a training of {out.name} was started; continue it with --resume or "
                                f"remove {sp.name} (and {out.name}) to start anew")  # fmt: skip
         trainer.load_state_dict(read_encoder_state(sp), str(sp))
+    world.barrier()  # every process has read the state before rank 0 tidies the folder and writes into it
+    if world.is_main:
+        remove_temporaries(out.parent, (out.name, state_path(out).name, stats_path(out).name))  # kill -9 leftovers
     bar = tqdm(total=config.steps, initial=min(trainer.step_idx, config.steps), desc="encoder", unit="step",
-               disable=not progress, dynamic_ncols=True)  # fmt: skip
+               disable=not (progress and world.is_main), dynamic_ncols=True)  # fmt: skip
     t0, done0 = time.perf_counter(), trainer.step_idx
     try:
         while trainer.step_idx < config.steps:
@@ -479,13 +521,14 @@ def train_encoder(
                 rate = (trainer.step_idx - done0) / max(time.perf_counter() - t0, 1e-9)
                 trainer.history.append({"step": trainer.step_idx, **figures, "train": stats,
                                         "steps_per_s": round(rate, 3)})  # fmt: skip
-                _save(trainer, out, figures)
-                if log is not None:
+                if world.is_main:
+                    _save(trainer, out, figures)
+                if log is not None and world.is_main:
                     log(f"step {trainer.step_idx}: held-out w error {figures['w_error']:.4f} w_std, PSNR "
                         f"{figures['psnr']:.2f} dB, LPIPS {figures['lpips']:.4f}; wrote {out}")  # fmt: skip
     finally:
         bar.close()
-    if not out.exists():  # resumed a finished run: nothing to do, but make sure the file is there
+    if world.is_main and not out.exists():  # resumed a finished run: nothing to do, but make sure the file is there
         _save(trainer, out, trainer.history[-1] if trainer.history else trainer.evaluate())
     return trainer
 
