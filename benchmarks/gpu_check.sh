@@ -4,7 +4,8 @@
 #   2. the tests marked `gpu` (CUDA paths, fp16 against fp32, nccl under torchrun on the one GPU);
 #   3. synthesis, projection and training timed beside NVIDIA's code on the GPU (--reference DIR, a checkout
 #      of stylegan2-ada-pytorch, never committed; their reference ops run where their CUDA extensions cannot
-#      build); synthesis also with NVIDIA's fp16 config (num_fp16_res=4, conv_clamp=256);
+#      build); synthesis also with NVIDIA's fp16 config (num_fp16_res=4, conv_clamp=256); the sharded projection
+#      (issue 24): one process, then 2 under torchrun sharing the one GPU (gloo), their codes compared;
 #   4. with the time left, the embedded model's training continued from the shipped file, snapshots in $OUT.
 # Everything lands in $OUT (the device tool brings it back): log.txt, env.json, tests-gpu.txt, *.jsonl, train/.
 #
@@ -49,9 +50,11 @@ run() {
 if [ "$DRY" = 1 ]; then
   DEVICE=cpu SIZES="--preset tiny --batch 4 --images 8 --rounds 2" PSIZES="--preset tiny --batch 2 --steps 12"
   TSIZES="--steps 16 --rounds 1 --warmup 1 --batch 4" NSYNTH=64 TRAIN_LIMIT=60 THREADS=2
+  SHSIZES="--images 2 --steps 4 --batch 1 --layouts 1x1,2x1"  # same batch and threads per process: same files
 else
   DEVICE=cuda SIZES="--preset bench-a --batch 1,8,32 --images 256 --rounds 5" PSIZES="--preset bench-a --batch 1,8,32 --steps 200"
   TSIZES="--steps 64 --rounds 3 --warmup 8 --batch 32" NSYNTH=20000 TRAIN_LIMIT=100000 THREADS=8
+  SHSIZES="--images 32 --steps 100 --batch 8 --layouts 1x8,2x4"
 fi
 log "mode: $([ $DRY = 1 ] && echo dry-run on the CPU || echo GPU), budget ${BUDGET}s, out $OUT"
 
@@ -86,7 +89,8 @@ run synthesis-fp16 60 "$PY" benchmarks/bench_synthesis.py $SIZES --device $DEVIC
 run projection 90 "$PY" benchmarks/bench_projection.py --mode speed $PSIZES --lpips-batch "" --warmup 2 --rounds 1 \
   --precisions fp32,bf16 --device $DEVICE --threads $THREADS "${REFARG[@]}"
 run training 90 "$PY" benchmarks/bench_train.py $TSIZES --mode amortized --device $DEVICE --threads $THREADS "${NVARG[@]}"
-for f in synthesis synthesis-fp16 projection training; do
+run sharding 60 "$PY" benchmarks/bench_sharding.py --device $DEVICE --jobs project $SHSIZES --rounds 1 --compare
+for f in synthesis synthesis-fp16 projection training sharding; do
   grep '^{' "$OUT/$f.txt" > "$OUT/$f.jsonl" 2>/dev/null || true
 done
 

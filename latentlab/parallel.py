@@ -31,7 +31,10 @@ T = TypeVar("T")
 
 
 class ShardFailed(RuntimeError):
-    """Another process of a sharded job failed; its rank, task and error are in the message."""
+    """A process of a sharded job failed; its rank, task and error are in the message. Raised in every process
+    (``every_process``), so they can leave the job together."""
+
+    every_process = True
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,11 @@ class World:
         if self.size > 1:
             dist.barrier()
 
+    def bar_disable(self, progress: bool) -> bool | None:
+        """tqdm's ``disable`` for a job's one bar: off unless ``progress`` and rank 0; None = on when stderr is a
+        terminal (quiet logs under a scheduler)."""
+        return None if progress and self.is_main else True
+
     def owns(self, task: int) -> bool:
         """Whether task ``task`` of a sharded job is this process's (``task % size == rank``)."""
         return task % self.size == self.rank
@@ -144,13 +152,17 @@ class World:
                 diffs.append(f"rank {r} has {k}={d.get(k, '(none)')!s:.80} where rank 0 has "
                              f"{ref.get(k, '(none)')!s:.80}")  # fmt: skip
         if diffs:
-            raise InvalidInput(f"{what}: the {self.size} processes were started with different arguments ("
-                               f"{'; '.join(diffs)}); start every process with the same command")  # fmt: skip
+            error = InvalidInput(f"{what}: the {self.size} processes were started with different arguments ("
+                                 f"{'; '.join(diffs)}); start every process with the same command")  # fmt: skip
+            error.every_process = True  # raised alike everywhere: the processes can leave the job together
+            raise error
 
     def device(self, device: torch.device) -> torch.device:
-        """The device this process works on: ``cuda`` without an index becomes ``cuda:<local rank>``."""
+        """The device this process works on: ``cuda`` without an index becomes ``cuda:<local rank>``, or with more
+        processes on a machine than GPUs, ``cuda:<local rank mod GPUs>`` (processes share the GPUs)."""
         if device.type == "cuda" and device.index is None and self.size > 1:
-            return torch.device("cuda", self.local_rank)
+            count = torch.cuda.device_count()
+            return torch.device("cuda", self.local_rank % count if count else self.local_rank)
         return device
 
 
@@ -212,16 +224,23 @@ def map_tasks(
 def init_world(device: torch.device) -> World:
     """Join the process group that ``torchrun`` describes in the environment (or stand alone).
 
-    Uses nccl for CUDA devices and gloo otherwise. Already-initialised groups are reused.
+    Uses nccl for CUDA devices, one process per GPU, and gloo otherwise, also where a machine runs more
+    processes than it has GPUs (they share them: several small-model jobs per GPU; nccl refuses two processes
+    on one GPU). Already-initialised groups are reused.
     """
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
     if not dist.is_available():
         raise RuntimeError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    world = World(rank=int(os.environ.get("RANK", "0")), size=size, local_rank=local_rank)
+    backend = "gloo"
     if device.type == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) if device.index is None else device.index)
+        torch.cuda.set_device(world.device(device))
+        if int(os.environ.get("LOCAL_WORLD_SIZE", str(size))) <= torch.cuda.device_count():
+            backend = "nccl"
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend=backend)
+    return World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=local_rank)
 

@@ -51,7 +51,7 @@ def test_map_tasks_in_one_process_runs_every_task_in_order_and_lets_errors_throu
         map_tasks(World(), -1, fail)
 
 
-def test_world_helpers_for_one_process():
+def test_world_helpers_for_one_process(monkeypatch):
     w = World()
     assert w.gather({"a": 1}) == [{"a": 1}] and all(w.owns(k) for k in range(3))
     w.agree("anything", {"x": 1})  # nothing to compare with
@@ -61,6 +61,8 @@ def test_world_helpers_for_one_process():
     assert two.device(torch.device("cuda")) == torch.device("cuda", 1)
     assert two.device(torch.device("cuda", 0)) == torch.device("cuda", 0)
     assert two.device(torch.device("cpu")) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # 2 processes, 1 GPU: they share it
+    assert two.device(torch.device("cuda")) == torch.device("cuda", 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -281,3 +283,29 @@ def test_two_process_encoder_training_trains_like_one_and_resumes_in_one(job, tm
     init = new_encoder(load_generator(net), str(net), 0).state_dict()
     rel, moved = relative_difference(a, b, {k: v for k, v in init.items() if k in a and v.is_floating_point()})
     assert moved > 0.01 and rel < 1e-4, (rel, moved)  # measured 1.5e-5
+
+
+@pytest.mark.parametrize("command", ["project", "tune", "metrics", "directions fit", "encoder train"])
+def test_every_option_of_a_sharded_command_passes_through_torchrun(command):
+    """torchrun's argument parser takes abbreviations of its own options even after the module name (metrics'
+    --num read as --numa-binding): every option a sharded command documents for torchrun must reach it."""
+    from torch.distributed.run import get_args_parser
+
+    from latentlab.cli import cli
+
+    cmd = cli
+    for part in command.split():
+        cmd = cmd.commands[part]
+    names = [o for p in cmd.params for o in getattr(p, "opts", []) + getattr(p, "secondary_opts", [])
+             if o.startswith("--")]  # fmt: skip
+    blocked = []
+    for name in names:
+        try:
+            args = get_args_parser().parse_args(["--nproc_per_node", "2", "-m", "latentlab", *command.split(), name,
+                                                 "1"])  # fmt: skip
+        except SystemExit:
+            args = None
+        if args is None or name not in args.training_script_args:
+            blocked.append(name)
+    spare = {"metrics": {"--num"}}.get(command, set())  # --samples is its torchrun spelling (the help says so)
+    assert set(blocked) == spare, blocked

@@ -95,6 +95,27 @@ def join_world(device: str, command: str):
     joined = torch.distributed.is_available() and not torch.distributed.is_initialized()
     world = init_world(dev)
     if world.size > 1 and joined:  # this command joined the group: it leaves it when it ends
-        click.get_current_context().call_on_close(torch.distributed.destroy_process_group)
+        click.get_current_context().with_resource(_Membership(world))
     world.agree(f"latentlab {command}", click.get_current_context().params)
     return world, world.device(dev)
+
+
+
+class _Membership:
+    """Leaves the process group when the command ends, after a barrier (a process that leaves while another still
+    talks aborts), when it ended well or with an error every process raised (``every_process``: a failed shard,
+    mismatched arguments). After an error of its own it leaves nothing: the others may be inside another
+    collective, and torchrun stops them when this process exits."""
+
+    def __init__(self, world):
+        self.world = world
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        import torch.distributed
+
+        if exc_type is None or getattr(exc, "every_process", False):
+            self.world.barrier()
+            torch.distributed.destroy_process_group()

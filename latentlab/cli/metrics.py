@@ -15,7 +15,9 @@ from ._common import SEED, join_world
 @click.option("--metrics", "names", default="ppl_wend,ls_w,ls_z,dci", show_default=True,
               help="Comma-separated: ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend, ls_z, ls_w, dci, mig, "
                    "sap, dci_z, mig_z, sap_z, fid, kid, fd_classifier.")
-@click.option("--num", type=click.IntRange(4, 10**8), default=10_000, show_default=True, help="Samples per metric.")
+@click.option("--num", "--samples", "num", type=click.IntRange(4, 10**8), default=10_000, show_default=True,
+              help="Samples per metric (--samples is the same option; under torchrun use --samples: torchrun "
+                   "reads --num as its own --numa-binding).")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--batch", type=click.IntRange(1, 65536), default=32, show_default=True)
 @click.option("--classifier", default="synthfaces-64", show_default=True,
@@ -59,7 +61,7 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
         latentlab metrics --network net.safetensors --metrics fid,kid --data faces-64.zip --num 50000
         latentlab metrics --network synthfaces-64 --projections proj/
         latentlab metrics --metrics ppl_wend,ppl_zend --ppl-distance classifier --num 50000
-        torchrun --nproc_per_node 4 -m latentlab metrics --metrics ppl_wend,ls_w,fid --data faces.zip --json m.json
+        torchrun --nproc_per_node 4 -m latentlab metrics --metrics ppl_wend,ls_w --samples 50000 --json m.json
 
     Under torchrun ppl_*, ls_*, dci/mig/sap and fid/kid share their samples out over the processes
     (docs/scaling.md); the results equal a one-process run's and rank 0 prints and writes them.

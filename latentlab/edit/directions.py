@@ -323,7 +323,7 @@ def sample_scores(
     device = G.w_avg.device
     batches = [(block, s) for block in range(math.ceil(num_samples / BLOCK))
                for s in range(0, min(BLOCK, num_samples - block * BLOCK), batch_size)]  # fmt: skip
-    bar = tqdm(total=num_samples, desc="sample+score", unit="img", disable=not (progress and world.is_main))
+    bar = tqdm(total=num_samples, desc="sample+score", unit="img", disable=world.bar_disable(progress))
 
     drawn: dict[int, tuple[Tensor, Tensor]] = {}  # this process's current block of draws
 

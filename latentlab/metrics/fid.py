@@ -92,7 +92,7 @@ def fid_kid(
     dev = next(model.parameters()).device
     reals = ImageDataset(data, resolution=G.img_resolution, crop="center", channels=G.img_channels, use_labels=False)
     n_real = min(num, reals.num_images)
-    bar = tqdm(total=n_real + num, desc="fid", unit="img", disable=not (progress and world.is_main))
+    bar = tqdm(total=n_real + num, desc="fid", unit="img", disable=world.bar_disable(progress))
 
     def on_round(done: dict[int, Tensor], fresh: list[int]) -> None:
         bar.update(sum(done[k].shape[0] for k in fresh))

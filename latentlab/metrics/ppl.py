@@ -101,7 +101,7 @@ def path_lengths(
                for chunk in range(0, num_samples, CHUNK) for s in range(0, min(CHUNK, num_samples - chunk), batch_size)]
     gen = torch.Generator().manual_seed(seed)
     drawn: dict[str, object] = {"chunk": -1}
-    bar = tqdm(total=num_samples, desc=f"ppl {space}{sampling}", unit="pair", disable=not (progress and world.is_main))
+    bar = tqdm(total=num_samples, desc=f"ppl {space}{sampling}", unit="pair", disable=world.bar_disable(progress))
 
     def measure(k: int) -> Tensor:
         chunk, s, n = batches[k]

@@ -508,7 +508,7 @@ def train_encoder(
     if world.is_main:
         remove_temporaries(out.parent, (out.name, state_path(out).name, stats_path(out).name))  # kill -9 leftovers
     bar = tqdm(total=config.steps, initial=min(trainer.step_idx, config.steps), desc="encoder", unit="step",
-               disable=not (progress and world.is_main), dynamic_ncols=True)  # fmt: skip
+               disable=world.bar_disable(progress), dynamic_ncols=True)  # fmt: skip
     t0, done0 = time.perf_counter(), trainer.step_idx
     try:
         while trainer.step_idx < config.steps:

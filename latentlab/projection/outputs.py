@@ -263,7 +263,7 @@ def project_to_folder(
         encoder.check_generator(G)
     w_stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
     steps = max(config.steps, 1)
-    bar = tqdm(total=len(todo) * steps, desc="project", unit="img-step", disable=not (progress and world.is_main),
+    bar = tqdm(total=len(todo) * steps, desc="project", unit="img-step", disable=world.bar_disable(progress),
                dynamic_ncols=True)  # fmt: skip
 
     def run(k: int) -> list[dict[str, Any]]:

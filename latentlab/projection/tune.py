@@ -316,7 +316,7 @@ def tune_to_folder(
     pconfig = pivot_config(loss=getattr(pivot_loss, "name", "loss")) if pivot is None else pivot
     names = _unique_stems(targets.paths)
     chunks = [list(range(lo, min(lo + batch_size, len(names)))) for lo in range(0, len(names), batch_size)]
-    bar = tqdm(total=len(names), desc="tune", unit="img", disable=not (progress and world.is_main and world.size > 1))
+    bar = tqdm(total=len(names), desc="tune", unit="img", disable=world.bar_disable(progress and world.size > 1))
 
     def run(k: int) -> list[dict[str, Any]]:
         idx = chunks[k]

@@ -82,8 +82,7 @@ class Trainer:
         self.config = cfg = config
         device = resolve_device(cfg.device)
         self.world = world if world is not None else init_world(device)
-        if device.type == "cuda" and device.index is None and self.world.size > 1:
-            device = torch.device("cuda", self.world.local_rank)  # one GPU per process
+        device = self.world.device(device)  # cuda: this process's GPU (shared when there are fewer GPUs)
         if device.type == "cuda":
             torch.cuda.set_device(device)
         self.device = device
