@@ -221,8 +221,8 @@ def test_project_tune_cli(real_weights, model, tmp_path):
     pivot = load_latents(out / "f0.npz")
     assert pivot.meta["space"] == "w+" and not np.allclose(pivot.w[0, 0], pivot.w[0, -1])  # one code per layer
     r = CliRunner().invoke(cli, ["project", str(tmp_path / "f0.png"), "--network", str(ckpt), "--outdir", str(out),
-                                 "--tune", "--resume", "--device", "cpu"])  # fmt: skip
-    assert r.exit_code == 2 and "--resume and --video apply to projections only" in r.output
+                                 "--tune", "--video", "--device", "cpu"])  # fmt: skip
+    assert r.exit_code == 2 and "--video applies to projections only" in r.output
 
 
 def test_tune_names_repeated_stems_apart(real_weights, model, tmp_path):

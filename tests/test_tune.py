@@ -192,3 +192,56 @@ def test_tune_cli_end_to_end(real_weights, tiny_ckpt, tmp_path):
 def test_tune_help_has_an_example():
     r = CliRunner().invoke(cli, ["tune", "--help"])
     assert r.exit_code == 0 and "latentlab tune aligned/me_0.png --network synthfaces-64" in r.output
+
+
+def test_tune_to_folder_resumes_a_killed_job_and_refuses_other_settings(lpips_alex, tmp_path, monkeypatch):
+    import latentlab.projection.tune as tune_mod
+    from latentlab.data.targets import load_targets
+    from latentlab.io import save_image
+    from latentlab.io.images import to_uint8
+    from latentlab.perceptual import MSELoss
+    from latentlab.projection.tune import pivot_config, tune_to_folder
+
+    G = tiny_G().eval().requires_grad_(False)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        imgs = G.synthesis(G.mapping(torch.randn(3, G.z_dim, generator=g), None), noise_mode="const")
+    (tmp_path / "in").mkdir()
+    paths = [tmp_path / "in" / f"{k}.png" for k in "abc"]
+    for path, img in zip(paths, to_uint8(imgs), strict=True):
+        save_image(path, img)
+    targets = load_targets(paths, G.img_resolution)
+    config, pivot = TuneConfig(steps=3, lpips_threshold=0), pivot_config(steps=4, loss="mse")
+    kw = dict(lpips=lpips_alex, pivot_loss=MSELoss(), config=config, pivot=pivot, batch_size=1, progress=False)
+    out = tmp_path / "out"
+    full = tune_to_folder(G, targets, out, "tiny", **kw)
+    first = {k: read_tuned(out / f"{k}.safetensors")[1] for k in "abc"}
+    # killed: b's comparison never written, c never started
+    (out / "b-compare.png").unlink()
+    for suffix in (".safetensors", ".npz", ".png", "-compare.png"):
+        (out / f"c{suffix}").unlink()
+    calls = []
+    real = tune_mod.tune
+    monkeypatch.setattr(tune_mod, "tune", lambda G, target, *a, **k: calls.append(1) or real(G, target, *a, **k))
+    rows = tune_to_folder(G, targets, out, "tiny", resume=True, **kw)
+    assert len(calls) == 2  # b and c tuned again, a kept
+    assert [r["image"] for r in rows] == [str(p) for p in paths]
+    for r, f in zip(rows, full, strict=True):  # the resumed rows come from the files: the same figures
+        assert {k: v for k, v in r.items() if k != "seconds"} == {k: v for k, v in f.items() if k != "seconds"}
+    for k in "abc":  # the same tensors as the uninterrupted run
+        again = read_tuned(out / f"{k}.safetensors")[1]
+        assert again.keys() == first[k].keys() and all(torch.equal(again[n], first[k][n]) for n in again)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed"] == 1 and len(summary["rows"]) == 3
+    calls.clear()
+
+    def figures(rows):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+    assert figures(tune_to_folder(G, targets, out, "tiny", resume=True, **kw)) == figures(summary["rows"])
+    assert not calls  # all done: nothing tuned
+    with pytest.raises(InvalidInput, match="steps 3 \\(now 4\\)"):
+        tune_to_folder(G, targets, out, "tiny", resume=True, **{**kw, "config": TuneConfig(steps=4,
+                                                                                            lpips_threshold=0)})
+    with pytest.raises(InvalidInput, match="pivot steps 4 \\(now 5\\)"):
+        tune_to_folder(G, targets, out, "tiny", resume=True, **{**kw, "pivot": pivot_config(steps=5, loss="mse")})

@@ -116,8 +116,8 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
     if not targets.paths:
         raise click.ClickException("no readable images to project")
     world.agree("latentlab project: the images found", {"images": [str(p) for p in targets.paths]})
-    if tune_after and (resume or video):
-        raise click.UsageError("--tune writes tuned models: --resume and --video apply to projections only")
+    if tune_after and video:
+        raise click.UsageError("--tune writes tuned models: --video applies to projections only")
     loss_module = build_loss(loss, D=ck.D, download=download, lpips_weights=lpips_weights,
                              log=say, resolution=G.img_resolution).to(dev)  # fmt: skip
     config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
@@ -132,7 +132,8 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
                               pivot_loss=loss_module, pivot=dataclasses.replace(config, optimize_noise=False),
                               config=TuneConfig(steps=tune_steps, lpips_threshold=tune_lpips_threshold,
                                                 locality=locality, seed=seed, precision=precision),
-                              batch_size=batch, progress=progress, encoder=encoder, world=world)  # fmt: skip
+                              batch_size=batch, progress=progress, encoder=encoder, world=world,
+                              resume=resume)  # fmt: skip
         if world.is_main:
             _report_tuned(rows, outdir)
         return
@@ -181,14 +182,15 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds the projector and the locality samples.")
 @click.option("--batch", type=click.IntRange(1, 65536), default=8, show_default=True,
               help="Pivots projected together (the tunings run one after another).")
+@click.option("--resume", is_flag=True,
+              help="Skip images whose four files in --outdir are complete (same settings); continue a killed job.")
 @precision_option("The synthesis' arithmetic while the pivot is searched and the generator tuned (bf16: CPUs "
                   "with AVX-512 BF16 or AMX, and CUDA; fp16: CUDA, models with fp16 layers). The weights, the "
                   "optimizer, the losses and the written model and images stay fp32.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @device_option
 def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivot_steps, init, encoder_file,
-             pivot_lr, pivot_loss,
-             lpips_weights, seed, batch, precision, progress, device):  # fmt: skip
+             pivot_lr, pivot_loss, lpips_weights, seed, batch, resume, precision, progress, device):  # fmt: skip
     """Pivotal tuning (PTI, Roich et al. 2022): a W pivot per image, then the synthesis tuned around it.
 
     IMAGES are files or folders (searched recursively), read as `latentlab project` reads them.
@@ -198,6 +200,8 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
     is saved compactly: only the synthesis tensors that changed, the pivot and the base model's
     fingerprint. Every --network option takes it: edit, mix and generate the pivot on it as on the
     base, with the base's directions. Two inputs with the same file name get <name>, <name>-1, ...
+    With --resume the images whose files are all there are skipped; under torchrun the images are
+    shared out over the processes (docs/scaling.md).
 
     PTI's stop at LPIPS 0.06 is kept from 256 px; below, every step runs (at 64 px AlexNet, seeing
     the image enlarged, reaches 0.06 long before the face does: docs/photos.md).
@@ -208,6 +212,8 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
         latentlab tune aligned/me_0.png --network synthfaces-64 --outdir tuned/
         latentlab tune aligned/ --network synthfaces-64 --init encoder --pivot-steps 100 --outdir tuned/
         latentlab tune aligned/ --network synthfaces-64 --precision bf16 --outdir tuned-bf16/
+        latentlab tune aligned/ --network synthfaces-64 --outdir tuned/ --resume     # continue a killed job
+        torchrun --nproc_per_node 4 -m latentlab tune aligned/ --network ffhq-1024 --outdir tuned/ --resume
         latentlab edit tuned/me_0.npz --network tuned/me_0.safetensors --direction smile --out smile.png
     """
     from ..perceptual import build_loss
@@ -237,7 +243,7 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
                         precision=precision)  # fmt: skip
     rows = tune_to_folder(G, targets, outdir, str(network), lpips=lpips, pivot_loss=pivot, config=config,
                           pivot=pivot_config(seed, pivot_steps, pivot_lr, pivot.name, init, precision),
-                          batch_size=batch, progress=progress, encoder=encoder, world=world)  # fmt: skip
+                          batch_size=batch, progress=progress, encoder=encoder, world=world, resume=resume)  # fmt: skip
     if world.is_main:
         _report_tuned(rows, outdir)
 

@@ -267,6 +267,7 @@ def tune_to_folder(
     progress: bool = True,
     encoder: nn.Module | None = None,
     world: Any = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
     """``latentlab tune`` (and ``project --tune``): pivots from the projector, then :func:`tune` per image.
 
@@ -291,10 +292,14 @@ def tune_to_folder(
             ``k`` of ``batch_size`` images (its pivots, then its tunings) is made and written by process
             ``k % size``; rank 0 rewrites ``summary.json`` after every round. Results are bit-identical to a
             one-process run with the same ``batch_size`` and threads (the ``seconds`` column aside).
+        resume: skip the targets whose four files are all in ``outdir`` (:func:`completed_tunings`); their rows
+            come from their tuned files. Each target's pivot and tuning are seeded alike, so a resumed job writes
+            what an uninterrupted one would (with the same ``batch_size`` as the first run).
     Returns:
         The summary rows, in target order.
     Raises:
         ShardFailed: with several processes, when one failed (naming its images); finished files are kept.
+        InvalidInput: with ``resume``, a target's tuned file made with other settings, base or pivot.
     """
     import json
     from pathlib import Path
@@ -315,8 +320,11 @@ def tune_to_folder(
     device = G.w_avg.device
     pconfig = pivot_config(loss=getattr(pivot_loss, "name", "loss")) if pivot is None else pivot
     names = _unique_stems(targets.paths)
-    chunks = [list(range(lo, min(lo + batch_size, len(names)))) for lo in range(0, len(names), batch_size)]
-    bar = tqdm(total=len(names), desc="tune", unit="img", disable=world.bar_disable(progress and world.size > 1))
+    found = completed_tunings(outdir, names, targets.paths, base_ref, config, pconfig) if resume else {}
+    found = world.gather(found)[0]  # rank 0's reading, once every process has read
+    todo = [i for i in range(len(names)) if i not in found]
+    chunks = [todo[lo : lo + batch_size] for lo in range(0, len(todo), batch_size)]
+    bar = tqdm(total=len(todo), desc="tune", unit="img", disable=world.bar_disable(progress and world.size > 1))
 
     def run(k: int) -> list[dict[str, Any]]:
         idx = chunks[k]
@@ -338,7 +346,7 @@ def tune_to_folder(
                 after = result.G.synthesis(ws, noise_mode="const")
             meta = {**result.meta(), "pivot": {"space": pconfig.space, "steps": pconfig.steps, "lr": pconfig.lr,
                                                "lpips": lp_before, "l2": l2_before, "loss": pconfig.loss,
-                                               "init": pconfig.init}}  # fmt: skip
+                                               "init": pconfig.init, "seconds": round(pivot_seconds, 3)}}  # fmt: skip
             save_tuned(outdir / f"{name}.safetensors", result.G, G, base_ref, ws, meta, image=str(path))
             code_meta = {"network": base_ref, "space": pconfig.space, "pivot": True, "tuned": f"{name}.safetensors"}
             save_latents(outdir / f"{name}.npz", ws[0].cpu(), meta=code_meta)
@@ -350,15 +358,25 @@ def tune_to_folder(
                         "seconds": round(time.perf_counter() - t0 + pivot_seconds, 3)})  # fmt: skip
         return out
 
-    def on_round(done: dict[int, list[dict[str, Any]]], fresh: list[int]) -> None:
-        finished = [r for k in sorted(done) for r in done[k]]
-        bar.update(len(finished) - bar.n)
+    def rows_so_far(done: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        rows = dict(found)
+        for k, part in done.items():
+            rows.update(zip(chunks[k], part, strict=True))
+        return [rows[i] for i in sorted(rows)]
+
+    def write_summary(finished: list[dict[str, Any]]) -> None:
         if world.is_main:  # rewritten after every round: an interrupted job keeps the summary of what it made
             summary = {"network": base_ref, "config": asdict(config), "pivot": asdict(pconfig), "rows": finished}
+            if resume:
+                summary["resumed"] = len(found)
             if world.size > 1:
                 summary["processes"] = world.size
             with atomic_path(outdir / "summary.json") as tmp:
                 tmp.write_text(json.dumps(summary, indent=1) + "\n")
+
+    def on_round(done: dict[int, list[dict[str, Any]]], fresh: list[int]) -> None:
+        bar.update(sum(len(chunks[k]) for k in fresh))
+        write_summary(rows_so_far(done))
 
     def describe(k: int) -> str:
         return "images " + ", ".join(str(targets.paths[i]) for i in chunks[k])
@@ -367,8 +385,62 @@ def tune_to_folder(
         parts = map_tasks(world, len(chunks), run, on_round=on_round, describe=describe)
     finally:
         bar.close()
-    rows = [r for part in parts for r in part]
+    rows = rows_so_far(dict(enumerate(parts)))
+    if not chunks:
+        write_summary(rows)
     return rows
+
+
+def completed_tunings(outdir: Any, names: list[str], paths: list[Any], base_ref: str, config: TuneConfig,
+                      pivot: Any) -> dict[int, dict[str, Any]]:  # fmt: skip
+    """The summary rows of the targets whose tuning outputs in ``outdir`` are complete, by target index.
+
+    Complete: ``<name>.safetensors``, ``.npz``, ``.png`` and ``-compare.png`` are there, and the tuned file records
+    this image, this base model, this :class:`TuneConfig` and these pivot settings. Each file is written atomically
+    and the tuned model first, so a killed job leaves every target complete or redone.
+
+    Raises:
+        InvalidInput: a tuned file of one of these images made with other settings (resuming would mix two
+            experiments in one folder).
+    """
+    from pathlib import Path
+
+    from ..io.checkpoint import CheckpointError
+    from ..io.tuned import read_tuned
+    from ..validate import InvalidInput
+
+    outdir = Path(outdir)
+    want = asdict(config)
+    want_pivot = {"space": pivot.space, "steps": pivot.steps, "lr": pivot.lr, "loss": pivot.loss, "init": pivot.init}
+    done: dict[int, dict[str, Any]] = {}
+    for i, (name, path) in enumerate(zip(names, paths, strict=True)):
+        files = [outdir / f"{name}{suffix}" for suffix in (".safetensors", ".npz", ".png", "-compare.png")]
+        if not files[0].is_file():
+            continue
+        try:
+            info, _ = read_tuned(files[0])
+        except CheckpointError:
+            continue  # unreadable: tuned again (the new file replaces it atomically)
+        if info["image"] != str(path):
+            continue  # another input with the same name: redone and overwritten
+        tune = info["tune"] if isinstance(info["tune"], dict) else {}
+        had = {"precision": "fp32", **(tune.get("config") or {})}  # files from before precision existed
+        had_pivot = tune.get("pivot") if isinstance(tune.get("pivot"), dict) else {}
+        differ = [] if info["base"].get("network") == base_ref else [
+            f"base {info['base'].get('network')!r:.80} (now {base_ref!r:.80})"]  # fmt: skip
+        differ += [f"{k} {had.get(k)!r:.40} (now {v!r:.40})" for k, v in want.items() if had.get(k) != v]
+        differ += [f"pivot {k} {had_pivot.get(k)!r:.40} (now {v!r:.40})" for k, v in want_pivot.items()
+                   if had_pivot.get(k) != v]  # fmt: skip
+        if differ:
+            raise InvalidInput(f"{files[0]}: tuned with other settings than this run: {', '.join(differ)}; use a new "
+                               f"--outdir, or the same options to resume")  # fmt: skip
+        if not all(f.is_file() for f in files):
+            continue
+        done[i] = {"image": str(path), "tuned": files[0].name, "pivot_lpips": had_pivot.get("lpips"),
+                   "pivot_l2": had_pivot.get("l2"), "lpips": tune.get("lpips"), "l2": tune.get("l2"),
+                   "steps": tune.get("steps"),
+                   "seconds": round(float(tune.get("seconds", 0)) + float(had_pivot.get("seconds", 0)), 3)}  # fmt: skip
+    return done
 
 
 def _unique_stems(paths: list[Any]) -> list[str]:
