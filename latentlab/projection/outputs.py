@@ -213,8 +213,9 @@ def project_to_folder(
         lpips_metric: the LPIPS column of the summary (:func:`summary_lpips`); None = no LPIPS column.
         progress: show a progress bar.
         resume: skip the targets whose outputs are already complete (:func:`completed_rows`); their summary rows
-            come from their ``.npz``. Every image draws from its own identically seeded generator, so a resumed
-            run writes what an uninterrupted one would.
+            come from their ``.npz``. Chunks are cut from all the targets and a chunk with an unfinished image is
+            redone whole, and every image draws from its own identically seeded generator, so a resumed run with
+            the same ``batch_size`` writes what an uninterrupted one would, bit for bit.
         encoder: start from this encoder's codes (``config.init == "encoder"``); ``encoder_ref`` (its file) is
             recorded in every code's meta and in the summary.
         world: the processes of a ``torchrun`` job (:func:`latentlab.parallel.init_world`); None = this one.
@@ -247,18 +248,20 @@ def project_to_folder(
     world = world if world is not None else World()
     found = completed_rows(outdir, names, targets.paths, config, network, frames > 0) if resume else {}
     found = world.gather(found)[0]  # rank 0's reading, once every process has read (nothing is written yet)
-    todo = [i for i in range(len(names)) if i not in found]
+    # Chunks are cut from all the targets, as in an uninterrupted run; one that a kill left unfinished is redone
+    # whole, so every image is optimized with the same batch mates and the files are the same, bit for bit.
+    chunks = [c for c in (list(range(lo, min(lo + batch_size, len(names)))) for lo in range(0, len(names), batch_size))
+              if any(i not in found for i in c)]  # fmt: skip
+    todo = [i for c in chunks for i in c]
     if resume:
-        info["resumed"] = len(found)
+        info["resumed"] = len(names) - len(todo)
     if world.size > 1:
         info["processes"] = world.size
-    rows = dict(found)
+    rows = {i: r for i, r in found.items() if i not in set(todo)}
     if not todo:
         if world.is_main:
             write_summary(outdir, [rows[i] for i in sorted(rows)], info)
         return [rows[i] for i in range(len(names))]
-    images = targets.images[todo]
-    chunks = [todo[lo : lo + batch_size] for lo in range(0, len(todo), batch_size)]
     if encoder is not None:
         encoder.check_generator(G)
     w_stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
@@ -268,12 +271,11 @@ def project_to_folder(
 
     def run(k: int) -> list[dict[str, Any]]:
         idx = chunks[k]
-        lo = k * batch_size
-        chunk = images[lo : lo + len(idx)]
+        chunk = targets.images[idx]
         # rank 0's bar stands for the whole round: its chunk's steps count for every chunk of the round
         first = k - k % world.size
         in_round = sum(len(c) for c in chunks[first : first + world.size])
-        text = f"images {first * batch_size + in_round}/{len(todo)}"
+        text = f"images {sum(len(c) for c in chunks[: first + world.size])}/{len(todo)}"
 
         def on_step(step: int, dist: torch.Tensor) -> None:
             bar.update(in_round)

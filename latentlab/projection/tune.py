@@ -293,8 +293,8 @@ def tune_to_folder(
             ``k % size``; rank 0 rewrites ``summary.json`` after every round. Results are bit-identical to a
             one-process run with the same ``batch_size`` and threads (the ``seconds`` column aside).
         resume: skip the targets whose four files are all in ``outdir`` (:func:`completed_tunings`); their rows
-            come from their tuned files. Each target's pivot and tuning are seeded alike, so a resumed job writes
-            what an uninterrupted one would (with the same ``batch_size`` as the first run).
+            come from their tuned files. Chunks are cut from all the targets and one with an unfinished image is
+            redone whole, so a resumed job with the same ``batch_size`` writes what an uninterrupted one would.
     Returns:
         The summary rows, in target order.
     Raises:
@@ -322,8 +322,12 @@ def tune_to_folder(
     names = _unique_stems(targets.paths)
     found = completed_tunings(outdir, names, targets.paths, base_ref, config, pconfig) if resume else {}
     found = world.gather(found)[0]  # rank 0's reading, once every process has read
-    todo = [i for i in range(len(names)) if i not in found]
-    chunks = [todo[lo : lo + batch_size] for lo in range(0, len(todo), batch_size)]
+    # chunks cut from all the targets; one a kill left unfinished is redone whole (the same batch mates, the same
+    # pivots bit for bit)
+    chunks = [c for c in (list(range(lo, min(lo + batch_size, len(names)))) for lo in range(0, len(names), batch_size))
+              if any(i not in found for i in c)]  # fmt: skip
+    todo = [i for c in chunks for i in c]
+    found = {i: r for i, r in found.items() if i not in set(todo)}
     bar = tqdm(total=len(todo), desc="tune", unit="img", disable=world.bar_disable(progress and world.size > 1))
 
     def run(k: int) -> list[dict[str, Any]]:
@@ -368,7 +372,7 @@ def tune_to_folder(
         if world.is_main:  # rewritten after every round: an interrupted job keeps the summary of what it made
             summary = {"network": base_ref, "config": asdict(config), "pivot": asdict(pconfig), "rows": finished}
             if resume:
-                summary["resumed"] = len(found)
+                summary["resumed"] = len(found)  # images not tuned again
             if world.size > 1:
                 summary["processes"] = world.size
             with atomic_path(outdir / "summary.json") as tmp:
