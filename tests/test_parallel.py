@@ -227,7 +227,7 @@ def _random_alexnet(root: Path) -> Path:
     return path
 
 
-def test_two_process_metrics_and_direction_fit_equal_one(job, tmp_path):
+def test_two_process_metrics_and_direction_fit_equal_one(job, tmp_path, real_weights):
     from latentlab.data.classifier import ClassifierConfig, FactorClassifier, save_classifier
 
     root, net = job
@@ -239,22 +239,25 @@ def test_two_process_metrics_and_direction_fit_equal_one(job, tmp_path):
     rng = np.random.default_rng(1)
     for k in range(10):
         Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(real / f"{k}.png")
-    script = str(REPO / "tests" / "sharded_job.py")
-    args = [str(net), str(clf), str(real)]
-    one = subprocess.run([sys.executable, script, *args, str(tmp_path / "one.json")], cwd=REPO, env=ENV,
+    script = str(REPO / "examples" / "sharded_measure.py")  # the example is the job
+    args = ["--network", str(net), "--classifier", str(clf), "--data", str(real), "--samples", "24", "--batch", "4",
+            "--seed", "3", "--random-lpips", "--out"]  # fmt: skip
+    env = {k: v for k, v in ENV.items() if k != "LATENTLAB_WEIGHT_PACKAGES"}  # the packages' Inception for FID
+    one = subprocess.run([sys.executable, script, *args, str(tmp_path / "one.json")], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert one.returncode == 0, one.stderr[-3000:]
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
                           "--master_addr", "127.0.0.1", "--master_port", str(free_port()), script, *args,
-                          str(tmp_path / "two.json")], cwd=REPO, env=ENV, capture_output=True, text=True,
+                          str(tmp_path / "two.json")], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=300)  # fmt: skip
+    assert two.stdout.count("2 process(es): ppl_wend:lpips-vgg-random") == 1, two.stdout[-2000:]  # rank 0 reports
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
     assert (a["processes"], b["processes"]) == (1, 2)
     assert a["results"] == b["results"]  # every value, exactly
     assert {"ppl_wend:lpips-vgg-random", "ppl_zfull:lpips-vgg-random", "ls_w", "dci_disentanglement", "fid",
             "kid"} <= set(a["results"])  # fmt: skip
-    assert a["results"]["fid"] > 0 and a["smile"] == b["smile"]
+    assert a["results"]["fid"] > 1 and a["smile"] == b["smile"]  # the real Inception: informative features
     # the work was shared: 2 PPL variants x 24 samples in batches of 4 = 12 batches, 6 per process
     assert a["ppl_batches"] == [12] and b["ppl_batches"] == [6, 6]
 
@@ -309,3 +312,7 @@ def test_every_option_of_a_sharded_command_passes_through_torchrun(command):
             blocked.append(name)
     spare = {"metrics": {"--num"}}.get(command, set())  # --samples is its torchrun spelling (the help says so)
     assert set(blocked) == spare, blocked
+    from click.testing import CliRunner
+
+    r = CliRunner().invoke(cli, [*command.split(), "--help"])
+    assert r.exit_code == 0 and f"torchrun --nproc_per_node 4 -m latentlab {command}" in r.output

@@ -91,6 +91,10 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
         latentlab project --network synthfaces-64 --precision bf16 photos/ --outdir proj-bf16/
         latentlab project --network synthfaces-64 photos/ --outdir proj/ --resume
         latentlab project --network synthfaces-64 aligned/ --outdir tuned/ --tune
+        torchrun --nproc_per_node 4 -m latentlab project photos/ --network G.pkl --outdir proj/ --resume
+
+    Under torchrun the images are shared out over the processes, chunk by chunk; the files are
+    bit-identical to one process's with the same --batch (docs/scaling.md).
     """
     from ..io import load_any
     from ..perceptual import build_loss
