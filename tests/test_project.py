@@ -576,13 +576,13 @@ def test_resume_skips_complete_outputs_and_redoes_the_rest(tmp_path, monkeypatch
     calls = []
     import latentlab.projection.outputs as outputs
 
-    real = outputs.project_batch
+    real = outputs.project_chunk
 
     def counting(G, images, *args, **kwargs):
         calls.append(images.shape[0])
         return real(G, images, *args, **kwargs)
 
-    monkeypatch.setattr(outputs, "project_batch", counting)
+    monkeypatch.setattr(outputs, "project_chunk", counting)
     rows = project_to_folder(G, targets, out, MSELoss(), config, network="tiny", batch_size=2, progress=False,
                              resume=True)  # fmt: skip
     assert calls == [2]  # only c and d were projected again

@@ -35,7 +35,7 @@ from ..nn.generator import Generator
 from ..parallel import World, map_tasks
 from ..perceptual.scores import quality_rows
 from ..validate import count
-from .projector import ProjectConfig, Projection, config_dict, project_batch, w_statistics
+from .projector import ProjectConfig, Projection, config_dict, project_chunk, w_statistics
 
 
 def unique_names(paths: Sequence[Path]) -> list[str]:
@@ -283,11 +283,7 @@ def project_to_folder(
                 bar.set_postfix_str(f"{text} step {step + 1}/{config.steps} loss {dist.mean().item():.4f}",
                                     refresh=False)  # fmt: skip
 
-        init = None
-        if encoder is not None:
-            with torch.no_grad():
-                init = encoder(chunk.to(G.w_avg.device, torch.float32), dtype=config.precision)
-        proj = project_batch(G, chunk, loss, config, w_stats=w_stats, frames=frames, on_step=on_step, init=init)
+        proj = project_chunk(G, chunk, loss, config, w_stats, frames=frames, on_step=on_step, encoder=encoder)
         if config.steps == 0:
             bar.update(in_round)
         return write_projection(outdir, G, [names[i] for i in idx], [targets.paths[i] for i in idx], chunk, proj,

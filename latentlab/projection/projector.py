@@ -336,6 +336,25 @@ def _report(bar: tqdm, images: str, steps: int, step: int, dist: Tensor) -> None
         bar.set_postfix_str(f"{images} step {step + 1}/{steps} loss {dist.mean().item():.4f}", refresh=False)
 
 
+def project_chunk(
+    G: Generator,
+    chunk: Tensor,
+    loss: nn.Module,
+    config: ProjectConfig,
+    w_stats: tuple[Tensor, float],
+    frames: int = 0,
+    on_step: Callable[[int, Tensor], None] | None = None,
+    encoder: nn.Module | None = None,
+) -> Projection:
+    """:func:`project_batch` of ``chunk`` ``[n, C, R, R]``, started at ``encoder``'s codes when one is given (run in
+    ``config.precision``), else at ``w_avg``."""
+    init = None
+    if encoder is not None:
+        with torch.no_grad():
+            init = encoder(chunk.to(G.w_avg.device, torch.float32), dtype=config.precision)
+    return project_batch(G, chunk, loss, config, w_stats=w_stats, frames=frames, on_step=on_step, init=init)
+
+
 def iter_projections(
     G: Generator,
     images: Tensor,
@@ -368,11 +387,7 @@ def iter_projections(
         for start in range(0, n, batch_size):
             chunk = images[start : start + batch_size]
             on_step = functools.partial(_report, bar, f"images {start + len(chunk)}/{n}", config.steps)
-            init = None
-            if encoder is not None:
-                with torch.no_grad():
-                    init = encoder(chunk.to(G.w_avg.device, torch.float32), dtype=config.precision)
-            proj = project_batch(G, chunk, loss, config, w_stats=w_stats, frames=frames, on_step=on_step, init=init)
+            proj = project_chunk(G, chunk, loss, config, w_stats, frames=frames, on_step=on_step, encoder=encoder)
             if config.steps == 0:
                 bar.update(len(chunk))
             yield proj
