@@ -613,3 +613,58 @@ def test_resume_skips_complete_outputs_and_redoes_the_rest(tmp_path, monkeypatch
     with pytest.raises(InvalidInput, match="made with other settings"):
         project_to_folder(G, targets, out, MSELoss(), ProjectConfig(steps=5, w_avg_samples=100, loss="mse"),
                           network="tiny", progress=False, resume=True)  # fmt: skip
+
+
+def test_target_files_are_read_a_chunk_at_a_time_and_unreadable_ones_skipped(tmp_path, monkeypatch):
+    from latentlab.data.targets import TargetFiles
+    from latentlab.io import save_image
+    from latentlab.perceptual import MSELoss
+    from latentlab.projection.outputs import project_to_folder
+
+    G = tiny_G()
+    imgs, _ = _target(G, n=4)
+    (tmp_path / "in").mkdir()
+    paths = []
+    for k, img in zip("abcd", to_uint8(imgs), strict=True):
+        save_image(tmp_path / "in" / f"{k}.png", img)
+        paths.append(tmp_path / "in" / f"{k}.png")
+    (tmp_path / "in" / "bad.png").write_bytes(b"not a png")
+    paths.insert(1, tmp_path / "in" / "bad.png")  # a, bad | b, c | d
+    files = TargetFiles(paths, G.img_resolution)
+    reads = []
+    real = TargetFiles.read
+    monkeypatch.setattr(TargetFiles, "read", lambda self, idx: reads.append(list(idx)) or real(self, idx))
+    config = ProjectConfig(steps=4, w_avg_samples=100, loss="mse")
+    said = []
+    rows = project_to_folder(G, files, tmp_path / "out", MSELoss(), config, network="tiny", batch_size=2,
+                             progress=False, log=said.append)  # fmt: skip
+    assert reads == [[0, 1], [2, 3], [4]]  # one chunk in memory at a time
+    assert [r["name"] for r in rows] == ["a", "b", "c", "d"]
+    assert said == [f"skipped {paths[1]}: not a readable image (UnidentifiedImageError: cannot identify image "
+                    f"file '{paths[1]}')"]  # fmt: skip
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [s["path"] for s in summary["skipped"]] == [str(paths[1])] and summary["images"] == 4
+    # the same codes as reading everything at once, when the batches hold the same images
+    whole = load_targets([p for p in paths if p.name != "bad.png"], G.img_resolution)
+    ref = project_to_folder(G, whole, tmp_path / "ref", MSELoss(), config, network="tiny", batch_size=1,
+                            progress=False)  # fmt: skip
+    lazy1 = project_to_folder(G, TargetFiles(paths, G.img_resolution), tmp_path / "lazy1", MSELoss(), config,
+                              network="tiny", batch_size=1, progress=False)  # fmt: skip
+    assert [r["loss"] for r in ref] == [r["loss"] for r in lazy1]
+    for k in "abcd":
+        assert (tmp_path / "ref" / f"{k}.npz").read_bytes() == (tmp_path / "lazy1" / f"{k}.npz").read_bytes()
+    # resumed: the chunk (a, bad) is done (a complete, bad unreadable): nothing is projected again
+    reads.clear()
+    kept = (tmp_path / "out" / "a.npz").stat().st_mtime_ns
+    again = project_to_folder(G, files, tmp_path / "out", MSELoss(), config, network="tiny", batch_size=2,
+                              progress=False, resume=True)  # fmt: skip
+    assert again == rows and (tmp_path / "out" / "a.npz").stat().st_mtime_ns == kept
+    assert reads == [[1]]  # only the file without outputs in a chunk with finished ones was tried
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["resumed"] == 4 and [s["path"] for s in summary["skipped"]] == [str(paths[1])]
+    # nothing readable: nothing written
+    with pytest.raises(ValueError, match="no images"):
+        project_to_folder(G, TargetFiles([], 16), tmp_path / "none", MSELoss(), config, network="tiny")
+    assert project_to_folder(G, TargetFiles([paths[1]], 16), tmp_path / "none", MSELoss(), config, network="tiny",
+                             progress=False) == []  # fmt: skip
+    assert not (tmp_path / "none").exists()

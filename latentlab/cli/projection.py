@@ -96,6 +96,7 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
     Under torchrun the images are shared out over the processes, chunk by chunk; the files are
     bit-identical to one process's with the same --batch (docs/scaling.md).
     """
+    from ..data.targets import TargetFiles
     from ..io import load_any
     from ..perceptual import build_loss
     from ..projection import ProjectConfig, expand_inputs, load_targets
@@ -112,16 +113,21 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
     ck = load_any(resolve(network), device=dev)
     G = ck.generator.requires_grad_(False)
     encoder, encoder_ref = _encoder(G, network, init, encoder_file, dev)
-    targets = load_targets(paths, G.img_resolution, G.img_channels, crop=crop)
-    for p, why in targets.skipped:
-        say(f"skipped {p}: {why}")
-    for p, note in targets.notes:
-        say(f"warning: {p}: {note}")
-    if not targets.paths:
-        raise click.ClickException("no readable images to project")
-    world.agree("latentlab project: the images found", {"images": [str(p) for p in targets.paths]})
     if tune_after and video:
         raise click.UsageError("--tune writes tuned models: --video applies to projections only")
+    if tune_after:  # the tunings read their images up front
+        targets = load_targets(paths, G.img_resolution, G.img_channels, crop=crop)
+        for p, why in targets.skipped:
+            say(f"skipped {p}: {why}")
+        for p, note in targets.notes:
+            say(f"warning: {p}: {note}")
+        if not targets.paths:
+            raise click.ClickException("no readable images to project")
+    else:  # read a chunk at a time: any number of images in the memory of one chunk
+        if not paths:
+            raise click.ClickException("no images to project")
+        targets = TargetFiles(paths, G.img_resolution, G.img_channels, crop)
+    world.agree("latentlab project: the images found", {"images": [str(p) for p in targets.paths]})
     loss_module = build_loss(loss, D=ck.D, download=download, lpips_weights=lpips_weights,
                              log=say, resolution=G.img_resolution).to(dev)  # fmt: skip
     config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
@@ -144,16 +150,19 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
     rows = project_to_folder(G, targets, outdir, loss_module, config, network=str(network), batch_size=batch,
                              frames=frames if video else 0, lpips_metric=summary_lpips(loss_module, lpips_weights, dev),
                              progress=progress, resume=resume, encoder=encoder, encoder_ref=encoder_ref,
-                             world=world)  # fmt: skip
+                             world=world, log=say)  # fmt: skip
+    if not rows:
+        raise click.ClickException("no readable images to project (each is listed above with the reason)")
     if not world.is_main:
         return
     mean_psnr = sum(r["psnr"] for r in rows) / len(rows)
-    resumed = json.loads((outdir / "summary.json").read_text()).get("resumed", 0) if resume else 0
+    summary = json.loads((outdir / "summary.json").read_text())
+    resumed = summary.get("resumed", 0)
     start = "" if encoder is None else f" from the encoder {encoder_ref},"
     click.echo(f"projected {len(rows)} images into {space.upper()}{start} ({loss_module.name}, {steps} steps), "
                f"mean PSNR {mean_psnr:.2f} dB; wrote {outdir}"
                + (f" (resumed: {resumed} were already done)" if resume else "")
-               + (f"; skipped {len(targets.skipped)}" if targets.skipped else ""))  # fmt: skip
+               + (f"; skipped {len(summary['skipped'])}" if summary["skipped"] else ""))  # fmt: skip
 
 
 @click.command("tune")

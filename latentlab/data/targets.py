@@ -34,6 +34,46 @@ class Targets:
     notes: list[tuple[Path, str]] = field(default_factory=list)  # kept, with a warning (heavy crop or upscale)
 
 
+@dataclass(frozen=True)
+class TargetFiles:
+    """Image files for projection, read a chunk at a time (:meth:`read`), so a job of any number of files holds
+    one chunk in memory; :func:`load_targets` reads them all at once instead.
+
+    ``paths`` are candidates: a file that turns out unreadable is skipped when its chunk is read.
+    """
+
+    paths: list[Path]
+    resolution: int
+    channels: int = 3
+    crop: str = "center"
+
+    def read(self, indices: Sequence[int]) -> tuple[list[int], torch.Tensor, list[tuple[Path, str]],
+                                                    list[tuple[Path, str]]]:  # fmt: skip
+        """The files ``indices``, read as :func:`load_targets` reads them.
+
+        Returns:
+            ``(kept, images, skipped, notes)``: the indices that were readable, their images ``[len(kept), C, R, R]``
+            in [-1, 1], and ``(path, reason)`` / ``(path, warning)`` for the others and the kept ones' notes.
+        """
+        kept, images, skipped, notes = [], [], [], []
+        for i in indices:
+            p, said = Path(self.paths[i]), []
+            try:
+                images.append(load_target(p, self.resolution, self.channels, self.crop, notes=said))
+            except (FileNotFoundError, ValueError) as e:
+                skipped.append((p, str(e)))
+                continue
+            kept.append(i)
+            notes += [(p, n) for n in said]
+        return kept, _stack(images, self.channels, self.resolution), skipped, notes
+
+
+def _stack(images: list[np.ndarray], channels: int, resolution: int) -> torch.Tensor:
+    if images:
+        return from_uint8(np.stack(images).transpose(0, 2, 3, 1))
+    return torch.empty([0, channels, resolution, resolution])
+
+
 def target_note(size: tuple[int, int], resolution: int, crop: str) -> str | None:
     """A warning for an image that is kept but will project poorly: the centre crop discards more than half of
     it, or its square is enlarged more than 4x to reach ``resolution``; None when neither holds."""
@@ -106,18 +146,6 @@ def load_targets(
         channels: G's image channels (3 or 1).
         crop: ``"center"`` (largest centred square) or ``"none"`` (non-square images are skipped).
     """
-    kept, images, skipped, notes = [], [], [], []
-    for p in paths:
-        p = Path(p)
-        said: list[str] = []
-        try:
-            images.append(load_target(p, resolution, channels, crop, notes=said))
-            kept.append(p)
-            notes += [(p, n) for n in said]
-        except (FileNotFoundError, ValueError) as e:
-            skipped.append((p, str(e)))
-    if images:
-        batch = from_uint8(np.stack(images).transpose(0, 2, 3, 1))
-    else:
-        batch = torch.empty([0, channels, resolution, resolution])
-    return Targets(batch, kept, skipped, notes)
+    files = TargetFiles([Path(p) for p in paths], resolution, channels, crop)
+    kept, batch, skipped, notes = files.read(range(len(files.paths)))
+    return Targets(batch, [files.paths[i] for i in kept], skipped, notes)

@@ -3,11 +3,12 @@
 * :func:`project` / :func:`iter_projections` / :func:`project_batch`: the optimizer;
 * the distances (LPIPS, the offline losses, :func:`build_loss`) come from :mod:`latentlab.perceptual` and are
   re-exported here;
-* :func:`load_targets`: image files -> targets (from :mod:`latentlab.data.targets`, re-exported);
+* :func:`load_targets`: image files -> targets, or :class:`TargetFiles` read a chunk at a time (from
+  :mod:`latentlab.data.targets`, re-exported);
   :mod:`.outputs`: codes, pictures, videos and summaries.
 """
 
-from ..data.targets import Targets, expand_inputs, load_target, load_targets
+from ..data.targets import TargetFiles, Targets, expand_inputs, load_target, load_targets
 from ..perceptual import LOSSES, OFFLINE_DEFAULT, LPIPSLoss, WeightsUnavailable, build_loss
 from .projector import (
     SPACES,
@@ -30,6 +31,7 @@ __all__ = [
     "LPIPSLoss",
     "ProjectConfig",
     "Projection",
+    "TargetFiles",
     "Targets",
     "WeightsUnavailable",
     "build_loss",

@@ -19,7 +19,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.targets import Targets
+from ..data.targets import TargetFiles, Targets
 from ..io.atomic import atomic_path
 from ..io.images import save_image, to_uint8, write_video
 from ..io.latents import noise_arrays, save_latents
@@ -184,7 +184,7 @@ ADDED_LATER: dict[str, Any] = {"precision": "fp32"}
 
 def project_to_folder(
     G: Generator,
-    targets: Targets,
+    targets: Targets | TargetFiles,
     outdir: str | os.PathLike,
     loss: torch.nn.Module,
     config: ProjectConfig,
@@ -198,12 +198,16 @@ def project_to_folder(
     encoder: torch.nn.Module | None = None,
     encoder_ref: str | None = None,
     world: World | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Project ``targets`` chunk by chunk and write each image's files and the summary (see the module docstring).
 
     Args:
         G: the generator (frozen; its device is used).
-        targets: from :func:`~latentlab.projection.load_targets`; its ``skipped`` files are listed in the summary.
+        targets: images in memory (:func:`~latentlab.projection.load_targets`; its ``skipped`` files are listed in
+            the summary), or :class:`~latentlab.data.targets.TargetFiles`, read a chunk at a time (any number of
+            files in the memory of one chunk; unreadable ones are skipped, listed and reported to ``log`` as their
+            chunk comes up).
         outdir: the output folder (created).
         loss: the distance module (:func:`latentlab.perceptual.build_loss`).
         config: the schedule; ``config.loss`` should name ``loss``.
@@ -224,44 +228,68 @@ def project_to_folder(
             chunk computes what it computes in one process, so the files are bit-identical to a one-process run's
             with the same ``batch_size`` and threads. Every process must be given the same arguments and see the
             same ``outdir`` (a shared folder across machines).
+        log: receives ``skipped PATH: reason`` and ``warning: PATH: note`` lines for files read lazily (rank 0).
     Returns:
-        The summary rows, one per image in target order: ``{"name", "source", "loss", "psnr", "ssim", "lpips"}``.
+        The summary rows, one per projected image in target order: ``{"name", "source", "loss", "psnr", "ssim",
+        "lpips"}``.
     Raises:
         ValueError: no targets.
         ShardFailed: with several processes, when one failed (its rank and images are named); every finished
             image's files and the summary of them are kept, and ``resume`` continues the job.
     """
-    if targets.images.shape[0] == 0:
+    files = targets if isinstance(targets, TargetFiles) else None
+    if files is None and targets.images.shape[0] == 0:
         raise ValueError("no readable images to project")
+    if files is not None and not files.paths:
+        raise ValueError("no images to project")
     count(batch_size, "batch_size")
     count(frames, "frames", low=0)
     outdir = Path(outdir)
-    names = unique_names(targets.paths)
+    paths = list(targets.paths)
+    names = unique_names(paths)
     meta = {"network": str(network), "source_tool": "latentlab project"}
     if encoder is not None:
         meta["encoder"] = str(encoder_ref or "")
+    skipped = [] if files is not None else list(targets.skipped)
+    notes = [] if files is not None else list(targets.notes)
     info = {"network": str(network), "space": config.space, "loss": getattr(loss, "name", config.loss),
-            "steps": config.steps, "seed": config.seed, "init": config.init, **({"encoder": meta["encoder"]}
-                                                                                if encoder is not None else {}),
-            "skipped": [{"path": str(p), "reason": why} for p, why in targets.skipped],
-            "warnings": [{"path": str(p), "note": note} for p, note in targets.notes]}  # fmt: skip
+            "steps": config.steps, "seed": config.seed, "init": config.init}
+    if encoder is not None:
+        info["encoder"] = meta["encoder"]
     world = world if world is not None else World()
-    found = completed_rows(outdir, names, targets.paths, config, network, frames > 0) if resume else {}
-    found = world.gather(found)[0]  # rank 0's reading, once every process has read (nothing is written yet)
+    every = [list(range(lo, min(lo + batch_size, len(names)))) for lo in range(0, len(names), batch_size)]
     # Chunks are cut from all the targets, as in an uninterrupted run; one that a kill left unfinished is redone
     # whole, so every image is optimized with the same batch mates and the files are the same, bit for bit.
-    chunks = [c for c in (list(range(lo, min(lo + batch_size, len(names)))) for lo in range(0, len(names), batch_size))
-              if any(i not in found for i in c)]  # fmt: skip
+    # Rank 0 plans (the others wait for its plan, so nothing is written before every process has one).
+    plan: Any = ({}, [], [])
+    if resume and world.is_main:
+        try:
+            plan = _resume_plan(outdir, names, paths, config, network, frames > 0, every, files)
+        except Exception as e:  # noqa: BLE001 - raised on every process below
+            plan = e
+    plan = world.gather(plan)[0]
+    if isinstance(plan, Exception):
+        plan.every_process = True  # every process raises it: they leave the job together
+        raise plan
+    found, unreadable, unreadable_why = plan
+    skipped += unreadable_why
+    chunks = [c for c in every if any(i not in found and i not in unreadable for i in c)]
     todo = [i for c in chunks for i in c]
     if resume:
-        info["resumed"] = len(names) - len(todo)
+        info["resumed"] = len(found) - len(set(found) & set(todo))
     if world.size > 1:
         info["processes"] = world.size
     rows = {i: r for i, r in found.items() if i not in set(todo)}
+
+    def summary() -> None:
+        if world.is_main and (rows or outdir.exists()):  # nothing readable and nothing there: nothing is written
+            write_summary(outdir, [rows[i] for i in sorted(rows)], {
+                **info, "skipped": [{"path": str(p), "reason": why} for p, why in skipped],
+                "warnings": [{"path": str(p), "note": note} for p, note in notes]})  # fmt: skip
+
     if not todo:
-        if world.is_main:
-            write_summary(outdir, [rows[i] for i in sorted(rows)], info)
-        return [rows[i] for i in range(len(names))]
+        summary()
+        return [rows[i] for i in sorted(rows)]
     if encoder is not None:
         encoder.check_generator(G)
     w_stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
@@ -269,13 +297,20 @@ def project_to_folder(
     bar = tqdm(total=len(todo) * steps, desc="project", unit="img-step", disable=world.bar_disable(progress),
                dynamic_ncols=True)  # fmt: skip
 
-    def run(k: int) -> list[dict[str, Any]]:
+    def run(k: int) -> dict[str, Any]:
         idx = chunks[k]
-        chunk = targets.images[idx]
+        if files is not None:
+            kept, chunk, bad, said = files.read(idx)
+        else:
+            kept, chunk, bad, said = idx, targets.images[idx], [], []
         # rank 0's bar stands for the whole round: its chunk's steps count for every chunk of the round
         first = k - k % world.size
         in_round = sum(len(c) for c in chunks[first : first + world.size])
         text = f"images {sum(len(c) for c in chunks[: first + world.size])}/{len(todo)}"
+        out = {"kept": kept, "rows": [], "skipped": bad, "notes": said}
+        if not kept:
+            bar.update(in_round * steps)
+            return out
 
         def on_step(step: int, dist: torch.Tensor) -> None:
             bar.update(in_round)
@@ -286,20 +321,44 @@ def project_to_folder(
         proj = project_chunk(G, chunk, loss, config, w_stats, frames=frames, on_step=on_step, encoder=encoder)
         if config.steps == 0:
             bar.update(in_round)
-        return write_projection(outdir, G, [names[i] for i in idx], [targets.paths[i] for i in idx], chunk, proj,
-                                meta, lpips_metric, video=frames > 0)  # fmt: skip
+        out["rows"] = write_projection(outdir, G, [names[i] for i in kept], [paths[i] for i in kept], chunk, proj,
+                                       meta, lpips_metric, video=frames > 0)  # fmt: skip
+        return out
 
-    def on_round(done: dict[int, list[dict[str, Any]]], fresh: list[int]) -> None:
+    def on_round(done: dict[int, dict[str, Any]], fresh: list[int]) -> None:
         for k in fresh:
-            rows.update(zip(chunks[k], done[k], strict=True))
-        if world.is_main:
-            write_summary(outdir, [rows[i] for i in sorted(rows)], info)
+            rows.update(zip(done[k]["kept"], done[k]["rows"], strict=True))
+            skipped.extend(done[k]["skipped"])
+            notes.extend(done[k]["notes"])
+            if log is not None and world.is_main:
+                for p, why in done[k]["skipped"]:
+                    log(f"skipped {p}: {why}")
+                for p, note in done[k]["notes"]:
+                    log(f"warning: {p}: {note}")
+        summary()
 
     def describe(k: int) -> str:
-        return "images " + ", ".join(str(targets.paths[i]) for i in chunks[k])
+        return "images " + ", ".join(str(paths[i]) for i in chunks[k])
 
     try:
         map_tasks(world, len(chunks), run, on_round=on_round, describe=describe)
     finally:
         bar.close()
-    return [rows[i] for i in range(len(names))]
+    return [rows[i] for i in sorted(rows)]
+
+
+def _resume_plan(outdir: Path, names: list[str], paths: list[Path], config: ProjectConfig, network: str, video: bool,
+                 chunks: list[list[int]], files: TargetFiles | None):  # fmt: skip
+    """``(complete rows by index, unreadable indices, their (path, reason))`` for a resumed job. A file read lazily
+    that has no outputs is tried only in a chunk where something is complete: unreadable, the chunk is done."""
+    found = completed_rows(outdir, names, paths, config, network, video)
+    unreadable: list[int] = []
+    why: list[tuple[Path, str]] = []
+    if files is not None:
+        for c in chunks:
+            missing = [i for i in c if i not in found]
+            if missing and len(missing) < len(c):
+                kept, _, bad, _ = files.read(missing)
+                unreadable += [i for i in missing if i not in kept]
+                why += bad
+    return found, unreadable, why
