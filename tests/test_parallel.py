@@ -188,6 +188,20 @@ def test_processes_started_with_different_arguments_are_refused(job):
     for e in errs:
         assert "different arguments" in e and "rank 1 has steps=13 where rank 0 has 12" in e, e[-2000:]
     assert not (root / "mismatch" / "a.npz").exists()
+    # training too (it joins through its Trainer)
+    port, procs = free_port(), []
+    for rank, kimg in ((0, "0.016"), (1, "0.032")):
+        env = {**ENV, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}  # fmt: skip
+        args = ["train", "--data", str(root / "imgs"), "--outdir", str(root / "train-mismatch"), "--preset", "tiny",
+                "--batch", "4", "--kimg", kimg, "--no-progress", "--device", "cpu"]  # fmt: skip
+        procs.append(subprocess.Popen([sys.executable, "-m", "latentlab", *args], cwd=REPO, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    for p, e in zip(procs, errs, strict=True):
+        assert p.returncode == 1 and "latentlab train: the 2 processes were started with different arguments (rank 1 " \
+            "has kimg=0.032 where rank 0 has 0.016)" in e, e[-2000:]  # fmt: skip
+    assert not list((root / "train-mismatch").glob("*.safetensors")) if (root / "train-mismatch").exists() else True
 
 
 def test_two_process_tuning_matches_one(job):

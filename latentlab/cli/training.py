@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ._common import SEED, Finite, device_option
+from ._common import SEED, Finite, device_option, join_world
 
 
 @click.command()
@@ -107,6 +107,7 @@ def train(data, outdir, preset, init, kimg, batch, gamma, seed, snap, keep, tick
         lr_dict=_per_resolution(lr_dict, "--lr-by-res", float),
         threads=threads, workers=workers, precision=precision, progress=progress, device=device, **lrs,
     ))  # fmt: skip
+    join_world(device, "train")  # under torchrun: the group, the same arguments everywhere, leaving it together
     run_training(config, log=click.echo)
 
 

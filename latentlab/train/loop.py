@@ -82,6 +82,9 @@ class Trainer:
         self.config = cfg = config
         device = resolve_device(cfg.device)
         self.world = world if world is not None else init_world(device)
+        # every process must train the same run (threads and the bar may differ per machine)
+        self.world.agree("latentlab train", {k: v for k, v in cfg.to_dict().items()
+                                             if k not in ("threads", "progress")})  # fmt: skip
         device = self.world.device(device)  # cuda: this process's GPU (shared when there are fewer GPUs)
         if device.type == "cuda":
             torch.cuda.set_device(device)
