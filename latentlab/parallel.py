@@ -116,7 +116,7 @@ class World:
 
     def bar_disable(self, progress: bool) -> bool | None:
         """tqdm's ``disable`` for a job's one bar: off unless ``progress`` and rank 0; None = on when stderr is a
-        terminal (quiet logs under a scheduler)."""
+        terminal (quiet logs under a scheduler), as :func:`latentlab.utils.bar_disable`."""
         return None if progress and self.is_main else True
 
     def owns(self, task: int) -> bool:

@@ -43,7 +43,7 @@ from .io.checkpoint import (
 )
 from .io.foreign import load_any
 from .nn.generator import Generator
-from .utils import resolve_device
+from .utils import bar_disable, resolve_device
 from .validate import missing_message, path_text
 
 
@@ -216,7 +216,7 @@ def download(
                 total = int(announced) if announced and announced.isdigit() else size
                 got = 0
                 with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name,
-                          disable=not progress, file=sys.stderr) as bar:  # fmt: skip
+                          disable=bar_disable(progress), file=sys.stderr) as bar:  # fmt: skip
                     while block := resp.read(1 << 20):
                         f.write(block)
                         h.update(block)

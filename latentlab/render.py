@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from .nn.generator import Generator, seed_to_z
 from .nn.mapping import check_truncation
+from .utils import bar_disable
 from .validate import float_tensor
 
 
@@ -86,7 +87,7 @@ def generate_images(
     device = G.w_avg.device
     dtype = G.synthesis.resolve_dtype(precision, device)
     images, zs, wss = [], [], []
-    bar = tqdm(total=len(seeds), desc="generate", unit="img", disable=not progress)
+    bar = tqdm(total=len(seeds), desc="generate", unit="img", disable=bar_disable(progress))
     for start in range(0, len(seeds), batch_size):
         chunk = seeds[start : start + batch_size]
         z = torch.cat([seed_to_z(G.z_dim, s) for s in chunk]).to(device)
@@ -140,7 +141,7 @@ def render_codes(
     device = G.w_avg.device
     dtype = G.synthesis.resolve_dtype(precision, device)
     out = []
-    for i in tqdm(range(ws.shape[0]), desc="render", unit="img", disable=not progress):
+    for i in tqdm(range(ws.shape[0]), desc="render", unit="img", disable=bar_disable(progress)):
         layer_noise = None
         if noise is not None:
             layer_noise = [None if x is None else x[i : i + 1].to(device) for x in noise]

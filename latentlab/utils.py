@@ -71,6 +71,12 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 _RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$")
 
 
+def bar_disable(progress: bool) -> bool | None:
+    """tqdm's ``disable`` for a progress bar: True (off) without ``progress``; otherwise None, which tqdm reads as
+    "on when its stream is a terminal", so logs written by a scheduler or a pipe stay free of bars."""
+    return None if progress else True
+
+
 def untrained(factory: Callable[..., T], *args) -> T:
     """``factory(*args)`` (a network to load weights into) with the global CPU random state restored afterwards.
 

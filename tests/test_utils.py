@@ -78,3 +78,19 @@ def test_latents_round_trip_and_nvidia_layout(tmp_path):
 def test_tune_allocator_is_optional(monkeypatch):
     monkeypatch.setenv("LATENTLAB_TUNE_MALLOC", "0")
     assert tune_allocator() is False
+
+
+def test_progress_bars_stay_out_of_logs_that_are_not_a_terminal(tiny_ckpt, tmp_path):
+    """`generate` shows its bar (progress on): tqdm draws it on a terminal only, so a log file gets none."""
+    import subprocess
+    import sys
+
+    from latentlab.utils import bar_disable
+
+    assert bar_disable(False) is True and bar_disable(True) is None  # None: tqdm's "only on a terminal"
+    r = subprocess.run([sys.executable, "-m", "latentlab", "generate", "--network", str(tiny_ckpt[0]), "--seeds",
+                        "0-3", "--outdir", str(tmp_path / "out"), "--device", "cpu"], capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "generate:" not in r.stderr and "it/s" not in r.stderr and "img/s" not in r.stderr, r.stderr[-2000:]
+    assert len(list((tmp_path / "out").glob("*.png"))) == 4

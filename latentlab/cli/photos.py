@@ -65,9 +65,10 @@ def align_cmd(photos, outdir, size, largest, template, detector, flip_average, m
     lms = read_landmarks_file(landmarks_file) if landmarks_file is not None else None
     det = None if lms is not None else DlibLandmarks(detector, predictor, min_score=min_score,
                                                      flip_average=flip_average)  # fmt: skip
+    bar = (lambda xs: tqdm(xs, desc="align", unit="photo", disable=None)) if progress else None  # on a terminal
     report = align_photos(paths, outdir, size=size, largest=largest, detector=det, landmarks=lms, min_face=min_face,
                           transform_size=transform_size, max_pixels=max_pixels, template=TEMPLATES[template],
-                          progress=(lambda xs: tqdm(xs, desc="align", unit="photo")) if progress else None)  # fmt: skip
+                          progress=bar)  # fmt: skip
     for src, why in report.skipped:
         click.echo(f"skipped {src}: {why}", err=True)
     if not report.crops:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..utils import untrained
+from ..utils import bar_disable, untrained
 from .synthfaces import BINARY, FACTORS, RANGES
 
 FORMAT = "latentlab-classifier"
@@ -301,7 +301,7 @@ def train_classifier(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
     gen = torch.Generator().manual_seed(seed)
     model.train()
-    bar = tqdm(total=steps, desc="classifier", unit="step", disable=not progress, leave=False)
+    bar = tqdm(total=steps, desc="classifier", unit="step", disable=bar_disable(progress), leave=False)
     for _ in range(epochs):
         perm = torch.randperm(len(imgs), generator=gen)
         for k in range(len(imgs) // batch):

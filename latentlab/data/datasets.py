@@ -40,7 +40,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..io.atomic import atomic_path
 from ..io.images import to_8bit_mode
-from ..utils import short_error
+from ..utils import bar_disable, short_error
 from ..validate import InvalidInput, number
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -416,7 +416,7 @@ def prepare_dataset(
     rule = dict(resolution=resolution, crop=crop, channels=channels, background=tuple(background))
     written: list[tuple[str, Any]] = []
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
-        for name in tqdm(source.names, desc="prepare", unit="img", disable=not progress, leave=False):
+        for name in tqdm(source.names, desc="prepare", unit="img", disable=bar_disable(progress), leave=False):
             try:
                 pixels = decode(source.read(name), **rule)
             except (*_PIL_ERRORS, zipfile.BadZipFile) as e:

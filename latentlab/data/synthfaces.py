@@ -44,6 +44,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..utils import bar_disable
+
 FACTORS: tuple[str, ...] = ("yaw", "roll", "face_width", "skin_tone", "hair_color", "hair_length", "smile",
                             "eyes_open", "glasses", "bg_hue", "bg_light", "light_dir", "shirt_hue")  # fmt: skip
 BINARY: tuple[str, ...] = ("eyes_open", "glasses")
@@ -441,8 +443,8 @@ def write_dataset(
         pool = ProcessPoolExecutor(workers) if workers > 1 else None
         try:
             results = pool.map(_encoded, jobs, chunksize=64) if pool else map(_encoded, jobs)
-            for i, (png, vec) in enumerate(tqdm(results, total=count, desc="synth", unit="img", disable=not progress,
-                                                leave=False)):  # fmt: skip
+            for i, (png, vec) in enumerate(tqdm(results, total=count, desc="synth", unit="img",
+                                                disable=bar_disable(progress), leave=False)):  # fmt: skip
                 name = archive_name(i)
                 z.writestr(name, png)
                 labels.append([name, vec])

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from ..io.atomic import atomic_path
 from ..nn.generator import Generator, accepts_fingerprint, model_fingerprint
 from ..parallel import World, map_tasks
-from ..utils import short_error
+from ..utils import bar_disable, short_error
 from ..validate import MAX_CODE_ABS, InvalidInput, float_array, int_list, json_object, optional_number, str_list, string
 from .ops import LayerSpec, layer_indices
 
@@ -709,7 +709,7 @@ def pca_directions(
     s1 = torch.zeros(G.w_dim, dtype=torch.float64)
     s2 = torch.zeros(G.w_dim, G.w_dim, dtype=torch.float64)
     gen = torch.Generator().manual_seed(seed)
-    bar = tqdm(total=num_samples, desc="pca", unit="code", disable=not progress)
+    bar = tqdm(total=num_samples, desc="pca", unit="code", disable=bar_disable(progress))
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
         z = torch.randn([n, G.z_dim], generator=gen).to(device)

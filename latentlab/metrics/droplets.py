@@ -22,6 +22,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..nn.generator import Generator
+from ..utils import bar_disable
 
 DEFAULT_K = 10.0
 
@@ -82,7 +83,7 @@ def droplets(G: Generator, num_samples: int = 1000, seed: int = 0, k: float = DE
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     per_res: dict[int, list[Tensor]] = {}
-    bar = tqdm(total=num_samples, desc="droplets", disable=not progress, unit="img")
+    bar = tqdm(total=num_samples, desc="droplets", disable=bar_disable(progress), unit="img")
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
         z = torch.randn([n, G.z_dim], generator=gen).to(device)

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from ..data.classifier import FactorClassifier, render_batch
 from ..data.synthfaces import ATTRIBUTES
+from ..utils import bar_disable
 from .frechet import feature_statistics, frechet_distance, wasserstein_1d
 
 # The targets for the embedded model.
@@ -48,7 +49,7 @@ def generated_readout(G, classifier: FactorClassifier, n: int, seed: int = 0, ba
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     preds, feats = [], []
-    for i in tqdm(range(0, n, batch), desc="generated", disable=not progress, leave=False):
+    for i in tqdm(range(0, n, batch), desc="generated", disable=bar_disable(progress), leave=False):
         m = min(batch, n - i)
         z = sample_z(G.z_dim, m, generator=gen).to(device)
         noise_gen = torch.Generator(device).manual_seed(seed * 1_000_003 + i)
@@ -66,7 +67,7 @@ def real_readout(classifier: FactorClassifier, n: int, resolution: int, dataset_
 
     classifier.eval()
     preds, feats = [], []
-    for i in tqdm(range(start, start + n, batch), desc="real", disable=not progress, leave=False):
+    for i in tqdm(range(start, start + n, batch), desc="real", disable=bar_disable(progress), leave=False):
         x, _ = render_batch(range(i, min(i + batch, start + n)), resolution, dataset_seed)
         p, f = _read(classifier, x)
         preds.append(p)

@@ -40,6 +40,7 @@ from ..io.images import to_uint8
 from ..nn.generator import Generator
 from ..nn.synthesis import PRECISIONS
 from ..render import class_labels, render_codes
+from ..utils import bar_disable
 from ..validate import InvalidInput, count, image_batch, number_fields, optional_number, string
 
 SPACES = ("w", "w+")
@@ -382,7 +383,8 @@ def iter_projections(
         encoder.check_generator(G)
     n = images.shape[0]
     w_stats = w_statistics(G, config.w_avg_samples, config.seed, class_idx=config.class_idx)
-    bar = tqdm(total=n * max(config.steps, 1), desc=desc, unit="img-step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=n * max(config.steps, 1), desc=desc, unit="img-step", disable=bar_disable(progress),
+               dynamic_ncols=True)  # fmt: skip
     try:
         for start in range(0, n, batch_size):
             chunk = images[start : start + batch_size]

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..nn.generator import Generator
+from ..utils import bar_disable
 from ..validate import InvalidInput, image_batch, number_fields
 
 PTI_THRESHOLD = 0.06  # PTI's LPIPS_value_threshold, set for 1024-px FFHQ
@@ -169,7 +170,7 @@ def tune(
     gen = torch.Generator().manual_seed(int(config.seed))
     history: list[tuple[int, float, float]] = []
     steps = 0
-    bar = tqdm(total=config.steps, desc="tune", unit="step", disable=not progress)
+    bar = tqdm(total=config.steps, desc="tune", unit="step", disable=bar_disable(progress))
     d_lpips = d_l2 = float("nan")
     for step in range(config.steps + 1):
         img = Gt.synthesis(ws, noise_mode="const", dtype=dtype)

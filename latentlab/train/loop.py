@@ -616,7 +616,7 @@ def _progress(cfg: TrainConfig, w: World, cur_nimg: int, total: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total / 1000, initial=cur_nimg / 1000, unit="kimg", desc="train",
+    return tqdm(total=total / 1000, initial=cur_nimg / 1000, unit="kimg", desc="train", disable=None,  # a terminal
                 bar_format="{desc} {n:.3f}/{total:.3f} kimg |{bar}| {elapsed}<{remaining} {postfix}")  # fmt: skip
 
 
