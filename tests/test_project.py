@@ -662,6 +662,14 @@ def test_target_files_are_read_a_chunk_at_a_time_and_unreadable_ones_skipped(tmp
     assert reads == [[1]]  # only the file without outputs in a chunk with finished ones was tried
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["resumed"] == 4 and [s["path"] for s in summary["skipped"]] == [str(paths[1])]
+    # a kill that cut the chunk (a, bad, b) after a: the chunk is redone, and bad is listed once
+    project_to_folder(G, files, tmp_path / "out3", MSELoss(), config, network="tiny", batch_size=3, progress=False)
+    (tmp_path / "out3" / "b-compare.png").unlink()
+    project_to_folder(G, files, tmp_path / "out3", MSELoss(), config, network="tiny", batch_size=3, progress=False,
+                      resume=True)  # fmt: skip
+    summary = json.loads((tmp_path / "out3" / "summary.json").read_text())
+    assert summary["resumed"] == 2 and [s["path"] for s in summary["skipped"]] == [str(paths[1])]
+    assert (tmp_path / "out3" / "b-compare.png").is_file() and summary["images"] == 4
     # nothing readable: nothing written
     with pytest.raises(ValueError, match="no images"):
         project_to_folder(G, TargetFiles([], 16), tmp_path / "none", MSELoss(), config, network="tiny")

@@ -359,6 +359,7 @@ def _resume_plan(outdir: Path, names: list[str], paths: list[Path], config: Proj
             missing = [i for i in c if i not in found]
             if missing and len(missing) < len(c):
                 kept, _, bad, _ = files.read(missing)
-                unreadable += [i for i in missing if i not in kept]
-                why += bad
+                if not kept:  # all of them unreadable: the chunk is done (else it is redone, and says so then)
+                    unreadable += missing
+                    why += bad
     return found, unreadable, why
