@@ -131,6 +131,23 @@ class World:
         dist.all_gather_object(out, obj)
         return out
 
+    def from_main(self, fn: Callable[[], T]) -> T:
+        """``fn()`` run on rank 0 only, its result given to every process (which wait for it). An error of ``fn`` is
+        raised on every process, marked ``every_process`` so that they leave the job together."""
+        if self.size == 1:
+            return fn()
+        outcome: tuple[Any, BaseException | None] = (None, None)
+        if self.is_main:
+            try:
+                outcome = (fn(), None)
+            except Exception as e:  # noqa: BLE001 - raised on every process below
+                outcome = (None, e)
+        value, error = self.gather(outcome)[0]
+        if error is not None:
+            error.every_process = True
+            raise error
+        return value
+
     def agree(self, what: str, values: Mapping[str, Any]) -> None:
         """Refuse to go on unless every process was given the same ``values`` (compared by ``repr``).
 
@@ -164,6 +181,11 @@ class World:
             count = torch.cuda.device_count()
             return torch.device("cuda", self.local_rank % count if count else self.local_rank)
         return device
+
+
+def chunked(n: int, size: int) -> list[list[int]]:
+    """``range(n)`` cut into consecutive chunks of ``size`` (the last one shorter): a job's tasks of images."""
+    return [list(range(lo, min(lo + size, n))) for lo in range(0, n, size)]
 
 
 def map_tasks(

@@ -87,8 +87,9 @@ def is_tuned(path: str | os.PathLike) -> bool:
         return False
 
 
-def read_tuned(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def read_tuned(path: str | os.PathLike, tensors: bool = True) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """``(info, tensors)`` of a tuned file: info has ``base`` (network, fingerprint, config), ``tune``, ``image``.
+    With ``tensors=False`` only the metadata is read (the file is checked all the same) and the dict is empty.
 
     Raises:
         CheckpointError: not a tuned file, another version, or malformed metadata.
@@ -102,7 +103,8 @@ def read_tuned(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch
             if md.get("format_version") != str(FORMAT_VERSION):
                 raise CheckpointError(f"{p}: tuned-generator format version {md.get('format_version')!r} is not "
                                       f"supported (this latentlab reads version {FORMAT_VERSION})")  # fmt: skip
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            keys = list(f.keys())
+            loaded = {k: f.get_tensor(k) for k in keys} if tensors else {}
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{p}: not a readable tuned generator ({e})") from None
     try:
@@ -113,9 +115,9 @@ def read_tuned(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch
     if not isinstance(base, dict) or not isinstance(base.get("network"), str) or \
             not isinstance(base.get("fingerprint"), str):  # fmt: skip
         raise CheckpointError(f"{p}: metadata 'base' must hold the base model's network and fingerprint")
-    if "pivot" not in tensors:
+    if "pivot" not in keys:
         raise CheckpointError(f"{p}: has no 'pivot' tensor")
-    return {"base": base, "tune": tune, "image": md.get("image", "")}, tensors
+    return {"base": base, "tune": tune, "image": md.get("image", "")}, loaded
 
 
 def apply_tuned(base: Generator, path: str | os.PathLike,
@@ -158,7 +160,7 @@ def base_reference(path: str | os.PathLike, info: dict[str, Any] | None = None) 
     """The base model to load for a tuned file: its recorded name, or its recorded path (relative paths are tried
     beside the tuned file first). ``info`` is :func:`read_tuned`'s first item, when the caller has it."""
     p = Path(path)
-    ref = (info if info is not None else read_tuned(p)[0])["base"]["network"]
+    ref = (info if info is not None else read_tuned(p, tensors=False)[0])["base"]["network"]
     beside = p.parent / ref
     if not Path(ref).is_absolute() and beside.is_file():
         return str(beside)

@@ -32,7 +32,7 @@ from ..io.atomic import atomic_path
 from ..io.images import save_image, to_uint8, write_video
 from ..io.latents import noise_arrays, save_latents
 from ..nn.generator import Generator
-from ..parallel import World, map_tasks
+from ..parallel import World, chunked, map_tasks
 from ..perceptual.scores import quality_rows
 from ..validate import count
 from .projector import ProjectConfig, Projection, config_dict, project_chunk, w_statistics
@@ -257,29 +257,22 @@ def project_to_folder(
     if encoder is not None:
         info["encoder"] = meta["encoder"]
     world = world if world is not None else World()
-    every = [list(range(lo, min(lo + batch_size, len(names)))) for lo in range(0, len(names), batch_size)]
+    every = chunked(len(names), batch_size)
     # Chunks are cut from all the targets, as in an uninterrupted run; one that a kill left unfinished is redone
     # whole, so every image is optimized with the same batch mates and the files are the same, bit for bit.
     # Rank 0 plans (the others wait for its plan, so nothing is written before every process has one).
-    plan: Any = ({}, [], [])
-    if resume and world.is_main:
-        try:
-            plan = _resume_plan(outdir, names, paths, config, network, frames > 0, every, files)
-        except Exception as e:  # noqa: BLE001 - raised on every process below
-            plan = e
-    plan = world.gather(plan)[0]
-    if isinstance(plan, Exception):
-        plan.every_process = True  # every process raises it: they leave the job together
-        raise plan
-    found, unreadable, unreadable_why = plan
+    found, unreadable, unreadable_why = world.from_main(
+        lambda: _resume_plan(outdir, names, paths, config, network, frames > 0, every, files)) \
+        if resume else ({}, set(), [])  # fmt: skip
     skipped += unreadable_why
     chunks = [c for c in every if any(i not in found and i not in unreadable for i in c)]
     todo = [i for c in chunks for i in c]
+    redone = set(todo)
     if resume:
-        info["resumed"] = len(found) - len(set(found) & set(todo))
+        info["resumed"] = len(found.keys() - redone)
     if world.size > 1:
         info["processes"] = world.size
-    rows = {i: r for i, r in found.items() if i not in set(todo)}
+    rows = {i: r for i, r in found.items() if i not in redone}
 
     def summary() -> None:
         if world.is_main and (rows or outdir.exists()):  # nothing readable and nothing there: nothing is written
@@ -352,7 +345,7 @@ def _resume_plan(outdir: Path, names: list[str], paths: list[Path], config: Proj
     """``(complete rows by index, unreadable indices, their (path, reason))`` for a resumed job. A file read lazily
     that has no outputs is tried only in a chunk where something is complete: unreadable, the chunk is done."""
     found = completed_rows(outdir, names, paths, config, network, video)
-    unreadable: list[int] = []
+    unreadable: set[int] = set()
     why: list[tuple[Path, str]] = []
     if files is not None:
         for c in chunks:
@@ -360,6 +353,6 @@ def _resume_plan(outdir: Path, names: list[str], paths: list[Path], config: Proj
             if missing and len(missing) < len(c):
                 kept, _, bad, _ = files.read(missing)
                 if not kept:  # all of them unreadable: the chunk is done (else it is redone, and says so then)
-                    unreadable += missing
+                    unreadable.update(missing)
                     why += bad
     return found, unreadable, why

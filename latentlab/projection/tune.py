@@ -311,7 +311,7 @@ def tune_to_folder(
     from ..io.images import make_grid, save_image, to_uint8
     from ..io.latents import save_latents
     from ..io.tuned import save_tuned
-    from ..parallel import World, map_tasks
+    from ..parallel import World, chunked, map_tasks
     from ..validate import count
 
     count(batch_size, "batch_size")
@@ -321,14 +321,14 @@ def tune_to_folder(
     device = G.w_avg.device
     pconfig = pivot_config(loss=getattr(pivot_loss, "name", "loss")) if pivot is None else pivot
     names = _unique_stems(targets.paths)
-    found = completed_tunings(outdir, names, targets.paths, base_ref, config, pconfig) if resume else {}
-    found = world.gather(found)[0]  # rank 0's reading, once every process has read
+    # rank 0 reads the folder (the others wait for it, so nothing is written before every process has the plan)
+    found = world.from_main(lambda: completed_tunings(outdir, names, targets.paths, base_ref, config, pconfig)) \
+        if resume else {}  # fmt: skip
     # chunks cut from all the targets; one a kill left unfinished is redone whole (the same batch mates, the same
     # pivots bit for bit)
-    chunks = [c for c in (list(range(lo, min(lo + batch_size, len(names)))) for lo in range(0, len(names), batch_size))
-              if any(i not in found for i in c)]  # fmt: skip
-    todo = [i for c in chunks for i in c]
-    found = {i: r for i, r in found.items() if i not in set(todo)}
+    chunks = [c for c in chunked(len(names), batch_size) if any(i not in found for i in c)]
+    todo = {i for c in chunks for i in c}
+    found = {i: r for i, r in found.items() if i not in todo}
     bar = tqdm(total=len(todo), desc="tune", unit="img", disable=world.bar_disable(progress and world.size > 1))
 
     def run(k: int) -> list[dict[str, Any]]:
@@ -423,7 +423,7 @@ def completed_tunings(outdir: Any, names: list[str], paths: list[Any], base_ref:
         if not files[0].is_file():
             continue
         try:
-            info, _ = read_tuned(files[0])
+            info, _ = read_tuned(files[0], tensors=False)
         except CheckpointError:
             continue  # unreadable: tuned again (the new file replaces it atomically)
         if info["image"] != str(path):
