@@ -101,6 +101,11 @@ def join_world(device: str, command: str):
 
 
 
+def main_echo(world, err: bool = False):
+    """``click.echo`` on rank 0 and a no-op elsewhere: every process of a torchrun job would say the same."""
+    return (lambda m: click.echo(m, err=err)) if world.is_main else (lambda m: None)
+
+
 class _Membership:
     """Leaves the process group when the command ends, after a barrier (a process that leaves while another still
     talks aborts), when it ended well or with an error every process raised (``every_process``: a failed shard,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ._common import SEED, join_world
+from ._common import SEED, join_world, main_echo
 
 
 @click.command("metrics")
@@ -86,7 +86,7 @@ def metrics_cmd(network, names, num, seed, batch, classifier, data, inception_we
     if random_lpips and ppl_distance != "lpips-vgg":
         raise click.UsageError("--random-lpips replaces LPIPS's VGG; it does not combine with --ppl-distance")
     ctx = Context(num=num, seed=seed, batch_size=batch, progress=progress, world=world)
-    say = click.echo if world.is_main else (lambda m: None)
+    say = main_echo(world)
     wants_ppl = any(n.startswith("ppl") for n in wanted)
     if (wants_ppl and ppl_distance == "classifier") or any(
             n.split("_")[0] in ("ls", "dci", "mig", "sap", "fd") for n in wanted):

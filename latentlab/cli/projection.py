@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..perceptual.losses import LOSSES
-from ._common import SEED, Finite, device_option, join_world, precision_option, tune_options
+from ._common import SEED, Finite, device_option, join_world, main_echo, precision_option, tune_options
 
 
 @click.command()
@@ -104,7 +104,7 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
     from ..registry import resolve
 
     world, dev = join_world(device, "project")
-    say = _say(world)
+    say = main_echo(world, err=True)
     if steps == 0 and init != "encoder":
         raise click.UsageError("--steps 0 projects nothing: it needs --init encoder (the encoder alone)")
     if encoder_file is not None and init != "encoder":
@@ -235,7 +235,7 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
     from ..registry import load_generator
 
     world, dev = join_world(device, "tune")
-    say = _say(world)
+    say = main_echo(world, err=True)
     if pivot_steps == 0 and init != "encoder":
         raise click.UsageError("--pivot-steps 0 needs --init encoder (the encoder's code as the pivot)")
     if encoder_file is not None and init != "encoder":
@@ -277,11 +277,6 @@ def _tune_lpips(G, weights, device):
     from ..perceptual import LPIPSLoss
 
     return LPIPSLoss("alex", weights=weights, min_side=64 if G.img_resolution < 64 else None).to(device)
-
-
-def _say(world):
-    """Messages to stderr from rank 0 only (every process of a torchrun job would say the same)."""
-    return (lambda m: click.echo(m, err=True)) if world.is_main else (lambda m: None)
 
 
 def _report_tuned(rows, outdir):
