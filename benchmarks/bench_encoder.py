@@ -13,10 +13,15 @@ Modes (JSON lines on stdout; the figures go to benchmarks/RESULTS.md and docs/pr
   target and mean off-target change at the flip alpha (benchmarks/bench_editing.py's measure). ``--plot``
   draws LPIPS against seconds per image.
 * ``schedule``: the refinement's learning rate and code noise after the encoder, 100 steps, LPIPS-VGG.
+* ``iterations``: the encoder's corrections (``Encoder.invert``; for a single-pass encoder the fixed-point step
+  ``E(x) - E(G(w))``): PSNR and LPIPS-VGG after 0 to ``--max-iterations`` of them, in W and W+, per set; then the
+  encoder + 100 steps from 0, 1 and 2 of them; and the seconds per image of each count at ``--batch``, side by
+  side in this process.
 
     python benchmarks/bench_encoder.py --mode speed
     python benchmarks/bench_encoder.py --mode quality --images 16 --plot docs/images/encoder-time-quality.png
     python benchmarks/bench_encoder.py --mode schedule --images 8
+    python benchmarks/bench_encoder.py --mode iterations --images 16
 """
 
 from __future__ import annotations
@@ -166,6 +171,52 @@ def schedule(G, enc, args) -> None:
                                       "space": space, "lpips": round(lp, 4)}), flush=True)  # fmt: skip
 
 
+def iterations(G, enc, args) -> None:
+    from latentlab.projection import ProjectConfig, project_batch, w_statistics
+
+    lpips = LPIPSLoss("vgg")
+    loss = build_loss(args.loss, download=False, log=lambda s: None, resolution=G.img_resolution)
+    sets = image_sets(G, args.images)
+    w_stats = w_statistics(G)
+    counts = range(args.max_iterations + 1)
+
+    def score(images, target):
+        mse = (images - target).square().mean(dim=(1, 2, 3))
+        return {"psnr": round(float((10 * torch.log10(4 / mse)).mean()), 2),
+                "lpips": round(float(lpips(images, lpips.prepare(target)).mean()), 4)}  # fmt: skip
+
+    for set_name, (target, _) in sets.items():
+        for space in ("w", "w+"):
+            with torch.no_grad():
+                trace = []
+                enc.invert(target, G, iterations=args.max_iterations, trace=trace)
+                for n, ws in zip(counts, trace, strict=True):
+                    if space == "w":  # a W start is row 0, and so is every corrected W code
+                        ws = ws[:, :1].expand_as(ws)
+                    print(json.dumps({"mode": "iterations", "set": set_name, "space": space, "iterations": n,
+                                      "steps": 0, **score(G.synthesis(ws, noise_mode="const"), target)}),
+                          flush=True)  # fmt: skip
+            for n in (0, 1, 2):
+                cfg = ProjectConfig(space=space, steps=100, loss=loss.name, init="encoder", encoder_iterations=n)
+                parts = []
+                for i in range(0, len(target), args.batch):
+                    with torch.no_grad():
+                        init = enc.invert(target[i : i + args.batch], G, iterations=n)
+                    parts.append(project_batch(G, target[i : i + args.batch], loss, cfg, w_stats=w_stats,
+                                               init=init).images)  # fmt: skip
+                with torch.no_grad():
+                    row = score(torch.cat(parts), target)
+                print(json.dumps({"mode": "iterations", "set": set_name, "space": space, "iterations": n,
+                                  "steps": 100, **row}), flush=True)  # fmt: skip
+    x = sets["fresh"][0][: args.batch]
+    with torch.no_grad():
+        for n in counts:
+            t = statistics.median(run_times(lambda n=n: enc.invert(x, G, iterations=n), args.repeats))
+            print(json.dumps({"mode": "iterations-speed", "iterations": n, "batch": len(x),
+                              "seconds_per_image": round(t / len(x), 5), "threads": torch.get_num_threads()}),
+                  flush=True)  # fmt: skip
+
+
 def _timed(rows: list[dict], times: str | None) -> list[dict]:
     """The quality rows with the seconds of a quiet ``--mode speed`` run (method, space) where there is one."""
     if times is None:
@@ -267,7 +318,8 @@ def markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", choices=["speed", "quality", "schedule"], default="speed")
+    ap.add_argument("--mode", choices=["speed", "quality", "schedule", "iterations"], default="speed")
+    ap.add_argument("--max-iterations", type=int, default=5, help="iterations: the most corrections")
     ap.add_argument("--network", default="synthfaces-64")
     ap.add_argument("--encoder", default=None, help="encoder file (default: the network's embedded encoder)")
     ap.add_argument("--images", type=int, default=16)
@@ -306,6 +358,8 @@ def main() -> None:
             plot(_timed(rows, args.times), args.plot)
         if args.markdown:
             print(markdown(_timed(rows, args.times)))
+    elif args.mode == "iterations":
+        iterations(G, enc, args)
     else:
         schedule(G, enc, args)
 

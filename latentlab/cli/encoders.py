@@ -66,6 +66,9 @@ def encoder() -> None:
               "--steps may grow).")
 @click.option("--init", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Start from this encoder's weights (fine-tuning, e.g. on new --data); same generator and size.")
+@click.option("--iterations", type=click.IntRange(0, 100), default=_DEFAULT.iterations, show_default=True,
+              help="An iterative encoder (ReStyle): corrections of each batch's codes after the first pass, each "
+                   "reading the target beside the rendering; --init a single-pass encoder to start from it.")
 @click.option("--threads", type=click.IntRange(1, 4096), default=None, help="CPU threads.  [default: torch's]")
 @precision_option("The synthesis' and the encoder's arithmetic while training (bf16: CPUs with AVX-512 BF16 or "
                   "AMX, and CUDA; fp16: CUDA). Weights, optimizer, losses and the held-out figures stay fp32.")
@@ -73,16 +76,18 @@ def encoder() -> None:
 @device_option
 def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_weights, lpips_weight, l2_weight,
               latent_weight, psi_min, const_noise, mixing, real_fraction, e4e, delta_weight, progressive_every,
-              progressive_start, latent_d_weight, seed, snap, resume, init, threads, precision, progress,
-              device):  # fmt: skip
+              progressive_start, latent_d_weight, seed, snap, resume, init, iterations, threads, precision,
+              progress, device):  # fmt: skip
     """Train an encoder for a generator: images -> W+ codes in one forward pass (pSp / e4e).
 
     It learns from the generator's own samples (z seeded per step, truncation and noise varied):
     the image loss (MSE + LPIPS, pSp's weights) between the input and the rendering of its code,
     plus the code error, since a sample's true code is known. --data adds real images (image loss
     only). --e4e adds e4e's editability terms (codes kept near one W code, rows trained one at a
-    time, a latent discriminator). Every --snap steps it writes --out, its state and held-out figures;
-    kill it at any time and continue with --resume: the result is the same as an uninterrupted run.
+    time, a latent discriminator). --iterations K trains ReStyle's iterative encoder, which reads
+    the target beside the rendering of its code and corrects it K times. Every --snap steps it
+    writes --out, its state and held-out figures; kill it at any time and continue with --resume:
+    the result is the same as an uninterrupted run.
     The file records the generator's fingerprint; using it with another model is an error. Under
     torchrun every process encodes its share of each batch and the gradients are averaged (--batch is
     the whole batch; docs/scaling.md).
@@ -97,6 +102,8 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
         torchrun --nproc_per_node 4 -m latentlab encoder train --network G.pkl --out enc.safetensors --batch 32
         latentlab encoder train --network synthfaces-64 --init pretrained/synthfaces-64-encoder.safetensors \\
             --data crops.zip --steps 2000 --out tuned-enc.safetensors      # fine-tune an encoder
+        latentlab encoder train --network synthfaces-64 --init pretrained/synthfaces-64-encoder.safetensors \\
+            --iterations 2 --steps 2000 --lr 1e-4 --out restyle.safetensors  # an iterative encoder from it
         latentlab project photos/ --network synthfaces-64 --init encoder --encoder enc.safetensors --outdir p/
     """
     import torch
@@ -112,7 +119,8 @@ def train_cmd(network, out, data, steps, batch, lr, lr_rampdown, loss, lpips_wei
     config = EncoderTrainConfig(steps=steps, batch=batch, lr=lr, lr_rampdown=lr_rampdown, loss=loss,
                                 lpips_weight=lpips_weight, l2_weight=l2_weight, latent_weight=latent_weight,
                                 psi_min=psi_min, const_noise=const_noise, mixing=mixing, real_fraction=real_fraction,
-                                seed=seed, snap=snap, precision=precision, **terms)  # fmt: skip
+                                seed=seed, snap=snap, precision=precision, iterations=iterations,
+                                **terms)  # fmt: skip
     if threads is not None:
         torch.set_num_threads(threads)
     world, dev = join_world(device, "encoder train")
@@ -158,6 +166,8 @@ def info_cmd(path, as_json):
     c, g, m = info["config"], info["generator"], info["meta"]
     click.echo(f"encoder for {g.get('network') or '?'} (fingerprint {g.get('fingerprint', '?')})")
     click.echo(f"  input {c['resolution']} px x {c['img_channels']} channels -> W+ {c['num_ws']} x {c['w_dim']}")
+    if c.get("iterations"):
+        click.echo(f"  iterative (ReStyle): {c['iterations']} corrections after the first pass by default")
     if m.get("step") is not None:
         click.echo(f"  trained {m['step']} steps ({m.get('images', '?')} images)"
                    + (f", real images from {m['data']}" if m.get("data") else "")

@@ -25,6 +25,10 @@ from ._common import SEED, Finite, device_option, join_world, main_echo, precisi
               help="Start from the mean code, or from an encoder's code (one forward pass; then --steps steps).")
 @click.option("--encoder", "encoder_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The encoder file for --init encoder.  [default: the model's embedded encoder]")
+@click.option("--encoder-iterations", type=click.IntRange(0, 100), default=None,
+              help="Corrections after the encoder's first pass, each a rendering and two encoder passes "
+                   "(ReStyle; a single-pass encoder's is the fixed-point step E(x) - E(G(w))).  [default: the "
+                   "encoder's own, 0 for a single-pass one]")
 @click.option("--loss", type=click.Choice(list(LOSSES)), default="auto", show_default=True,
               help="Image distance; auto = the measured best for the model's resolution (LPIPS-VGG from 256 px, "
                    "ms-ssim below), ms-ssim when LPIPS has no weights (docs/projection.md).")
@@ -61,9 +65,9 @@ from ._common import SEED, Finite, device_option, join_world, main_echo, precisi
 @tune_options
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
-def project(images, network, outdir, space, steps, init, encoder_file, loss, lpips_weights, download, mse_weight, lr,
-            optimize_noise, noise_weight, seed, class_idx, batch, crop, precision, video, frames, resume, tune_after,
-            tune_steps, tune_lpips_threshold, locality, progress, device):  # fmt: skip
+def project(images, network, outdir, space, steps, init, encoder_file, encoder_iterations, loss, lpips_weights,
+            download, mse_weight, lr, optimize_noise, noise_weight, seed, class_idx, batch, crop, precision, video,
+            frames, resume, tune_after, tune_steps, tune_lpips_threshold, locality, progress, device):  # fmt: skip
     """Project images into a generator's W or W+ space (StyleGAN2 paper, appendix D).
 
     IMAGES are files or folders (searched recursively). Any image Pillow reads works: RGB, RGBA
@@ -109,6 +113,8 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
         raise click.UsageError("--steps 0 projects nothing: it needs --init encoder (the encoder alone)")
     if encoder_file is not None and init != "encoder":
         raise click.UsageError("--encoder is used with --init encoder")
+    if encoder_iterations is not None and init != "encoder":
+        raise click.UsageError("--encoder-iterations is used with --init encoder")
     paths = expand_inputs(images)
     ck = load_any(resolve(network), device=dev)
     G = ck.generator.requires_grad_(False)
@@ -132,7 +138,7 @@ def project(images, network, outdir, space, steps, init, encoder_file, loss, lpi
                              log=say, resolution=G.img_resolution).to(dev)  # fmt: skip
     config = ProjectConfig(space=space, steps=steps, lr=lr, noise_weight=noise_weight, optimize_noise=optimize_noise,
                            mse_weight=mse_weight, seed=seed, class_idx=class_idx, loss=loss_module.name,
-                           init=init, precision=precision)  # fmt: skip
+                           init=init, precision=precision, encoder_iterations=encoder_iterations)  # fmt: skip
     if tune_after:
         from ..projection.tune import TuneConfig, auto_lpips_threshold, tune_to_folder
 

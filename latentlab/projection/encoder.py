@@ -11,7 +11,14 @@ latentlab's encoder keeps pSp's idea and e4e's output form on a backbone sized f
   features of the same resolution (``f_{min(r_i, R/2)}``), pooled to 4x4 and mapped by a linear head;
 * **e4e's form** ``ws[:, 0] = w_avg + base``, ``ws[:, i] = ws[:, 0] + delta_i``: ``base`` comes from the
   4x4 features through a two-layer head; a W projection starts from ``ws[:, 0]``, a W+ projection from all
-  rows. ``active`` (e4e's progressive training) zeroes the deltas of rows ``>= active``.
+  rows. ``active`` (e4e's progressive training) zeroes the deltas of rows ``>= active``;
+* **iterative encoders** (ReStyle, Alaluf et al. 2021, with ``EncoderConfig.iterations > 0``): the network reads
+  the target beside a rendering (``2 C`` input channels) and :meth:`Encoder.invert` corrects its code that many
+  times, ``ws <- ws + E(x, G(ws)) - E(G(ws), G(ws))``, starting from ``E(x, x)``. ReStyle adds ``E(x, G(ws))``
+  alone; the difference of two passes is zero when the rendering equals the target, so a correction never
+  moves a code that is already exact. It also lets a single-pass encoder start one
+  (:meth:`~latentlab.projection.encoder_train.EncoderTrainer.warm_start`: the rendering's input weights start
+  at zero, where the correction is the plain fixed-point step ``E(x) - E(G(ws))``).
 
 Why not pSp's own backbone: its IR-SE50 ResNet (trained from ArcFace weights) costs ~24 GFLOP per 256-px
 image and needs weights nothing here can download; for the 64-px embedded model this pyramid costs 0.23 GMAC
@@ -62,6 +69,12 @@ class EncoderConfig:
     g_resolution: int  # the generator's resolution (its images are resized to ``resolution``)
     channel_base: int = 2048  # channels at resolution r: min(channel_max, channel_base // r)
     channel_max: int = 256
+    iterations: int = 0  # ReStyle's corrections after the first pass by default; 0 = a single-pass encoder
+
+    @property
+    def iterative(self) -> bool:
+        """Whether the encoder reads a rendering beside the target (ReStyle)."""
+        return self.iterations > 0
 
     def __post_init__(self) -> None:
         from ..validate import Bound
@@ -70,7 +83,7 @@ class EncoderConfig:
             "resolution": Bound(8, MAX_INPUT, integer=True), "img_channels": Bound(1, 4, integer=True),
             "num_ws": Bound(2, 64, integer=True), "w_dim": Bound(1, 4096, integer=True),
             "g_resolution": Bound(8, 65536, integer=True), "channel_base": Bound(16, 2**20, integer=True),
-            "channel_max": Bound(4, 4096, integer=True),
+            "channel_max": Bound(4, 4096, integer=True), "iterations": Bound(0, 100, integer=True),
         }, "EncoderConfig")  # fmt: skip
         for name in ("resolution", "g_resolution"):
             r = getattr(self, name)
@@ -123,7 +136,7 @@ class Encoder(nn.Module):
         self.meta: dict[str, Any] = {}  # what the file recorded (training settings and results)
         self.register_buffer("w_avg", torch.zeros([c.w_dim]) if w_avg is None else w_avg.detach().float().clone())
         r = c.resolution
-        self.fromrgb = nn.Conv2d(c.img_channels, c.channels(r), 1)
+        self.fromrgb = nn.Conv2d(c.img_channels * (2 if c.iterative else 1), c.channels(r), 1)
         self.blocks = nn.ModuleDict()
         while r > 4:
             self.blocks[str(r // 2)] = _Down(c.channels(r), c.channels(r // 2))
@@ -138,7 +151,8 @@ class Encoder(nn.Module):
             nn.init.zeros_(head.bias)
 
     def features(self, images: Tensor) -> dict[int, Tensor]:
-        """``{r: [N, channels(r), r, r]}`` for every resolution from ``resolution / 2`` down to 4."""
+        """``{r: [N, channels(r), r, r]}`` for every resolution from ``resolution / 2`` down to 4 (``images``: the
+        network's input, ``[N, 2 C, R, R]`` (target, rendering) for an iterative encoder)."""
         c = self.config
         x = images
         if x.shape[-1] != c.resolution:
@@ -153,8 +167,10 @@ class Encoder(nn.Module):
         return out
 
     def forward(self, images: Tensor, active: int | None = None, parts: bool = False, check: bool = True,
-                dtype: torch.dtype | str | None = None) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
-        """Encode ``images`` ``[N, C, R, R]`` in [-1, 1] at the generator's resolution.
+                dtype: torch.dtype | str | None = None, rendering: Tensor | None = None,
+                ) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
+        """Encode ``images`` ``[N, C, R, R]`` in [-1, 1] at the generator's resolution: one pass (an iterative
+        encoder's first, ``E(x, x)``; :meth:`invert` adds its corrections).
 
         Args:
             images: the images (checked: channels, resolution, finite values).
@@ -165,6 +181,8 @@ class Encoder(nn.Module):
             dtype: the convolutions' and linear layers' type under autocast: None / ``"fp32"`` (default),
                 ``"bf16"`` (CPUs with AVX-512 BF16 or AMX, CUDA) or ``"fp16"`` (CUDA); the weights, ``w_avg`` and
                 the returned codes stay float32.
+            rendering: an iterative encoder's second input ``[N, C, R, R]`` (a rendering of the current code);
+                None = ``images`` itself (the first pass). A single-pass encoder refuses one.
         Returns:
             ``ws [N, num_ws, w_dim]`` float32; with ``parts``, ``(ws, deltas [N, num_ws, w_dim])`` (row 0 of
             deltas is 0).
@@ -172,6 +190,14 @@ class Encoder(nn.Module):
         c = self.config
         if check:
             image_batch(images, "images", channels=c.img_channels, resolution=c.g_resolution)
+            if rendering is not None:
+                image_batch(rendering, "rendering", channels=c.img_channels, resolution=c.g_resolution)
+                if rendering.shape[0] != images.shape[0]:
+                    raise InvalidInput(f"{rendering.shape[0]} renderings for {images.shape[0]} images")
+        if rendering is not None and not c.iterative:
+            raise InvalidInput("this encoder is a single-pass one; it reads no rendering (iterations=0)")
+        if c.iterative:
+            images = torch.cat([images, images if rendering is None else rendering], dim=1)
         dtype = activation_dtype(dtype, images.device)
         if dtype != torch.float32:
             with torch.autocast(images.device.type, dtype=dtype):
@@ -180,6 +206,42 @@ class Encoder(nn.Module):
         else:
             ws, deltas = self._encode(images, active)
         return (ws, deltas) if parts else ws
+
+    def correction(self, images: Tensor, rendering: Tensor, active: int | None = None, check: bool = True,
+                   dtype: torch.dtype | str | None = None) -> Tensor:
+        """The step ``E(x, y) - E(y, y)`` ``[N, num_ws, w_dim]`` for targets ``images`` ``x`` and renderings ``y`` of
+        the current codes (both ``[N, C, R, R]`` in [-1, 1]); add it to the codes. A single-pass encoder's is the
+        fixed-point step ``E(x) - E(y)``: it moves a code until the encoder reads its rendering as it reads the
+        target."""
+        pair = torch.cat([rendering, rendering]) if self.config.iterative else None
+        both = self(torch.cat([images, rendering]), active=active, check=check, dtype=dtype, rendering=pair)
+        return both[: len(images)] - both[len(images) :]
+
+    def invert(self, images: Tensor, G: nn.Module, iterations: int | None = None, check: bool = True,
+               dtype: torch.dtype | str | None = None, trace: list | None = None) -> Tensor:
+        """W+ codes ``[N, num_ws, w_dim]`` float32 for ``images`` ``[N, C, R, R]`` in [-1, 1]: the first pass, then
+        ``iterations`` :meth:`correction` steps (None = ``config.iterations``, 0 for a single-pass encoder; with 0
+        no ``G`` is needed).
+
+        Args:
+            G: the generator (its synthesis renders each code with the constant noise, in ``dtype``).
+            trace: when a list, receives the codes after each pass (``iterations + 1`` tensors).
+        """
+        c = self.config
+        n = c.iterations if iterations is None else int(iterations)
+        if n < 0:
+            raise InvalidInput(f"iterations must be >= 0, got {n}")
+        if n and G is None:
+            raise InvalidInput(f"{n} encoder iterations need the generator to render each code")
+        ws = self(images, check=check, dtype=dtype)
+        if trace is not None:
+            trace.append(ws)
+        for _ in range(n):
+            rendering = G.synthesis(ws, noise_mode="const", dtype=dtype)
+            ws = ws + self.correction(images, rendering.float(), check=False, dtype=dtype)
+            if trace is not None:
+                trace.append(ws)
+        return ws
 
     def _encode(self, images: Tensor, active: int | None) -> tuple[Tensor, Tensor]:
         c = self.config
@@ -304,10 +366,17 @@ def load_encoder(path: str | os.PathLike, device: str | torch.device = "cpu", G:
 
 
 @torch.no_grad()
-def encode(encoder: Encoder, images: Tensor, batch_size: int = 64, precision: str = "fp32") -> Tensor:
+def encode(encoder: Encoder, images: Tensor, batch_size: int = 64, precision: str = "fp32", G: nn.Module | None = None,
+           iterations: int | None = None) -> Tensor:  # fmt: skip
     """W+ codes ``[N, num_ws, w_dim]`` float32 (on the CPU) for ``images`` ``[N, C, R, R]`` in [-1, 1], in batches;
-    ``precision`` as :meth:`Encoder.forward`'s ``dtype``."""
+    ``precision`` as :meth:`Encoder.forward`'s ``dtype``; ``iterations`` corrections follow the first pass
+    (:meth:`Encoder.invert`; None = the encoder's default, 0 for a single-pass one), rendered by ``G``.
+
+    Raises:
+        InvalidInput: iterations without ``G``.
+    """
     device = encoder.w_avg.device
-    out = [encoder(images[i : i + batch_size].to(device, torch.float32), dtype=precision).cpu()
+    out = [encoder.invert(images[i : i + batch_size].to(device, torch.float32), G, iterations,
+                          dtype=precision).cpu()
            for i in range(0, len(images), batch_size)]  # fmt: skip
     return torch.cat(out) if out else torch.zeros([0, encoder.config.num_ws, encoder.config.w_dim])

@@ -19,6 +19,12 @@ spread; ``w_std`` as the projector defines it). e4e's terms (Tov et al. 2021), o
 * ``latent_d_weight``: a latent discriminator (an MLP on single W codes, e4e's 4 layers) told real ``mapping(z)``
   from the encoder's rows, non-saturating loss, lazy R1 of ``latent_d_r1`` every 16 steps (e4e: 0.1, 2e-5, 10).
 
+``iterations > 0`` trains an iterative encoder (ReStyle, Alaluf et al. 2021; :class:`~.encoder.Encoder`): each step
+makes the first pass and then that many corrections of the batch's codes, each from the previous pass's code and
+rendering held fixed (ReStyle's detached iterations), and every pass's loss (the whole loss above) adds its
+gradients before the one optimizer step. ReStyle trains 5 passes per batch; ``--init`` a single-pass encoder to
+start from it (:meth:`EncoderTrainer.warm_start`).
+
 Every ``snap`` steps the encoder file and a training state are written atomically (``<out>`` and
 ``<out stem>.state.pt``, ``torch.load(weights_only=True)``-safe, holding the encoder too, so there is never a
 mismatched pair), and the held-out figures are appended to ``<out stem>.stats.jsonl``. A run killed at any
@@ -85,6 +91,7 @@ class EncoderTrainConfig:
     snap: int = 500  # steps between snapshots (encoder file, state, figures)
     channel_base: int = 2048  # the encoder's size (EncoderConfig)
     channel_max: int = 256
+    iterations: int = 0  # ReStyle's corrections per step after the first pass (0 = a single-pass encoder)
     # the synthesis' and the encoder's arithmetic (autocast) in training: "fp32", "bf16" (CPUs with AVX-512 BF16
     # or AMX, CUDA) or "fp16" (CUDA, generators with fp16 layers); weights, Adam and the losses stay fp32
     precision: str = "fp32"
@@ -103,6 +110,7 @@ class EncoderTrainConfig:
             "latent_d_lr": Bound(0, 1, low_open=True), "latent_d_r1": big, "held_out": Bound(1, 100000, integer=True),
             "seed": Bound(0, 2**32 - 1, integer=True), "snap": Bound(1, 10**9, integer=True),
             "channel_base": Bound(16, 2**20, integer=True), "channel_max": Bound(4, 4096, integer=True),
+            "iterations": Bound(0, 100, integer=True),
         }, "EncoderTrainConfig")  # fmt: skip
 
     def learning_rate(self, step: int) -> float:
@@ -221,7 +229,7 @@ class EncoderTrainer:
         self.dataset = dataset
         self.stream = None if dataset is None else IndexStream(len(dataset), config.seed)
         self.encoder = new_encoder(G, network, config.seed, channel_base=config.channel_base,
-                                   channel_max=config.channel_max).train()  # fmt: skip
+                                   channel_max=config.channel_max, iterations=config.iterations).train()  # fmt: skip
         self.encoder.requires_grad_(True)
         self.world.broadcast_([*self.encoder.parameters(), *self.encoder.buffers()])
         self.init_sha256 = ""  # the SHA-256 of the encoder file it started from (warm_start), "" = from scratch
@@ -281,28 +289,20 @@ class EncoderTrainer:
         active = cfg.active_rows(step, G.num_ws)
         for group in self.opt.param_groups:
             group["lr"] = cfg.learning_rate(step)
-        ws, deltas = enc(target, active=active, parts=True, check=False, dtype=self.dtype)
-        recon = G.synthesis(ws, noise_mode="const", dtype=self.dtype)
-        mse, lp = self.image_loss(recon, target)
-        loss = cfg.l2_weight * mse.mean() + cfg.lpips_weight * lp.mean()
-        stats = {"mse": float(mse.detach().mean()), "lpips": float(lp.detach().mean())}
-        if n_fake_all and cfg.latent_weight > 0:
-            # the mean over the batch's generated rows; a process sums its own and the average over processes
-            # (times their number) is the whole batch's mean
-            err = (ws[:n_fake] - w_true).square().sum(dim=2).sum() if n_fake else ws.sum() * 0
-            lat = err / (n_fake_all * G.num_ws) / self.w_var * self.world.size
-            loss = loss + cfg.latent_weight * lat
-            stats["latent"] = float(lat.detach())
-        if cfg.delta_weight > 0:
-            loss = loss + cfg.delta_weight * deltas[:, 1:].norm(dim=2).sum(dim=1).mean()
-        rows = ws[:, : (active or G.num_ws)].reshape(-1, G.w_dim)
-        if self.latent_d is not None:
-            self.latent_d.requires_grad_(False)
-            adv = F.softplus(-self.latent_d(rows)).mean()
-            loss = loss + cfg.latent_d_weight * adv
-            stats["latent_g"] = float(adv.detach())
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        ws = recon = None
+        first = {}
+        for t in range(cfg.iterations + 1):  # the first pass, then ReStyle's corrections (each pass backward alone)
+            if t == 0:
+                ws = enc(target, active=active, check=False, dtype=self.dtype)
+            else:
+                ws = ws.detach() + enc.correction(target, recon.detach(), active=active, check=False, dtype=self.dtype)
+            recon = G.synthesis(ws, noise_mode="const", dtype=self.dtype)
+            loss, stats, rows = self._loss(ws, recon, target, w_true, n_fake, n_fake_all, active)
+            loss.backward()
+            if t == 0 and cfg.iterations:
+                first = {"lpips_first": stats["lpips"]}
+        stats.update(first)
         self.world.sync_grads(list(enc.parameters()))
         self.opt.step()
         if self.latent_d is not None:
@@ -313,6 +313,30 @@ class EncoderTrainer:
             values = self.world.all_reduce_mean_(torch.tensor(list(stats.values()), dtype=torch.float64))
             stats = dict(zip(stats, values.tolist(), strict=True))
         return stats
+
+    def _loss(self, ws: Tensor, recon: Tensor, target: Tensor, w_true: Tensor | None, n_fake: int, n_fake_all: int,
+              active: int | None) -> tuple[Tensor, dict[str, float], Tensor]:  # fmt: skip
+        """One pass's loss, its figures and its W rows (for the latent discriminator)."""
+        cfg, G = self.config, self.G
+        mse, lp = self.image_loss(recon, target)
+        loss = cfg.l2_weight * mse.mean() + cfg.lpips_weight * lp.mean()
+        stats = {"mse": float(mse.detach().mean()), "lpips": float(lp.detach().mean())}
+        if n_fake_all and cfg.latent_weight > 0:
+            # the mean over the batch's generated rows; a process sums its own and the average over processes
+            # (times their number) is the whole batch's mean
+            err = (ws[:n_fake] - w_true).square().sum(dim=2).sum() if n_fake else ws.sum() * 0
+            lat = err / (n_fake_all * G.num_ws) / self.w_var * self.world.size
+            loss = loss + cfg.latent_weight * lat
+            stats["latent"] = float(lat.detach())
+        if cfg.delta_weight > 0:  # e4e's deltas: each row's offset from row 0
+            loss = loss + cfg.delta_weight * (ws[:, 1:] - ws[:, :1]).norm(dim=2).sum(dim=1).mean()
+        rows = ws[:, : (active or G.num_ws)].reshape(-1, G.w_dim)
+        if self.latent_d is not None:
+            self.latent_d.requires_grad_(False)
+            adv = F.softplus(-self.latent_d(rows)).mean()
+            loss = loss + cfg.latent_d_weight * adv
+            stats["latent_g"] = float(adv.detach())
+        return loss, stats, rows
 
     def _latent_d_step(self, fake: Tensor, step: int) -> float:
         D, gen = self.latent_d, batch_generator(self.config.seed, step, salt=2)
@@ -340,7 +364,8 @@ class EncoderTrainer:
         """Held-out figures: code error (RMS over rows, in units of ``w_std``), MSE, PSNR and LPIPS."""
         self.encoder.eval()
         images, w_true = self.held_out
-        ws = torch.cat([self.encoder(images[i : i + 64], check=False) for i in range(0, len(images), 64)])
+        ws = torch.cat([self.encoder.invert(images[i : i + 64], self.G, check=False)
+                        for i in range(0, len(images), 64)])  # fmt: skip
         recon = torch.cat([self.G.synthesis(ws[i : i + 64], noise_mode="const") for i in range(0, len(ws), 64)])
         mse, lp = self.image_loss(recon, images)
         self.encoder.train()
@@ -362,11 +387,20 @@ class EncoderTrainer:
             raise InvalidInput("an encoder's weights can only start a training, not join one at step "
                                f"{self.step_idx}")  # fmt: skip
         start = load_encoder(path, device=self.device, G=self.G, name=self.network or None)
-        if start.config != self.encoder.config:
-            mine, theirs = asdict(self.encoder.config), asdict(start.config)
-            k = next(k for k in mine if mine[k] != theirs[k])
+        mine, theirs = asdict(self.encoder.config), asdict(start.config)
+        k = next((k for k in mine if k != "iterations" and mine[k] != theirs[k]), None)
+        if k is not None:
             raise InvalidInput(f"{path}: that encoder has {k}={theirs[k]!r}, this training builds {mine[k]!r}")
-        self.encoder.load_state_dict(start.state_dict())
+        if start.config.iterative and not self.encoder.config.iterative:
+            raise InvalidInput(f"{path}: that encoder is iterative (iterations={start.config.iterations}); it cannot "
+                               f"start a single-pass one (iterations=0)")  # fmt: skip
+        weights = start.state_dict()
+        if self.encoder.config.iterative and not start.config.iterative:
+            # a single-pass encoder starts an iterative one: the rendering's input weights start at zero, so the
+            # first pass is the old encoder and a correction is the fixed-point step E(x) - E(G(ws))
+            w = weights["fromrgb.weight"]
+            weights["fromrgb.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
+        self.encoder.load_state_dict(weights)
         self.init_sha256 = file_sha256(path)
 
     def state_dict(self) -> dict[str, Any]:
@@ -386,7 +420,7 @@ class EncoderTrainer:
         if state.get("generator") != self.fingerprint:
             raise InvalidInput(f"{where} belongs to another generator (fingerprint {state.get('generator')}, this one "
                                f"is {self.fingerprint})")  # fmt: skip
-        saved = {"precision": "fp32", **(state.get("config") or {})}  # states from before precision existed
+        saved = {"precision": "fp32", "iterations": 0, **(state.get("config") or {})}  # states from before these
         mine = asdict(self.config)
         diff = sorted(k for k in mine if k != "steps" and saved.get(k) != mine[k])
         if diff:

@@ -179,7 +179,7 @@ def completed_rows(
 
 
 # ProjectConfig fields added after outputs were first written, with the value every earlier run used.
-ADDED_LATER: dict[str, Any] = {"precision": "fp32"}
+ADDED_LATER: dict[str, Any] = {"precision": "fp32", "encoder_iterations": None}
 
 
 def project_to_folder(

@@ -71,6 +71,9 @@ class ProjectConfig:
     class_idx: int | None = None  # conditional generators: the class whose W statistics start the search
     loss: str = "auto"  # the distance's name, recorded in the outputs
     init: str = "w_avg"  # "w_avg": the mean of W; "encoder": an encoder's code (project_batch's ``init``)
+    # from an encoder: the corrections after its first pass (Encoder.invert); None = the encoder's own default
+    # (0 for a single-pass encoder, whose correction is the fixed-point step E(x) - E(G(w)))
+    encoder_iterations: int | None = None
     # the synthesis' arithmetic during the search: "fp32", "bf16" (CPUs with AVX-512 BF16 or AMX, CUDA) or "fp16"
     # (CUDA); the codes, the loss and the final rendering stay float32, so the result re-renders exactly in fp32
     precision: str = "fp32"
@@ -88,6 +91,10 @@ class ProjectConfig:
         if not isinstance(self.optimize_noise, bool):
             raise InvalidInput(f"ProjectConfig: optimize_noise must be True or False, got {self.optimize_noise!r:.40}")
         optional_number(self.class_idx, "class_idx", where="ProjectConfig", integer=True, low=0)
+        optional_number(self.encoder_iterations, "encoder_iterations", where="ProjectConfig", integer=True, low=0,
+                        high=100)  # fmt: skip
+        if self.encoder_iterations is not None and not from_encoder:
+            raise InvalidInput("ProjectConfig: encoder_iterations is for init='encoder'")
         string(self.loss, "loss", where="ProjectConfig")
         if self.steps == 0 and self.init == "w_avg":
             raise InvalidInput("ProjectConfig: steps=0 from w_avg projects nothing; 0 steps is for init='encoder' "
@@ -348,11 +355,12 @@ def project_chunk(
     encoder: nn.Module | None = None,
 ) -> Projection:
     """:func:`project_batch` of ``chunk`` ``[n, C, R, R]``, started at ``encoder``'s codes when one is given (run in
-    ``config.precision``), else at ``w_avg``."""
+    ``config.precision``, with ``config.encoder_iterations`` corrections), else at ``w_avg``."""
     init = None
     if encoder is not None:
         with torch.no_grad():
-            init = encoder(chunk.to(G.w_avg.device, torch.float32), dtype=config.precision)
+            init = encoder.invert(chunk.to(G.w_avg.device, torch.float32), G, config.encoder_iterations,
+                                  dtype=config.precision)  # fmt: skip
     return project_batch(G, chunk, loss, config, w_stats=w_stats, frames=frames, on_step=on_step, init=init)
 
 

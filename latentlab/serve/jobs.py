@@ -134,7 +134,7 @@ class ProjectionJob:
         if r.method == "encoder":
             self._progress("encoder", 0, 1, None)
             with torch.no_grad():
-                init = encode(m.encoder(), self.target)
+                init = encode(m.encoder(), self.target, G=G)
             self._progress("encoder", 1, 1, None)
         loss, loss_name = self.tools.loss(m)
         config = ProjectConfig(space=r.space, steps=r.steps, loss=loss_name,
