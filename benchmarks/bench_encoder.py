@@ -186,13 +186,13 @@ def iterations(G, enc, args) -> None:
                 "lpips": round(float(lpips(images, lpips.prepare(target)).mean()), 4)}  # fmt: skip
 
     for set_name, (target, _) in sets.items():
-        for space in ("w", "w+"):
+        if set_name not in args.sets.split(","):
+            continue
+        for space in args.spaces.split(","):
             with torch.no_grad():
                 trace = []
-                enc.invert(target, G, iterations=args.max_iterations, trace=trace)
+                enc.invert(target, G, iterations=args.max_iterations, trace=trace, space=space)
                 for n, ws in zip(counts, trace, strict=True):
-                    if space == "w":  # a W start is row 0, and so is every corrected W code
-                        ws = ws[:, :1].expand_as(ws)
                     print(json.dumps({"mode": "iterations", "set": set_name, "space": space, "iterations": n,
                                       "steps": 0, **score(G.synthesis(ws, noise_mode="const"), target)}),
                           flush=True)  # fmt: skip
@@ -201,7 +201,7 @@ def iterations(G, enc, args) -> None:
                 parts = []
                 for i in range(0, len(target), args.batch):
                     with torch.no_grad():
-                        init = enc.invert(target[i : i + args.batch], G, iterations=n)
+                        init = enc.invert(target[i : i + args.batch], G, iterations=n, space=space)
                     parts.append(project_batch(G, target[i : i + args.batch], loss, cfg, w_stats=w_stats,
                                                init=init).images)  # fmt: skip
                 with torch.no_grad():
@@ -327,8 +327,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--plot", default=None, help="quality: draw the plot from these rows (and --rows files)")
-    ap.add_argument("--sets", default="generated,fresh,photos", help="quality: which image sets")
-    ap.add_argument("--spaces", default="w,w+", help="quality: which spaces")
+    ap.add_argument("--sets", default="generated,fresh,photos", help="quality, iterations: which image sets")
+    ap.add_argument("--spaces", default="w,w+", help="quality, iterations: which spaces")
     ap.add_argument("--methods", choices=["all", "opt", "enc"], default="all", help="quality: which methods")
     ap.add_argument("--rows", nargs="*", default=[], help="quality rows (JSON lines) from earlier runs, for --plot")
     ap.add_argument("--times", default=None, help="speed rows (JSON lines) whose seconds replace the quality runs'")

@@ -70,6 +70,15 @@ def test_invert_is_the_first_pass_then_its_corrections(G):
     torch.testing.assert_close(trace[0], first, rtol=0, atol=0)
     torch.testing.assert_close(trace[1], w1, rtol=0, atol=1e-5)
     torch.testing.assert_close(ws, w2, rtol=0, atol=1e-5)
+    # in W every pass keeps one code per image: row 0 of the first pass and of each correction
+    with torch.no_grad():
+        w0 = first[:, :1].expand_as(first)
+        w1 = w0 + (single(x) - single(G.synthesis(w0, noise_mode="const")))[:, :1]
+        in_w = single.invert(x, G, iterations=1, space="w")
+    torch.testing.assert_close(in_w, w1, rtol=0, atol=1e-5)
+    assert (in_w - in_w[:, :1]).abs().max() == 0
+    with pytest.raises(InvalidInput, match="space"):
+        single.invert(x, G, space="z")
     it = _iterative(G)
     with torch.no_grad():
         a = it.invert(x, G)  # its own default: 2 corrections
@@ -178,6 +187,9 @@ def test_projection_from_an_iterative_encoder_and_its_config(G):
     with torch.no_grad():
         torch.testing.assert_close(more.ws, enc.invert(x, G, iterations=3), rtol=0, atol=1e-5)
     assert more.config.encoder_iterations == 3
+    in_w = project(G, x, space="w", steps=0, loss=loss, encoder=enc, progress=False, encoder_iterations=2)
+    with torch.no_grad():
+        torch.testing.assert_close(in_w.ws, enc.invert(x, G, iterations=2, space="w"), rtol=0, atol=1e-5)
     with pytest.raises(InvalidInput, match="encoder_iterations is for init='encoder'"):
         ProjectConfig(encoder_iterations=1)
     with pytest.raises(InvalidInput, match="encoder_iterations"):

@@ -218,7 +218,7 @@ class Encoder(nn.Module):
         return both[: len(images)] - both[len(images) :]
 
     def invert(self, images: Tensor, G: nn.Module, iterations: int | None = None, check: bool = True,
-               dtype: torch.dtype | str | None = None, trace: list | None = None) -> Tensor:
+               dtype: torch.dtype | str | None = None, trace: list | None = None, space: str = "w+") -> Tensor:
         """W+ codes ``[N, num_ws, w_dim]`` float32 for ``images`` ``[N, C, R, R]`` in [-1, 1]: the first pass, then
         ``iterations`` :meth:`correction` steps (None = ``config.iterations``, 0 for a single-pass encoder; with 0
         no ``G`` is needed).
@@ -226,7 +226,12 @@ class Encoder(nn.Module):
         Args:
             G: the generator (its synthesis renders each code with the constant noise, in ``dtype``).
             trace: when a list, receives the codes after each pass (``iterations + 1`` tensors).
+            space: ``"w+"``; or ``"w"``: every pass keeps one code per image, row 0 of the first pass and of each
+                correction, broadcast to all rows (what a W projection starts from).
         """
+        from ..validate import string
+
+        string(space, "space", where="Encoder.invert", choices=("w", "w+"))
         c = self.config
         n = c.iterations if iterations is None else int(iterations)
         if n < 0:
@@ -234,11 +239,14 @@ class Encoder(nn.Module):
         if n and G is None:
             raise InvalidInput(f"{n} encoder iterations need the generator to render each code")
         ws = self(images, check=check, dtype=dtype)
+        if space == "w":
+            ws = ws[:, :1].expand_as(ws)
         if trace is not None:
             trace.append(ws)
         for _ in range(n):
             rendering = G.synthesis(ws, noise_mode="const", dtype=dtype)
-            ws = ws + self.correction(images, rendering.float(), check=False, dtype=dtype)
+            step = self.correction(images, rendering.float(), check=False, dtype=dtype)
+            ws = ws + (step[:, :1] if space == "w" else step)
             if trace is not None:
                 trace.append(ws)
         return ws

@@ -360,7 +360,7 @@ def project_chunk(
     if encoder is not None:
         with torch.no_grad():
             init = encoder.invert(chunk.to(G.w_avg.device, torch.float32), G, config.encoder_iterations,
-                                  dtype=config.precision)  # fmt: skip
+                                  dtype=config.precision, space=config.space)  # fmt: skip
     return project_batch(G, chunk, loss, config, w_stats=w_stats, frames=frames, on_step=on_step, init=init)
 
 
