@@ -51,7 +51,7 @@ from ..io.checkpoint import CheckpointError
 from ..nn.generator import Generator, accepts_fingerprint, model_fingerprint
 from ..nn.synthesis import activation_dtype
 from ..utils import short_error
-from ..validate import InvalidInput, image_batch, number_fields
+from ..validate import InvalidInput, image_batch, number_fields, string
 
 FORMAT = "latentlab-encoder"
 FORMAT_VERSION = 1
@@ -229,8 +229,6 @@ class Encoder(nn.Module):
             space: ``"w+"``; or ``"w"``: every pass keeps one code per image, row 0 of the first pass and of each
                 correction, broadcast to all rows (what a W projection starts from).
         """
-        from ..validate import string
-
         string(space, "space", where="Encoder.invert", choices=("w", "w+"))
         c = self.config
         n = c.iterations if iterations is None else int(iterations)
