@@ -213,3 +213,21 @@ def astronaut(tmp_path) -> Path:
     dst = tmp_path / "astronaut.png"
     dst.write_bytes(src.read_bytes())
     return dst
+
+
+SMALL_ENCODER = {"channel_base": 256, "channel_max": 32}  # a small encoder for the 16-px test generator
+
+
+def small_encoder_config(**kw):
+    """An :class:`EncoderTrainConfig` for the small encoder: 4 steps of batch 4, the MSE distance, ``kw`` on top."""
+    from latentlab.projection.encoder_train import EncoderTrainConfig
+
+    base = dict(steps=4, batch=4, loss="mse", held_out=8, snap=2, **SMALL_ENCODER)
+    return EncoderTrainConfig(**{**base, **kw})
+
+
+def encoder_test_images(G, n=3, seed=0):
+    """``n`` seeded generated images ``[n, C, R, R]`` of ``G`` for the encoder tests."""
+    from latentlab.projection.encoder_train import batch_generator, sample_training_images
+
+    return sample_training_images(G, n, batch_generator(seed, 0, salt=7), small_encoder_config())[0]

@@ -31,19 +31,12 @@ from latentlab.projection.encoder_train import (
 )
 from latentlab.validate import InvalidInput
 
-from conftest import kill_9_when_flagged, tiny_G
+from conftest import SMALL_ENCODER, encoder_test_images, kill_9_when_flagged, small_encoder_config, tiny_G
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = {"channel_base": 256, "channel_max": 32}  # a small encoder for the 16-px test generator
-
-
-def _config(**kw) -> EncoderTrainConfig:
-    base = dict(steps=4, batch=4, loss="mse", held_out=8, snap=2, **SMALL)
-    return EncoderTrainConfig(**{**base, **kw})
-
-
-def _images(G, n=3, seed=0):
-    return sample_training_images(G, n, batch_generator(seed, 0, salt=7), _config())[0]
+SMALL = SMALL_ENCODER
+_config = small_encoder_config
+_images = encoder_test_images
 
 
 # --------------------------------------------------------------------------------------------------

@@ -14,31 +14,17 @@ from latentlab import save_checkpoint
 from latentlab.cli import cli
 from latentlab.projection import ProjectConfig, project
 from latentlab.projection.encoder import encode, load_encoder, new_encoder, read_encoder_meta, save_encoder
-from latentlab.projection.encoder_train import (
-    EncoderTrainConfig,
-    EncoderTrainer,
-    batch_generator,
-    sample_training_images,
-    train_encoder,
-)
+from latentlab.projection.encoder_train import EncoderTrainer, train_encoder
 from latentlab.validate import InvalidInput
 
-SMALL = {"channel_base": 256, "channel_max": 32}  # a small encoder for the 16-px test generator
-
-
-def _config(**kw) -> EncoderTrainConfig:
-    base = dict(steps=4, batch=4, loss="mse", held_out=8, snap=2, **SMALL)
-    return EncoderTrainConfig(**{**base, **kw})
-
-
-def _images(G, n=3, seed=0):
-    return sample_training_images(G, n, batch_generator(seed, 0, salt=7), _config())[0]
+from conftest import SMALL_ENCODER as SMALL
+from conftest import encoder_test_images as _images
+from conftest import small_encoder_config as _config
 
 
 def _iterative(G, seed=1, iterations=2):
     enc = new_encoder(G, "tiny", seed=seed, iterations=iterations, **SMALL).eval()
-    with torch.no_grad():  # a new encoder's rendering weights are random, as the target's are
-        assert enc.fromrgb.weight.shape[1] == 2 * G.img_channels
+    assert enc.fromrgb.weight.shape[1] == 2 * G.img_channels  # target and rendering (random weights for both)
     return enc
 
 
