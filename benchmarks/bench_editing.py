@@ -15,7 +15,16 @@ docs/editing.md.
 3. Layer locality. For pairs (A, B) of samples, A with B's coarse, middle or fine codes. Per factor we
    report the share of the A->B difference that the mix transfers: mean |f(mix) - f(A)| / mean |f(B) - f(A)|.
 
+``--mode select`` chooses the directions the demo's edit strip uses. For each target it tries the shipped
+direction conditioned on nothing, on the factor it drags most, or on every other shipped direction
+(``refine_direction``), each on all layers or on layers i..last, and moves every projected code by the
+demo's sizes (-3, -1.5, 0, +1.5, +3 std). Per image, each reading's travel over the strip is measured
+(``FactorClassifier.travel``, a fraction of the factor's range); the ratio is the target's travel over the
+largest travel of any other reading. The chosen candidate has the highest median ratio among those whose
+mean target travel is at least ``--min-travel``.
+
     python benchmarks/bench_editing.py --images 32 --steps 1000
+    python benchmarks/bench_editing.py --mode select --images 32 --cache /tmp/proj.pt
 """
 
 from __future__ import annotations
@@ -30,10 +39,11 @@ import torch
 
 from latentlab import load_generator
 from latentlab.data.synthfaces import FACTORS, RANGES, render_item
-from latentlab.edit import classifier_scorer, edit, fit_directions, mix
+from latentlab.edit import classifier_scorer, edit, fit_directions, mix, refine_direction
+from latentlab.edit.figures import edited_codes, render_strip
 from latentlab.edit.ops import GROUPS
 from latentlab.io import from_uint8
-from latentlab.pretrained import load_classifier, load_direction
+from latentlab.pretrained import list_directions, load_classifier, load_direction
 from latentlab.projection import build_loss, project
 from latentlab.render import render_codes
 
@@ -78,6 +88,51 @@ def edit_effect(G, clf, ws, noise, direction, target) -> dict:
             "curve": [round(float(x), 3) for x in t.mean(1)], "other_changes": others}  # fmt: skip
 
 
+STRIP_SIGMAS = (-3, -1.5, 0, 1.5, 3)  # latentlab.demo's EDIT_SIGMAS
+
+
+def strip_travel(G, clf, ws, noise, direction) -> list[dict[str, float]]:
+    """Per code, each reading's travel over the demo's edit strip (fractions of the factors' ranges)."""
+    alphas = [k * direction.std for k in STRIP_SIGMAS]
+    _, images = render_strip(G, edited_codes(G, direction, alphas, ws), noise)
+    return [clf.travel(from_uint8(torch.as_tensor(row))) for row in images]
+
+
+def strip_score(travels: list[dict[str, float]], target: str) -> dict:
+    t = np.array([tr[target] for tr in travels])
+    worst = [max((v, f) for f, v in tr.items() if f != target) for tr in travels]
+    other = np.array([w[0] for w in worst])
+    ratio = t / np.maximum(other, 1e-6)
+    names = [w[1] for w in worst]
+    return {"target_travel": round(float(t.mean()), 4), "max_other_travel": round(float(other.mean()), 4),
+            "median_ratio": round(float(np.median(ratio)), 3), "share_ratio_3": round(float((ratio >= 3).mean()), 3),
+            "most_dragged": max(set(names), key=names.count)}  # fmt: skip
+
+
+def select(G, clf, ws, noise, network: str, min_travel: float) -> None:
+    names = [n.split("/", 1)[1] for n in list_directions(network)]
+    shipped = {n: load_direction(n, model=network) for n in names}
+    plain = {n: d for n, d in shipped.items() if not d.conditioned_on and d.layers is None}
+    for target in TARGETS:
+        base = plain[target]
+        dragged = strip_score(strip_travel(G, clf, ws, noise, base), target)["most_dragged"]
+        condsets = {"none": [], dragged: [plain[dragged]] if dragged in plain else [],
+                    "others": [d for n, d in plain.items() if n != target]}  # fmt: skip
+        rows = []
+        for cname, conds in condsets.items():
+            if cname != "none" and not conds:
+                continue
+            for first in range(G.num_ws - 1):
+                d = refine_direction(base, G, conds, layers=None if first == 0 else f"{first}-{G.num_ws - 1}")
+                score = strip_score(strip_travel(G, clf, ws, noise, d), target)
+                row = {"target": target, "conditioned_on": cname, "layers": f"{first}-{G.num_ws - 1}", **score}
+                rows.append(row)
+                print(json.dumps({"candidate": row}), flush=True)
+        ok = [r for r in rows if r["target_travel"] >= min_travel] or rows
+        best = max(ok, key=lambda r: r["median_ratio"])
+        print(json.dumps({"chosen": best, "plain": rows[0]}), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--network", default="synthfaces-64")
@@ -87,6 +142,10 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default=None, help="keep the projections in this .pt file and reuse them")
+    ap.add_argument("--mode", choices=["all", "select"], default="all",
+                    help="all = sections 1-3; select = choose the demo's edit directions")
+    ap.add_argument("--min-travel", type=float, default=0.4,
+                    help="select: least mean travel of the target reading over the strip")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     G = load_generator(args.network, device="cpu")
@@ -105,6 +164,9 @@ def main() -> None:
             torch.save((ws, noise), args.cache)
         print(json.dumps({"projected": args.images, "steps": args.steps, "loss": proj.loss_name,
                           "seconds": round(time.time() - t0, 1)}), flush=True)  # fmt: skip
+    if args.mode == "select":
+        select(G, clf, ws, noise, args.network, args.min_travel)
+        return
     with torch.no_grad():
         samples = G.mapping(torch.randn(args.images, G.z_dim, generator=torch.Generator().manual_seed(11)), None,
                             truncation_psi=0.7)  # fmt: skip

@@ -47,6 +47,19 @@ def test_predict_units_and_resizing():
         model.features(torch.zeros([2, 1, 32, 32]))
 
 
+def test_travel_known_answers(monkeypatch):
+    model = FactorClassifier(TINY)
+    values = {"yaw": torch.tensor([-0.5, 0.5, 0.0]), "smile": torch.tensor([0.2, 0.2, 0.2]),
+              "glasses": torch.tensor([0.1, 0.9, 0.5]), "bg_hue": torch.tensor([0.95, 0.05, 0.0])}  # fmt: skip
+    monkeypatch.setattr(model, "predict", lambda images, batch=256: values)
+    travel = model.travel(torch.zeros([3, 3, 32, 32]))
+    assert travel["yaw"] == pytest.approx(0.5)  # 1.0 of a range of 2
+    assert travel["smile"] == 0 and travel["glasses"] == pytest.approx(0.8)
+    assert travel["bg_hue"] == pytest.approx(0.1)  # around the circle: 0.95 -> 0.05, not 0.9
+    with pytest.raises(ValueError, match="at least 2 images"):
+        model.travel(torch.zeros([1, 3, 32, 32]))
+
+
 def test_save_load_round_trip(tmp_path):
     model = FactorClassifier(TINY).eval()
     path = save_classifier(tmp_path / "c.safetensors", model, {"note": "x"})

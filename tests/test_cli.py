@@ -196,6 +196,14 @@ def test_demo(tmp_path):
     assert all(f"src='{n}.png'" in page for n in ("photo", "projection", "encoder", "samples", "truncation", "mixing"))
     assert "&quot;smile&quot;" in page and "classifier reading vs truth" in page  # true factors, classifier
     assert "embedded default model: synthfaces-64" in r.output and "UNTRAINED" not in page
+    # Each edit row says how far the classifier's readings travel: the target's and the most-moved other's.
+    travel = re.findall(r"readings over the strip: (\w+) ([\d.]+), most-moved other: (\w+) ([\d.]+) \(([\d.]+)x\)",
+                        r.output)  # fmt: skip
+    assert [t[0] for t in travel] == ["smile", "glasses"], r.output
+    for target, t, other, o, ratio in travel:
+        assert other != target and 0 < float(t) <= 1 and 0 <= float(o) <= 1
+        assert abs(float(ratio) - float(t) / max(float(o), 1e-6)) <= 0.05 + 0.15 * float(ratio)  # printed rounded
+    assert "How far the classifier&#x27;s readings travel" in page and "glasses: glasses " in page
     r = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d2"), "--device", "tpu"])
     assert r.exit_code == 1 and "unknown device" in r.output and not (tmp_path / "d2").exists()
 

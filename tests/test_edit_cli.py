@@ -17,8 +17,8 @@ from latentlab.edit import edit, load_direction, save_direction
 from latentlab.edit.directions import Direction, model_fingerprint
 from latentlab.io import load_latents
 
-COMMANDS = [("directions", "fit"), ("directions", "pca"), ("directions", "sefa"), ("directions", "list"), ("edit",),
-            ("mix",), ("interpolate",), ("noise",)]  # fmt: skip
+COMMANDS = [("directions", "fit"), ("directions", "condition"), ("directions", "pca"), ("directions", "sefa"),
+            ("directions", "list"), ("edit",), ("mix",), ("interpolate",), ("noise",)]  # fmt: skip
 
 
 def run(*args, ok=True):
@@ -214,6 +214,60 @@ def test_shipped_directions_load_fit_the_embedded_model_and_edit_it():
     assert (read[2] > read[0]).float().mean() >= 0.75 and read[2].mean() - read[0].mean() > 0.3
     with pytest.raises(FileNotFoundError, match="shipped:"):
         load_shipped("frown", model="synthfaces-64")
+
+
+def test_condition_a_shipped_direction_and_restrict_its_layers(tmp_path):
+    from latentlab.edit import refine_direction
+    from latentlab.pretrained import default_model, list_directions
+    from latentlab.pretrained import load_direction as load_shipped
+
+    if default_model() is None:
+        pytest.skip("the embedded model is not in this installation")
+    G = load_generator("synthfaces-64", device="cpu")
+    smile, glasses = (load_shipped(a, model="synthfaces-64") for a in ("smile", "glasses"))
+    # Only the layers: the vector is unchanged, and so is the std (the fit's own 10k reference samples).
+    late = refine_direction(smile, G, layers="5-9")
+    assert late.layers == (5, 6, 7, 8, 9) and torch.equal(late.vector, smile.vector)
+    assert late.std == pytest.approx(smile.std, rel=1e-5) and smile.layers is None  # the input is not touched
+    assert refine_direction(smile, G, layers="all").layers is None
+    ws = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0)), None).detach()
+    moved = edit(ws, late, 2.0)
+    assert torch.equal(moved[:, :5], ws[:, :5]) and not torch.equal(moved[:, 5:], ws[:, 5:])
+    # Conditioned: orthogonal to the condition, a new std measured the fit's way, the fit's accuracy kept aside.
+    cond = refine_direction(smile, G, [glasses])
+    assert abs(float(cond.vector @ glasses.vector)) < 1e-6 and float(cond.vector.norm()) == pytest.approx(1)
+    assert cond.conditioned_on == ("glasses",) and cond.accuracy is None
+    assert cond.extra["accuracy_unconditioned"] == smile.accuracy
+    from latentlab.edit import replay_codes
+
+    ref = replay_codes(G, range(10_000), seed=0, space="w")
+    assert cond.std == pytest.approx(float((ref @ cond.vector).std()), rel=1e-5) and cond.std < smile.std
+    with pytest.raises(ValueError, match="layer index 10 is out of range"):
+        refine_direction(smile, G, layers="5-12")
+    foreign = Direction(smile.vector, attribute="x", space="z", method="given")
+    with pytest.raises(ValueError, match="layers= applies to W directions"):
+        refine_direction(foreign, G, layers="5-9")
+
+    # The CLI: --on names, --on others (every other shipped plain direction), --layers, --name.
+    out = tmp_path / "dirs"
+    r = run("directions", "condition", "smile", "--on", "glasses", "--out", out)
+    d = load_direction(out / "smile_conditioned_on_glasses.npy")
+    assert torch.allclose(d.vector, cond.vector) and "smile|glasses" in r.output
+    run("directions", "condition", "glasses", "--on", "others", "--layers", "2-9", "--name", "glasses_clean",
+        "--out", out)  # fmt: skip
+    g = load_direction(out / "glasses_clean.npy")
+    plain = [n.split("/")[1] for n in list_directions("synthfaces-64")]
+    assert set(g.conditioned_on) == set(plain) - {"glasses"} and g.layers == tuple(range(2, 10))
+    shipped = {n: load_shipped(n, model="synthfaces-64") for n in plain}
+    assert max(abs(float(g.vector @ v.vector)) for n, v in shipped.items() if n != "glasses") < 1e-5
+    run("directions", "condition", "smile", "--layers", "middle", "--out", out)
+    assert load_direction(out / "smile_layers4-7.npy").layers == (4, 5, 6, 7)
+    r = run("directions", "condition", "smile", "--out", out, ok=False)
+    assert r.exit_code == 2 and "nothing would change" in r.output
+    r = run("directions", "condition", "smile", "--on", "others,yaw", "--out", out, ok=False)
+    assert r.exit_code == 2 and "stands alone" in r.output
+    r = run("directions", "condition", "smile", "--on", "frown", "--out", out, ok=False)
+    assert r.exit_code == 1 and "frown" in r.output
 
 
 def test_editing_works_on_a_converted_rosinality_model(tmp_path):

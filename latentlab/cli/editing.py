@@ -64,7 +64,21 @@ def _dir_filename(d) -> str:
         name += "_z"
     elif d.space == "w+" and d.layers:
         name += f"_wp{d.layers[0]}"
+    elif d.layers:
+        name += f"_layers{_ranges(d.layers)}"
     return name
+
+
+def _ranges(idx) -> str:
+    """Layer indices as ``0-3_7`` (a file-name part)."""
+    parts, start = [], None
+    for i, k in enumerate(idx):
+        if start is None:
+            start = k
+        if i + 1 == len(idx) or idx[i + 1] != k + 1:
+            parts.append(str(start) if start == k else f"{start}-{k}")
+            start = None
+    return "_".join(parts)
 
 
 def _save_all(directions, out: Path) -> None:
@@ -177,6 +191,65 @@ def directions_fit(network, attributes, conditions, samples, ratio, split, metho
                             batch_size=batch, model=network, progress=progress, world=world)  # fmt: skip
     if world.is_main:  # every process fitted the same directions; rank 0 writes them
         _save_all(result.values(), out)
+
+
+@directions.command("condition")
+@click.argument("direction")
+@click.option("--on", "on", default=None,
+              help="Directions to project out, comma-separated (shipped names or .npy files), or 'others' for "
+                   "every other shipped direction of the network.")
+@click.option("--layers", default=None,
+              help="W+ layers the result is meant for (an edit moves these by default): all, coarse, middle, "
+                   "fine (join with +), or indices like 5-9.  [default: the direction's own]")
+@click.option("--network", default=None, help="Registry name or checkpoint.  [default: the embedded model]")
+@click.option("--samples", type=click.IntRange(2, 10**8), default=10_000, show_default=True,
+              help="Sampled codes the result's std is measured on (as the fit drew them).")
+@click.option("--name", default=None,
+              help="File name (without .npy).  [default: ATTRIBUTE_conditioned_on_A_B[_layersL]]")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for NAME.npy + NAME.json.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps, ...")
+def directions_condition(direction, on, layers, network, samples, name, out, device):
+    """Condition a fitted direction on others, or restrict it to W+ layers, without refitting it.
+
+    InterFaceGAN's conditional manipulation after the fit: the components along the --on directions are
+    projected out, so an edit along the result no longer moves those attributes to first order. --layers
+    records the W+ layers the direction is meant for; `latentlab edit` and the editor move only those.
+    The result's std is re-measured on the network's samples, so --units std sizes stay comparable. Use
+    `latentlab directions fit --condition` to refit instead (it also re-measures the accuracy).
+
+    Examples:
+
+    \b
+        latentlab directions condition smile --on glasses --out dirs/
+        latentlab directions condition glasses --on others --layers 2-9 --name glasses_clean --out dirs/
+        latentlab directions condition dirs/smile.npy --on dirs/yaw.npy --network run/snap.safetensors --out dirs/
+    """
+    from ..edit.directions import refine_direction, save_direction
+    from ..pretrained import list_directions
+    from ..registry import MODELS, default_model, load_generator
+
+    if not on and layers is None:
+        raise click.UsageError("give --on (directions to project out) and/or --layers; nothing would change")
+    network = _network_name(network)
+    G = load_generator(network, device=device)
+    d = _load_direction(direction, network, G)
+    names = [c.strip() for c in (on or "").split(",") if c.strip()]
+    if "others" in names:
+        if names != ["others"]:
+            raise click.UsageError("--on others stands alone (every other shipped direction)")
+        # Every shipped plain direction of this network's space, other than the direction's own attribute.
+        model = network if network in MODELS else default_model()
+        shipped = [_load_direction(n, network, G) for n in list_directions(model)]
+        conds = [c for c in shipped if c.attribute != d.attribute and not c.conditioned_on and c.layers is None
+                 and c.space == d.space]  # fmt: skip
+        if not conds:
+            raise click.UsageError(f"--on others: {model} ships no other {d.space or '?'} directions")
+    else:
+        conds = [_load_direction(c, network, G) for c in names]
+    result = refine_direction(d, G, conds, layers=layers, num_samples=samples)
+    path = save_direction(result, out / (name or _dir_filename(result)))
+    click.echo(f"{result.describe()}\n    -> {path}")
 
 
 @directions.command("pca")

@@ -141,6 +141,23 @@ class FactorClassifier(nn.Module):
             out[name] = out[name].sigmoid()
         return out, feats
 
+    def travel(self, images: Tensor) -> dict[str, float]:
+        """How far each reading moves over a sequence of images (e.g. one edit strip, ``[A, 3, H, W]`` in
+        [-1, 1]), as a fraction of the factor's range: ``(max - min) / range``, in [0, 1]. A circular factor
+        (a hue) counts the largest circular distance between any two images, in [0, 0.5]."""
+        if images.ndim != 4 or images.shape[0] < 2:
+            raise ValueError(f"travel() wants a sequence of at least 2 images [A, 3, H, W], got {tuple(images.shape)}")
+        out = {}
+        for name, v in self.predict(images).items():
+            v = v.double()
+            if name in self.config.circular:
+                d = (v[:, None] - v[None]).abs()
+                out[name] = float(torch.minimum(d, 1 - d).max())
+            else:
+                lo, hi = self.config.ranges.get(name, (0.0, 1.0))
+                out[name] = float((v.max() - v.min()) / (hi - lo))
+        return out
+
     def targets(self, factors: Tensor) -> Tensor:
         """Training targets ``[N, num_outputs]`` from factor vectors ``[N, len(factors)]`` (ranges mapped to
         [-1, 1], circular factors to (cos, sin), binaries kept as 0/1)."""

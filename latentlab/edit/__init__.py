@@ -3,8 +3,9 @@
 * :mod:`latentlab.edit.ops`: ``edit``, ``mix``, ``mix_grid``, ``interpolate``, ``truncate``,
   ``noise_variation`` and the layer selections (``layer_indices``);
 * :mod:`latentlab.edit.directions`: :class:`Direction`, InterFaceGAN fitting (``fit_directions``,
-  ``fit_direction``), conditioning (``condition``), GANSpace (``pca_directions``), SeFa (``sefa_directions``),
-  and the files (``save_direction``, ``load_direction``);
+  ``fit_direction``), conditioning (``condition``; ``refine_direction`` conditions a fitted one and sets
+  its layers), GANSpace (``pca_directions``), SeFa (``sefa_directions``), and the files (``save_direction``,
+  ``load_direction``);
 * :mod:`latentlab.edit.figures`: the strips, grids and videos the CLI writes.
 
 The embedded model's fitted directions load by name: ``latentlab.pretrained.load_direction("synthfaces-64/smile")``.
@@ -19,6 +20,7 @@ from .directions import (
     load_direction,
     model_fingerprint,
     pca_directions,
+    refine_direction,
     replay_codes,
     sample_scores,
     save_direction,
@@ -57,6 +59,7 @@ __all__ = [
     "noise_variation",
     "parse_alphas",
     "pca_directions",
+    "refine_direction",
     "replay_codes",
     "sample_scores",
     "save_direction",

@@ -26,7 +26,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -558,6 +558,54 @@ def condition(direction: Direction, conditions: Sequence[Direction | Tensor]) ->
     extra = {**direction.extra, "cosine_to_unconditioned": float((out / out.norm()) @ n)}
     return Direction(out.float(), conditioned_on=(*direction.conditioned_on, *names), accuracy=None, extra=extra,
                      **kept)  # fmt: skip
+
+
+def refine_direction(
+    direction: Direction,
+    G: Generator,
+    conditions: Sequence[Direction] = (),
+    layers: LayerSpec = None,
+    num_samples: int = 10_000,
+) -> Direction:
+    """A fitted direction conditioned on others and/or meant for some W+ layers, without refitting it.
+
+    InterFaceGAN's conditional manipulation applied after the fit (:func:`condition`), and the W+ layers an
+    edit moves by default (``layers``; e.g. ``"middle+fine"`` or ``[5, 6, 7, 8, 9]``). The result's ``std``
+    is re-measured on ``num_samples`` of ``G``'s codes, drawn as the fit drew them (its ``sampling_seed`` and
+    ``truncation_psi``, recorded in ``extra``; else seed 0 and psi 1), so edit sizes in sigmas stay comparable
+    with the fitted direction's. The validation accuracy is not re-measured (it needs labels): it is dropped
+    and the fitted one kept as ``extra["accuracy_unconditioned"]`` when conditions are given.
+
+    Args:
+        direction: a W, Z or one-layer W+ direction fitted on ``G`` (its fingerprint is checked).
+        conditions: directions of the same space to project out.
+        layers: the W+ layers it is meant for (W directions only); None keeps the direction's own.
+    Raises:
+        ValueError: a direction of another model or space, conditions that leave nothing, layers for a Z
+            direction, or layers outside ``G``'s ``num_ws``.
+    """
+    direction.check_model(G)
+    for c in conditions:
+        c.check_model(G)
+    if layers is not None and direction.space != "w":
+        raise ValueError(f"layers= applies to W directions; {direction.name!r} lives in {direction.space or '?'}")
+    if conditions:
+        out = condition(direction, list(conditions))
+        out.extra["accuracy_unconditioned"] = direction.accuracy
+    else:  # a copy: the caller's direction is left as it was
+        out = replace(direction, extra=dict(direction.extra))
+    if layers is not None:
+        idx = layer_indices(layers, G.num_ws)
+        out.layers = None if len(idx) == G.num_ws else tuple(idx)
+    if direction.space is not None:
+        space, layer = direction.space, None
+        if space == "w+":
+            layer = direction.layers[0] if direction.layers else None
+        seed = int(direction.extra.get("sampling_seed", 0))
+        psi = float(direction.extra.get("truncation_psi", 1.0))
+        reference = replay_codes(G, range(int(num_samples)), seed=seed, truncation_psi=psi, space=space, layer=layer)
+        out.std = float((reference @ out.vector).std())
+    return out
 
 
 def classifier_scorer(classifier: torch.nn.Module, attributes: Sequence[str] | None = None) -> Scorer:
