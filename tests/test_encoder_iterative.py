@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from latentlab import save_checkpoint
 from latentlab.cli import cli
-from latentlab.projection import ProjectConfig, project
+from latentlab.projection import ProjectConfig, build_loss, project
 from latentlab.projection.encoder import encode, load_encoder, new_encoder, read_encoder_meta, save_encoder
 from latentlab.projection.encoder_train import EncoderTrainer, train_encoder
 from latentlab.validate import InvalidInput
@@ -215,6 +215,16 @@ def test_cli_trains_an_iterative_encoder_and_projects_with_its_corrections(tmp_p
     assert r.exit_code != 0 and "encoder_iterations 1 (now 2)" in r.output
     r = CliRunner().invoke(cli, ["project", str(photos), "--network", str(net), "--encoder-iterations", "1",
                                  "--outdir", str(tmp_path / "x")])  # fmt: skip
+    assert r.exit_code == 2 and "--encoder-iterations is used with --init encoder" in r.output
+    # tune: the pivot from the encoder with its corrections (the tuning itself needs LPIPS-AlexNet weights)
+    from latentlab.projection.tune import pivot_config, project_pivots
+
+    pivots = project_pivots(G, target.float(), build_loss("mse"), pivot_config(steps=0, init="encoder",
+                            encoder_iterations=1), encoder=e)  # fmt: skip
+    assert (pivots[0] - e.invert(target.float(), G, iterations=1, space="w")[0]).abs().max() < 1e-5
+    assert pivot_config().encoder_iterations is None
+    r = CliRunner().invoke(cli, ["tune", str(photos), "--network", str(net), "--encoder-iterations", "1",
+                                 "--outdir", str(tmp_path / "t")])  # fmt: skip
     assert r.exit_code == 2 and "--encoder-iterations is used with --init encoder" in r.output
 
 

@@ -192,6 +192,9 @@ def project(images, network, outdir, space, steps, init, encoder_file, encoder_i
               help="The pivot's projection starts from the mean code or from an encoder's code.")
 @click.option("--encoder", "encoder_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The encoder file for --init encoder.  [default: the model's embedded encoder]")
+@click.option("--encoder-iterations", type=click.IntRange(0, 100), default=None,
+              help="Corrections after the encoder's first pass for the pivot (as `latentlab project`).  [default: "
+                   "the encoder's own]")
 @click.option("--pivot-lr", type=Finite(0, 10, low_open=True), default=5e-3, show_default=True,
               help="The pivot projector's peak learning rate (PTI's first_inv_lr).")
 @click.option("--pivot-loss", type=click.Choice(list(LOSSES)), default="auto", show_default=True,
@@ -209,7 +212,8 @@ def project(images, network, outdir, space, steps, init, encoder_file, encoder_i
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @device_option
 def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivot_steps, init, encoder_file,
-             pivot_lr, pivot_loss, lpips_weights, seed, batch, resume, precision, progress, device):  # fmt: skip
+             encoder_iterations, pivot_lr, pivot_loss, lpips_weights, seed, batch, resume, precision, progress,
+             device):  # fmt: skip
     """Pivotal tuning (PTI, Roich et al. 2022): a W pivot per image, then the synthesis tuned around it.
 
     IMAGES are files or folders (searched recursively), read as `latentlab project` reads them.
@@ -246,6 +250,8 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
         raise click.UsageError("--pivot-steps 0 needs --init encoder (the encoder's code as the pivot)")
     if encoder_file is not None and init != "encoder":
         raise click.UsageError("--encoder is used with --init encoder")
+    if encoder_iterations is not None and init != "encoder":
+        raise click.UsageError("--encoder-iterations is used with --init encoder")
     G = load_generator(network, device=dev)
     encoder, _ = _encoder(G, network, init, encoder_file, dev)
     targets = load_targets(expand_inputs(images), G.img_resolution, G.img_channels)
@@ -260,8 +266,9 @@ def tune_cmd(images, network, outdir, steps, lr, lpips_threshold, locality, pivo
         lpips_threshold = auto_lpips_threshold(G.img_resolution)
     config = TuneConfig(steps=steps, lr=lr, lpips_threshold=lpips_threshold, locality=locality, seed=seed,
                         precision=precision)  # fmt: skip
+    pconfig = pivot_config(seed, pivot_steps, pivot_lr, pivot.name, init, precision, encoder_iterations)
     rows = tune_to_folder(G, targets, outdir, str(network), lpips=lpips, pivot_loss=pivot, config=config,
-                          pivot=pivot_config(seed, pivot_steps, pivot_lr, pivot.name, init, precision),
+                          pivot=pconfig,
                           batch_size=batch, progress=progress, encoder=encoder, world=world, resume=resume)  # fmt: skip
     if world.is_main:
         _report_tuned(rows, outdir)

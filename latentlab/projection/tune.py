@@ -222,14 +222,15 @@ def _locality(base: Generator, Gt: Generator, ws: Tensor, lpips: nn.Module, conf
 
 
 def pivot_config(seed: int = 0, steps: int = 450, lr: float = 5e-3, loss: str = "auto", init: str = "w_avg",
-                 precision: str = "fp32") -> Any:  # fmt: skip
+                 precision: str = "fp32", encoder_iterations: int | None = None) -> Any:  # fmt: skip
     """PTI's first inversion as a :class:`~latentlab.projection.ProjectConfig`: W, 450 steps, peak lr 5e-3, and
     G's constant noise kept (not optimized), as the tuning renders the pivot; ``init="encoder"`` starts it at an
-    encoder's code; ``precision`` is the search's (``ProjectConfig.precision``)."""
+    encoder's code (with ``encoder_iterations`` corrections; None = the encoder's own default); ``precision`` is
+    the search's (``ProjectConfig.precision``)."""
     from .projector import ProjectConfig
 
     return ProjectConfig(space="w", steps=steps, lr=lr, optimize_noise=False, seed=seed, loss=loss, init=init,
-                         precision=precision)  # fmt: skip
+                         precision=precision, encoder_iterations=encoder_iterations)  # fmt: skip
 
 
 def project_pivots(G: Generator, targets: Tensor, pivot_loss: nn.Module, config: Any = None,
@@ -351,7 +352,8 @@ def tune_to_folder(
                 after = result.G.synthesis(ws, noise_mode="const")
             meta = {**result.meta(), "pivot": {"space": pconfig.space, "steps": pconfig.steps, "lr": pconfig.lr,
                                                "lpips": lp_before, "l2": l2_before, "loss": pconfig.loss,
-                                               "init": pconfig.init, "seconds": round(pivot_seconds, 3)}}  # fmt: skip
+                                               "init": pconfig.init, "encoder_iterations": pconfig.encoder_iterations,
+                                               "seconds": round(pivot_seconds, 3)}}  # fmt: skip
             save_tuned(outdir / f"{name}.safetensors", result.G, G, base_ref, ws, meta, image=str(path))
             code_meta = {"network": base_ref, "space": pconfig.space, "pivot": True, "tuned": f"{name}.safetensors"}
             save_latents(outdir / f"{name}.npz", ws[0].cpu(), meta=code_meta)
@@ -416,7 +418,8 @@ def completed_tunings(outdir: Any, names: list[str], paths: list[Any], base_ref:
 
     outdir = Path(outdir)
     want = asdict(config)
-    want_pivot = {"space": pivot.space, "steps": pivot.steps, "lr": pivot.lr, "loss": pivot.loss, "init": pivot.init}
+    want_pivot = {"space": pivot.space, "steps": pivot.steps, "lr": pivot.lr, "loss": pivot.loss, "init": pivot.init,
+                  "encoder_iterations": pivot.encoder_iterations}  # files from before it existed read as None
     done: dict[int, dict[str, Any]] = {}
     for i, (name, path) in enumerate(zip(names, paths, strict=True)):
         files = [outdir / f"{name}{suffix}" for suffix in (".safetensors", ".npz", ".png", "-compare.png")]
