@@ -28,17 +28,20 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--real-seed", type=int, default=2)
+    ap.add_argument("--which", choices=["auto", "G_ema", "G"], default="auto",
+                    help="which generator of the checkpoint (G = the raw weights, to compare with G_ema's average)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    G = latentlab.load_generator(args.network, device=args.device)
+    G = latentlab.load_generator(args.network, device=args.device, network=args.which)
     clf = load_classifier(args.classifier, device=args.device)
     t0 = time.perf_counter()
     report = quality_report(G, clf, n=args.n, seed=args.seed, real_seed=args.real_seed, progress=True)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     report["network"] = args.network
+    report["which"] = args.which
     print(json.dumps(report))
 
 
