@@ -64,8 +64,6 @@ def _dir_filename(d) -> str:
         name += "_z"
     elif d.space == "w+" and d.layers:
         name += f"_wp{d.layers[0]}"
-    elif d.layers:
-        name += f"_layers{_ranges(d.layers)}"
     return name
 
 
@@ -248,7 +246,11 @@ def directions_condition(direction, on, layers, network, samples, name, out, dev
     else:
         conds = [_load_direction(c, network, G) for c in names]
     result = refine_direction(d, G, conds, layers=layers, num_samples=samples)
-    path = save_direction(result, out / (name or _dir_filename(result)))
+    if name is None:
+        name = _dir_filename(result)
+        if layers is not None and result.layers is not None and result.space == "w":
+            name += f"_layers{_ranges(result.layers)}"
+    path = save_direction(result, out / name)
     click.echo(f"{result.describe()}\n    -> {path}")
 
 
