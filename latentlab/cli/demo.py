@@ -16,9 +16,11 @@ from ._common import device_option
 def demo(outdir, device):
     """The main job on the embedded SynthFaces model: a report of what latentlab does with a generator.
 
-    Renders a SynthFaces portrait the model never saw (the "photo"), samples, a truncation sweep and
-    coarse/middle/fine style mixing, and writes report.html and strip.png to --outdir. Until the
-    embedded model ships, it uses an untrained synthfaces-64 network (coloured noise) and says so.
+    Renders a SynthFaces portrait the model never saw (the "photo"), projects it into W and W+ (and
+    through the embedded encoder), edits it along the shipped smile and glasses directions (printing how
+    far each edit moves every classifier reading), and renders samples, a truncation sweep and
+    coarse/middle/fine style mixing; writes report.html and strip.png to --outdir. An installation
+    without the embedded model uses an untrained synthfaces-64 network (coloured noise) and says so.
 
     Example:
 
