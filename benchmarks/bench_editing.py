@@ -39,6 +39,7 @@ import torch
 
 from latentlab import load_generator
 from latentlab.data.synthfaces import FACTORS, RANGES, render_item
+from latentlab.demo import EDIT_SIGMAS
 from latentlab.edit import classifier_scorer, edit, fit_directions, mix, refine_direction
 from latentlab.edit.figures import edited_codes, render_strip
 from latentlab.edit.ops import GROUPS
@@ -88,12 +89,9 @@ def edit_effect(G, clf, ws, noise, direction, target) -> dict:
             "curve": [round(float(x), 3) for x in t.mean(1)], "other_changes": others}  # fmt: skip
 
 
-STRIP_SIGMAS = (-3, -1.5, 0, 1.5, 3)  # latentlab.demo's EDIT_SIGMAS
-
-
 def strip_travel(G, clf, ws, noise, direction) -> list[dict[str, float]]:
     """Per code, each reading's travel over the demo's edit strip (fractions of the factors' ranges)."""
-    alphas = [k * direction.std for k in STRIP_SIGMAS]
+    alphas = [k * direction.std for k in EDIT_SIGMAS]
     _, images = render_strip(G, edited_codes(G, direction, alphas, ws), noise)
     return [clf.travel(from_uint8(torch.as_tensor(row))) for row in images]
 

@@ -238,8 +238,9 @@ def _edit_photo(G, network, proj, outdir: Path, sections: list, rows: list) -> I
 
 def _travel_note(clf, images: np.ndarray, target: str, device: torch.device) -> str:
     """``"smile 0.69, most-moved other: face_width 0.43 (1.6x)"`` for one edit row ``uint8 [A, R, R, 3]``."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().to(device) / 127.5 - 1
-    travel = clf.travel(x)
+    from .io import from_uint8
+
+    travel = clf.travel(from_uint8(images).to(device))
     other = max((f for f in travel if f != target), key=travel.get)
     ratio = travel[target] / max(travel[other], 1e-6)
     return f"{target} {travel[target]:.2f}, most-moved other: {other} {travel[other]:.2f} ({ratio:.1f}x)"

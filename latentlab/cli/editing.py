@@ -67,18 +67,6 @@ def _dir_filename(d) -> str:
     return name
 
 
-def _ranges(idx) -> str:
-    """Layer indices as ``0-3_7`` (a file-name part)."""
-    parts, start = [], None
-    for i, k in enumerate(idx):
-        if start is None:
-            start = k
-        if i + 1 == len(idx) or idx[i + 1] != k + 1:
-            parts.append(str(start) if start == k else f"{start}-{k}")
-            start = None
-    return "_".join(parts)
-
-
 def _save_all(directions, out: Path) -> None:
     from ..edit.directions import save_direction
 
@@ -223,7 +211,7 @@ def directions_condition(direction, on, layers, network, samples, name, out, dev
         latentlab directions condition glasses --on others --layers 2-9 --name glasses_clean --out dirs/
         latentlab directions condition dirs/smile.npy --on dirs/yaw.npy --network run/snap.safetensors --out dirs/
     """
-    from ..edit.directions import refine_direction, save_direction
+    from ..edit.directions import _ranges, refine_direction, save_direction
     from ..pretrained import list_directions
     from ..registry import MODELS, default_model, load_generator
 
@@ -249,7 +237,7 @@ def directions_condition(direction, on, layers, network, samples, name, out, dev
     if name is None:
         name = _dir_filename(result)
         if layers is not None and result.layers is not None and result.space == "w":
-            name += f"_layers{_ranges(result.layers)}"
+            name += "_layers" + _ranges(result.layers).replace(",", "_")  # 0-3_7: no commas in file names
     path = save_direction(result, out / name)
     click.echo(f"{result.describe()}\n    -> {path}")
 
