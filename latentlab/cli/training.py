@@ -16,6 +16,12 @@ from ._common import SEED, Finite, device_option, join_world
 @click.option("--preset", default=None, help="Network architecture (see `latentlab presets`).  [default: small-64]")
 @click.option("--init", default=None, help="Start from this checkpoint's G, G_ema and D instead of a random "
               "initialisation (.safetensors, NVIDIA .pkl, rosinality .pt, registry name); fresh optimizers.")
+@click.option("--channel-base", type=click.IntRange(1, 2**20), default=None,
+              help="Feature maps at resolution R: min(channel-base / R, channel-max). With --init, its networks "
+                   "are widened to it and start computing what they computed.  [default: the preset's or the "
+                   "init file's]")
+@click.option("--channel-max", type=click.IntRange(1, 2**16), default=None,
+              help="The most feature maps at any resolution (see --channel-base).")
 @click.option("--kimg", type=Finite(0, low_open=True), default=None,
               help="Train until this many thousand images.  [default: 1000]")
 @click.option("--batch", type=click.IntRange(1, 65536), default=None,
@@ -72,9 +78,10 @@ from ._common import SEED, Finite, device_option, join_world
                    "losses and D's epilogue stay fp32. A resumed run may change it.  [default: fp32]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @device_option
-def train(data, outdir, preset, init, kimg, batch, gamma, seed, snap, keep, tick, xflip, crop, cond, augment, aug_p,
-          ada_target, ema_kimg, lr, arch, lod_initial_resolution, lod_training_kimg, lod_transition_kimg, batch_dict,
-          lr_dict, resume, grid, threads, workers, precision, progress, device):  # fmt: skip
+def train(data, outdir, preset, init, channel_base, channel_max, kimg, batch, gamma, seed, snap, keep, tick, xflip,
+          crop, cond, augment, aug_p, ada_target, ema_kimg, lr, arch, lod_initial_resolution, lod_training_kimg,
+          lod_transition_kimg, batch_dict, lr_dict, resume, grid, threads, workers, precision, progress,
+          device):  # fmt: skip
     """Train a StyleGAN2 (or StyleGAN v1, --arch stylegan1) generator on a folder or zip of images.
 
     StyleGAN2: lazy R1, path length, style mixing, G_ema. StyleGAN v1: progressive growing with
@@ -93,13 +100,15 @@ def train(data, outdir, preset, init, kimg, batch, gamma, seed, snap, keep, tick
         latentlab train --data faces.zip --outdir runs/v1 --arch stylegan1 --grow-kimg 60 --fade-kimg 60
         torchrun --standalone --nproc_per_node 2 -m latentlab train --data faces.zip --outdir runs/f2
         latentlab train --data faces.zip --outdir runs/bf --preset small-64 --precision bf16
+        latentlab train --data faces.zip --outdir runs/wide --init model.safetensors --channel-base 8192
     """
     from ..train import train as run_training
     from ..train.loop import config_for_run
 
     lrs = {"lr_G": lr, "lr_D": lr} if lr is not None else {}
     config = config_for_run(dict(
-        data=data, outdir=outdir, preset=preset, init=init, kimg=kimg, batch=batch, gamma=gamma, seed=seed, snap=snap,
+        data=data, outdir=outdir, preset=preset, init=init, channel_base=channel_base, channel_max=channel_max,
+        kimg=kimg, batch=batch, gamma=gamma, seed=seed, snap=snap,
         keep=keep, tick=tick, xflip=xflip, crop=crop, cond=cond, augment=augment, aug_p=aug_p, ada_target=ada_target,
         ema_kimg=ema_kimg, resume=resume, grid=grid, arch=arch, lod_initial_resolution=lod_initial_resolution,
         lod_training_kimg=lod_training_kimg, lod_transition_kimg=lod_transition_kimg,

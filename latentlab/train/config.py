@@ -27,7 +27,7 @@ NUMBER_BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "ada_interval": (1, 1e6, True), "snap": (1e-6, 1e9, False), "keep": (0, 1e6, True), "tick": (1e-6, 1e9, False),
     "grid": (1, 1024, True), "threads": (1, 4096, True), "workers": (0, 256, True),
     "lod_initial_resolution": (4, 65_536, True), "lod_training_kimg": (0, 1e9, False),
-    "lod_transition_kimg": (0, 1e9, False),
+    "lod_transition_kimg": (0, 1e9, False), "channel_base": (1, 2**20, True), "channel_max": (1, 2**16, True),
 }  # fmt: skip
 
 # StyleGAN v1's recipe (NVlabs/stylegan train.py, one GPU; training_loop.py): R1 gamma 10 on every minibatch, no
@@ -54,6 +54,11 @@ class TrainConfig:
     D: DiscriminatorConfig | None = None  # explicit discriminator config; None = the preset's
     cond: bool = False  # condition G and D on the dataset's labels (dataset.json)
     init: str | None = None  # start from this checkpoint's G, G_ema, D (any format); None = random init
+    # The networks' channel rule, min(channel_base // res, channel_max) maps at resolution res; None = the
+    # preset's (or the init file's). With ``init``, its networks are widened to it (latentlab.nn.widen: the
+    # new channels start so that G and D compute what they computed).
+    channel_base: int | None = None
+    channel_max: int | None = None
     kimg: float = 1000.0  # train until this many thousand real images have been shown
     batch: int = 16  # global minibatch (split over processes)
     seed: int = 0  # seeds the initialisation, the latents, the noise and the data order
@@ -227,6 +232,10 @@ class TrainConfig:
             raise InvalidInput(f"TrainConfig: G is {g.arch} but D is {d.arch}; train a generator with its own "
                                f"family's discriminator")  # fmt: skip
         check_growing_arch(self, g.arch)
+        channels = {k: v for k, v in (("channel_base", self.channel_base), ("channel_max", self.channel_max))
+                    if v is not None}  # fmt: skip
+        if channels:
+            g, d = dataclasses.replace(g, **channels), dataclasses.replace(d, **channels)
         c = c_dim if self.cond else 0
         if g.c_dim != c:
             g = dataclasses.replace(g, c_dim=c)

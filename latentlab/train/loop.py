@@ -96,6 +96,8 @@ class Trainer:
             raise ValueError(f"the path-length batch ({cfg.batch // cfg.pl_batch_shrink}) must be divisible by "
                              f"the number of processes ({self.world.size})")  # fmt: skip
         init = _load_init(cfg.init) if cfg.init is not None else None
+        if init is not None and (cfg.channel_base is not None or cfg.channel_max is not None):
+            init = _widen_init(init, cfg)
         g_cfg, d_cfg = cfg.networks(c_dim=0) if init is None else (init.G.config, _d_config(init))
         if g_cfg.arch != d_cfg.arch:
             raise InvalidInput(f"{cfg.init}: its G is {g_cfg.arch} but its D is {d_cfg.arch}")
@@ -396,6 +398,21 @@ def _load_init(source: str) -> Checkpoint:
     ck.G = ck.G if ck.G is not None else copy.deepcopy(ck.G_ema)
     ck.G_ema = ck.G_ema if ck.G_ema is not None else copy.deepcopy(ck.G)
     return ck
+
+
+def _widen_init(init: Checkpoint, cfg: TrainConfig) -> Checkpoint:
+    """The init networks widened to ``cfg``'s channel rule; G and G_ema get the same new channels (one seed)."""
+    from ..nn.widen import widen
+
+    seed = cfg.seed
+    try:
+        for name in ("G", "G_ema", "D"):
+            net = getattr(init, name)
+            if net is not None:
+                setattr(init, name, widen(net, cfg.channel_base, cfg.channel_max, seed=seed))
+    except ValueError as e:
+        raise InvalidInput(f"{cfg.init}: {e}") from None
+    return init
 
 
 def _d_config(init: Checkpoint) -> DiscriminatorConfig:
