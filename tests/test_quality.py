@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from latentlab.data.classifier import ClassifierConfig, FactorClassifier
-from latentlab.metrics.quality import compare, generated_readout, quality_report, real_readout
+from latentlab.metrics.quality import compare, generated_readout, quality_report, real_readout, real_readouts
 
 from conftest import tiny_G
 
@@ -47,3 +47,7 @@ def test_generated_readout_and_report_shapes():
     rep = quality_report(G, clf, n=24, seed=0)
     assert rep["n"] == 24 and np.isfinite(rep["fd_classifier"]) and set(rep["meets_targets"]) == {
         "attribute_rates", "wasserstein", "frechet"}
+    # Real readouts made once and passed in give the same report (several snapshots share them).
+    reals = real_readouts(clf, 24, 32, dataset_seed=2)
+    shared = quality_report(G, clf, n=24, seed=0, reals=reals)
+    assert shared["fd_classifier"] == rep["fd_classifier"] and shared["attribute_rate"] == rep["attribute_rate"]

@@ -78,6 +78,14 @@ def real_readout(classifier: FactorClassifier, n: int, resolution: int, dataset_
 Readout = tuple[dict[str, np.ndarray], np.ndarray]  # predictions {factor: [N]} and features [N, D]
 
 
+def real_readouts(classifier: FactorClassifier, n: int, resolution: int, dataset_seed: int,
+                  progress: bool = False) -> tuple[Readout, Readout]:  # fmt: skip
+    """The readouts of the two disjoint real sets :func:`quality_report` compares with: SynthFaces ``0..n-1`` and
+    ``n..2n-1`` of ``dataset_seed`` at ``resolution``."""
+    return (real_readout(classifier, n, resolution, dataset_seed, progress=progress),
+            real_readout(classifier, n, resolution, dataset_seed, start=n, progress=progress))  # fmt: skip
+
+
 def compare(gen: Readout, real: Readout, real2: Readout, classifier: FactorClassifier) -> dict[str, Any]:
     """The report from three readouts: generated, real, and a second disjoint real set (the baseline)."""
     cfg = classifier.config
@@ -112,7 +120,7 @@ def compare(gen: Readout, real: Readout, real2: Readout, classifier: FactorClass
 
 
 def quality_report(G, classifier: FactorClassifier, n: int = 10_000, seed: int = 0, real_seed: int = 2,
-                   progress: bool = False) -> dict[str, Any]:  # fmt: skip
+                   progress: bool = False, reals: tuple[Readout, Readout] | None = None) -> dict[str, Any]:  # fmt: skip
     """Generated vs real SynthFaces through ``classifier``: Wasserstein per factor (fraction of its range),
     attribute rates, and the classifier-space Fréchet distance with its real-vs-real baseline.
 
@@ -122,11 +130,12 @@ def quality_report(G, classifier: FactorClassifier, n: int = 10_000, seed: int =
         n: samples per set (the paper-style figures use 10k).
         seed: latents and noise of the generated set.
         real_seed: the SynthFaces dataset seed of the real sets (images ``0..n-1`` and ``n..2n-1``).
+        reals: those two sets' readouts (:func:`real_readouts`), to compare several generators without
+            rendering them again; None = render and read them here.
     """
     res = G.img_resolution
     gen = generated_readout(G, classifier, n, seed=seed, progress=progress)
-    real = real_readout(classifier, n, res, real_seed, progress=progress)
-    real2 = real_readout(classifier, n, res, real_seed, start=n, progress=progress)
+    real, real2 = reals if reals is not None else real_readouts(classifier, n, res, real_seed, progress)
     report = compare(gen, real, real2, classifier)
     report.update({"n": n, "seed": seed, "real_dataset_seed": real_seed, "targets": TARGETS})
     return report

@@ -528,7 +528,10 @@ def train(config: TrainConfig, *, world: World | None = None, dataset: ImageData
         if trainer.cur_nimg == 0:
             reals = np.stack([trainer.dataset.image(i % len(trainer.dataset)) for i in range(config.grid)])
             save_image(outdir / "reals.png", make_grid(reals.transpose(0, 2, 3, 1), cols=min(8, config.grid)))
-        say(f"training {config.preset if config.G is None else 'custom'} at {trainer.G.img_resolution}px on "
+        what = f"the networks of {config.init}" if config.init else config.preset if config.G is None else "custom"
+        g_cfg = trainer.G.config
+        channels = "-".join(str(g_cfg.channels(2**i)) for i in range(2, int(math.log2(g_cfg.resolution)) + 1))
+        say(f"training {what} (channels {channels}) at {trainer.G.img_resolution}px on "
             f"{trainer.dataset.num_images} images ({w.size} process{'es' if w.size > 1 else ''}, {trainer.device}); "
             f"R1 gamma {trainer.r1_gamma:g}, G_ema half-life {config.ema_half_life_kimg:g} kimg"
             + (f"; growing from {config.lod_initial_resolution}px, {config.lod_training_kimg:g} + "
