@@ -33,6 +33,18 @@ def randomize_(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return module
 
 
+def random_pngs(folder: Path, n: int = 12, size: int = 16) -> Path:
+    """``n`` random ``size``-px RGB PNGs (seed 0) in a new ``folder``: a tiny training set."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    return folder
+
+
 def _seeded(cls, cfg, seed: int):
     """``cls(cfg)`` randomised from ``seed`` alone: the initialiser (whose scales randomize_ keeps) runs under
     a forked, seeded global RNG, so equal seeds give bit-equal networks and the caller's RNG is untouched."""

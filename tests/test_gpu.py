@@ -17,7 +17,7 @@ from latentlab.perceptual import MSELoss
 from latentlab.projection import ProjectConfig, project_batch
 from latentlab.train import TrainConfig, train
 
-from conftest import free_port, tiny_G
+from conftest import free_port, random_pngs, tiny_G
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.gpu
@@ -45,27 +45,15 @@ def test_cuda_projection_finds_what_the_cpu_finds():
     assert (gpu.images.cpu() - target).square().mean() < 0.5 * (start - target).square().mean()  # it did fit
 
 
-def _images(folder: Path) -> Path:
-    """12 random 16-px images in ``folder``."""
-    import numpy as np
-    from PIL import Image
-
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
-    return folder
-
-
 def test_cuda_training_tick_and_snapshot(tmp_path):
-    data = _images(tmp_path / "data")
+    data = random_pngs(tmp_path / "data")
     res = train(TrainConfig(data=str(data), outdir=str(tmp_path / "run"), preset="tiny", batch=4, kimg=0.016,
                             snap=0.016, tick=0.008, grid=4, progress=False, device="cuda"), log=None)  # fmt: skip
     assert res.cur_nimg == 16 and res.snapshot.is_file()
 
 
 def test_nccl_with_torchrun_on_one_gpu(tmp_path):
-    data = _images(tmp_path / "data")
+    data = random_pngs(tmp_path / "data")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "1",
            "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "-m", "latentlab", "train",
            "--data", str(data), "--outdir", str(tmp_path / "run"), "--preset", "tiny", "--batch", "4",

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from PIL import Image
 
 from latentlab import load_checkpoint, save_checkpoint
 from latentlab.cli import cli
@@ -15,7 +13,7 @@ from latentlab.nn.widen import widen, widened_config
 from latentlab.train import TrainConfig, Trainer, train
 from latentlab.validate import InvalidInput
 
-from conftest import tiny_D, tiny_G
+from conftest import random_pngs, tiny_D, tiny_G
 
 
 def _trained_like(net: torch.nn.Module, seed: int = 3) -> torch.nn.Module:
@@ -80,16 +78,8 @@ def test_widen_refuses_what_it_cannot_do():
         widen(torch.nn.Linear(2, 2), channel_base=512)
 
 
-def _data(path):
-    path.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path / f"{i}.png")
-    return path
-
-
 def test_a_run_widens_its_init_networks_and_a_preset(tmp_path):
-    data = _data(tmp_path / "data")
+    data = random_pngs(tmp_path / "data", n=8)
     src = save_checkpoint(tmp_path / "init.safetensors", G_ema=_trained_like(tiny_G()), G=_trained_like(tiny_G(), 4),
                           D=_trained_like(tiny_D()))  # fmt: skip
     base = dict(data=str(data), batch=4, kimg=0.004, snap=0.004, grid=2, progress=False, threads=1)
@@ -114,7 +104,7 @@ def test_a_run_widens_its_init_networks_and_a_preset(tmp_path):
 
 
 def test_train_cli_widens(tmp_path):
-    data = _data(tmp_path / "data")
+    data = random_pngs(tmp_path / "data", n=8)
     src = save_checkpoint(tmp_path / "init.safetensors", G_ema=tiny_G(), D=tiny_D())
     r = CliRunner().invoke(cli, ["train", "--data", str(data), "--outdir", str(tmp_path / "run"), "--init", str(src),
                                  "--channel-base", "512", "--kimg", "0.004", "--snap", "0.004", "--batch", "4",
@@ -123,3 +113,16 @@ def test_train_cli_widens(tmp_path):
     snap = sorted((tmp_path / "run").glob("network-snapshot-*.safetensors"))[-1]
     assert load_checkpoint(snap).G.config.channel_base == 512
     assert "--channel-base" in CliRunner().invoke(cli, ["train", "--help"]).output
+
+
+def test_a_widened_run_resumes(tmp_path):
+    data = random_pngs(tmp_path / "data", n=8)
+    src = save_checkpoint(tmp_path / "init.safetensors", G_ema=tiny_G(), D=tiny_D())
+    base = dict(data=str(data), outdir=str(tmp_path / "run"), init=str(src), channel_base=512, batch=4, snap=0.004,
+                grid=2, progress=False, threads=1)  # fmt: skip
+    train(TrainConfig(kimg=0.004, **base), log=None)
+    res = train(TrainConfig(kimg=0.008, resume="auto", **base), log=None)
+    assert res.cur_nimg == 8 and load_checkpoint(res.snapshot).G.config.channel_base == 512
+    # Another rule on resume is a different run.
+    with pytest.raises(ValueError, match="channel_base: 512 -> 1024"):
+        train(TrainConfig(kimg=0.012, resume="auto", **{**base, "channel_base": 1024}), log=None)
