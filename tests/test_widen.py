@@ -13,17 +13,7 @@ from latentlab.nn.widen import widen, widened_config
 from latentlab.train import TrainConfig, Trainer, train
 from latentlab.validate import InvalidInput
 
-from conftest import random_pngs, tiny_D, tiny_G
-
-
-def _trained_like(net: torch.nn.Module, seed: int = 3) -> torch.nn.Module:
-    """``net`` with every parameter moved off its initial value (biases and noise strengths included), so the
-    test does not lean on a fresh network's zeros."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=gen))
-    return net
+from conftest import random_pngs, randomize_, tiny_D, tiny_G
 
 
 def _z(n: int = 8, dim: int = 32) -> torch.Tensor:
@@ -31,8 +21,8 @@ def _z(n: int = 8, dim: int = 32) -> torch.Tensor:
 
 
 def test_widened_generator_and_discriminator_compute_the_same_function():
-    G = _trained_like(tiny_G()).eval()
-    D = _trained_like(tiny_D()).eval()
+    G = randomize_(tiny_G()).eval()
+    D = randomize_(tiny_D()).eval()
     G2, D2 = widen(G, channel_base=1024, channel_max=64), widen(D, channel_base=1024, channel_max=32)
     assert [G.config.channels(r) for r in (4, 8, 16)] == [32, 32, 16]
     assert [G2.config.channels(r) for r in (4, 8, 16)] == [64, 64, 64]
@@ -53,7 +43,7 @@ def test_widened_generator_and_discriminator_compute_the_same_function():
 
 
 def test_new_channels_train_and_the_seed_decides_them():
-    G = _trained_like(tiny_G())
+    G = randomize_(tiny_G())
     G2 = widen(G, channel_base=512, seed=4)
     w = G2.synthesis.b16.conv1.weight  # [32, 32, 3, 3]: 16 old inputs and 16 new (zero) ones
     assert torch.count_nonzero(w[:, 16:]) == 0 and torch.count_nonzero(w[16:, :16]) == w[16:, :16].numel()
@@ -80,8 +70,8 @@ def test_widen_refuses_what_it_cannot_do():
 
 def test_a_run_widens_its_init_networks_and_a_preset(tmp_path):
     data = random_pngs(tmp_path / "data", n=8)
-    src = save_checkpoint(tmp_path / "init.safetensors", G_ema=_trained_like(tiny_G()), G=_trained_like(tiny_G(), 4),
-                          D=_trained_like(tiny_D()))  # fmt: skip
+    src = save_checkpoint(tmp_path / "init.safetensors", G_ema=randomize_(tiny_G()), G=randomize_(tiny_G(), 4),
+                          D=randomize_(tiny_D()))  # fmt: skip
     base = dict(data=str(data), batch=4, kimg=0.004, snap=0.004, grid=2, progress=False, threads=1)
     res = train(TrainConfig(outdir=str(tmp_path / "run"), init=str(src), channel_base=512, lr_G=0.0, lr_D=0.0,
                             **base), log=None)  # fmt: skip

@@ -404,12 +404,11 @@ def _widen_init(init: Checkpoint, cfg: TrainConfig) -> Checkpoint:
     """The init networks widened to ``cfg``'s channel rule; G and G_ema get the same new channels (one seed)."""
     from ..nn.widen import widen
 
-    seed = cfg.seed
     try:
         for name in ("G", "G_ema", "D"):
             net = getattr(init, name)
             if net is not None:
-                setattr(init, name, widen(net, cfg.channel_base, cfg.channel_max, seed=seed))
+                setattr(init, name, widen(net, cfg.channel_base, cfg.channel_max, seed=cfg.seed))
     except ValueError as e:
         raise InvalidInput(f"{cfg.init}: {e}") from None
     return init
@@ -529,8 +528,7 @@ def train(config: TrainConfig, *, world: World | None = None, dataset: ImageData
             reals = np.stack([trainer.dataset.image(i % len(trainer.dataset)) for i in range(config.grid)])
             save_image(outdir / "reals.png", make_grid(reals.transpose(0, 2, 3, 1), cols=min(8, config.grid)))
         what = f"the networks of {config.init}" if config.init else config.preset if config.G is None else "custom"
-        g_cfg = trainer.G.config
-        channels = "-".join(str(g_cfg.channels(2**i)) for i in range(2, int(math.log2(g_cfg.resolution)) + 1))
+        channels = "-".join(str(trainer.G.config.channels(r)) for r in trainer.G.synthesis.block_resolutions)
         say(f"training {what} (channels {channels}) at {trainer.G.img_resolution}px on "
             f"{trainer.dataset.num_images} images ({w.size} process{'es' if w.size > 1 else ''}, {trainer.device}); "
             f"R1 gamma {trainer.r1_gamma:g}, G_ema half-life {config.ema_half_life_kimg:g} kimg"
